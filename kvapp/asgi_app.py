@@ -1,0 +1,20 @@
+"""The composition of kvstore's ASGI application, importable without opening the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.routing import ProtocolTypeRouter, URLRouter
+
+from kvapp.origin import BrowserOriginValidator
+from kvapp.routing import websocket_urlpatterns
+
+
+def build_application(http_application: Any) -> ProtocolTypeRouter:
+    """HTTP to ``http_application``; websockets through the Origin check to the consumers."""
+    return ProtocolTypeRouter(
+        {
+            "http": http_application,
+            "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
+        }
+    )

@@ -1,0 +1,36 @@
+"""System checks: bad kvstore settings stop the start with a stable ID, not a runtime surprise."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from django.core.checks import Error, Tags, Warning, register
+
+from kvapp.conf import kv_settings
+
+
+@register(Tags.compatibility)
+def check_kv_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    """Validate KV_BACKEND and the limits."""
+    settings = kv_settings()
+    problems: list[Error | Warning] = []
+    if settings.backend:
+        scheme = urlparse(settings.backend).scheme
+        if scheme not in {"redis", "rediss", "unix"}:
+            problems.append(
+                Error(
+                    f"KV_BACKEND={settings.backend!r} is not a redis:// URL",
+                    hint="Unset KV_BACKEND for the pickle file, or use redis://HOST:PORT/DB.",
+                    id="kvapp.E001",
+                )
+            )
+    if settings.max_body_bytes < settings.max_value_bytes:
+        problems.append(
+            Error(
+                "KV_MAX_BODY_BYTES is smaller than KV_MAX_VALUE_BYTES, so legal values are refused",
+                hint="Raise KV_MAX_BODY_BYTES to at least KV_MAX_VALUE_BYTES (6x allows escaped JSON).",
+                id="kvapp.E002",
+            )
+        )
+    return problems

@@ -1,0 +1,191 @@
+"""The watch socket: every write under a prefix, in revision order, no gaps, no duplicates.
+
+Live events arrive as hints through the Channels layer; the store's retained events are the
+truth. The layer may drop messages for a full channel without telling anyone
+(``ChannelFull``), and with several server processes batches may arrive out of order, so a
+watcher tracks the last revision it has handled and fills any gap from the store. A
+periodic check catches a dropped *last* message, which no later message would reveal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from kvapp.broadcast import WATCH_GROUP
+from kvapp.conf import kv_settings
+from kvapp.errors import Compacted, KVError, StoreUnavailable, Unauthorized
+from kvapp.http.guard import check_token
+from kvapp.store import get_store
+from kvapp.store.base import Event
+from kvapp.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
+
+logger = logging.getLogger(__name__)
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_COMPACTED = 4410
+CLOSE_TOO_MANY = 4429
+CLOSE_UNAVAILABLE = 1013  # "try again later"
+SYNC_INTERVAL = 1.0  # seconds between checks for a silently dropped last message
+
+
+class WatchConsumer(AsyncJsonWebsocketConsumer):
+    """``/ws/watch?prefix=P&after=R``: replay after R (if given), then live events."""
+
+    async def connect(self) -> None:
+        """Called on the handshake: check the request, then subscribe before reading the revision."""
+        self.prefix = ""
+        self.last = 0
+        self.client = _client_address(self.scope)
+        self.counted = False
+        self.sync_task: asyncio.Task | None = None
+        self.lock = asyncio.Lock()
+        await self.accept()  # accept first: custom close codes only exist on an open socket
+        try:
+            after = self._parse_request()
+        except KVError as exc:
+            return await self._refuse(exc)
+        add_watcher(self.client)
+        self.counted = True
+        await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
+        # Subscribed before reading the revision: nothing committed after this read is missed.
+        try:
+            await self._start_from(after)
+        except KVError as exc:
+            return await self._refuse(exc)
+        self.sync_task = asyncio.create_task(self._sync_periodically())
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes, from either side."""
+        if self.sync_task is not None:
+            self.sync_task.cancel()
+        if self.counted:
+            self.counted = False
+            remove_watcher(self.client)
+            await self.channel_layer.group_discard(WATCH_GROUP, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Called for client frames; the watch protocol has none, so they are ignored."""
+
+    async def kv_events(self, message: dict[str, Any]) -> None:
+        """Called for each committed batch broadcast through the layer."""
+        try:
+            async with self.lock:
+                await self._deliver(Event.from_message(m) for m in message["events"])
+        except KVError as exc:
+            await self._refuse(exc)
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        """Serialize outgoing frames with orjson (the fan-out hot path)."""
+        return orjson.dumps(content).decode()
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _parse_request(self) -> int | None:
+        """Read prefix/after/token from the query and enforce auth and watcher limits."""
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        headers = dict(self.scope.get("headers", []))
+        authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+        check_token(authorization, (query.get("token") or [None])[0])
+        self.prefix = (query.get("prefix") or [""])[0]
+        settings = kv_settings()
+        if watcher_count() >= settings.max_watchers or watchers_of(self.client) >= settings.max_watchers_per_client:
+            raise TooManyWatchers("too many watchers; try again later")
+        raw_after = (query.get("after") or [None])[0]
+        if raw_after is None or raw_after == "":
+            return None
+        if not raw_after.isdigit():
+            raise BadWatchRequest("after must be a whole number >= 0")
+        return int(raw_after)
+
+    async def _start_from(self, after: int | None) -> None:
+        """Without ``after``: only future writes. With it: replay retained events first."""
+        store = get_store()
+        if after is None:
+            self.last = await store.revision()
+            return
+        self.last = after
+        async with self.lock:
+            await self._catch_up()
+
+    async def _deliver(self, events: Iterable[Event]) -> None:
+        """Send events past ``self.last`` in order; on a gap, refill from the store."""
+        for event in events:
+            if event.revision <= self.last:
+                continue  # already sent (replay seam, or a late message from another process)
+            if event.revision > self.last + 1:
+                await self._catch_up()
+                if event.revision <= self.last:
+                    continue
+            await self._send_event(event)
+
+    async def _catch_up(self) -> None:
+        """Send every retained event after ``self.last``; Compacted if they are gone."""
+        for event in await get_store().events_since(self.last):
+            await self._send_event(event)
+
+    async def _send_event(self, event: Event) -> None:
+        """Send one event if its key is watched, and remember its revision either way."""
+        self.last = event.revision
+        if event.key.startswith(self.prefix):
+            await self.send_json(event.as_message())
+
+    async def _sync_periodically(self) -> None:
+        """Catch up if the store moved on but no message said so (a dropped last message)."""
+        store = get_store()
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL)
+            try:
+                if await store.revision() > self.last:
+                    async with self.lock:
+                        await self._catch_up()
+            except KVError as exc:
+                await self._refuse(exc)
+                return
+
+    async def _refuse(self, exc: KVError) -> None:
+        """Tell the client why in one frame, then close with the matching code."""
+        if isinstance(exc, Compacted):
+            await self.send_json({"type": "compacted", "oldest": exc.oldest})
+        else:
+            await self.send_json({"type": "error", "error": str(exc)})
+        await self.close(code=_close_code(exc))
+
+
+class BadWatchRequest(KVError):
+    """The watch URL's parameters are malformed."""
+
+
+class TooManyWatchers(KVError):
+    """The server's or this client's watcher limit is reached."""
+
+
+_CLOSE_CODES: list[tuple[type[KVError], int]] = [
+    (Unauthorized, CLOSE_UNAUTHORIZED),
+    (Compacted, CLOSE_COMPACTED),
+    (BadWatchRequest, CLOSE_BAD_REQUEST),
+    (TooManyWatchers, CLOSE_TOO_MANY),
+    (StoreUnavailable, CLOSE_UNAVAILABLE),
+]
+
+
+def _close_code(exc: KVError) -> int:
+    """The websocket close code for a failure."""
+    for kind, code in _CLOSE_CODES:
+        if isinstance(exc, kind):
+            return code
+    return CLOSE_UNAVAILABLE
+
+
+def _client_address(scope: dict[str, Any]) -> str:
+    """The peer's address, for per-client limits."""
+    client = scope.get("client") or ("unknown", 0)
+    return str(client[0])

@@ -1,0 +1,1 @@
+"""HTTP views: translate requests into store calls and store results into responses."""

@@ -1,0 +1,87 @@
+"""The JSON API: ``/api/v1/kv/<key>`` and the ``/api/v1/kv`` listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+
+from kvapp.conf import kv_settings
+from kvapp.errors import InvalidKey, InvalidRequest
+from kvapp.http.guard import kv_view
+from kvapp.http.responses import json_response
+from kvapp.store import get_store
+from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from kvapp.validation import check_key, check_revision, check_value
+
+
+@kv_view("GET", "PUT", "DELETE", route="kv")
+async def kv_item(request: HttpRequest, key: str = "") -> HttpResponse:
+    """Read, write or delete one pair."""
+    key = check_key(key, kv_settings().max_key_bytes)
+    if request.method == "GET":
+        pair = await get_store().get(key)
+        return json_response(pair.as_dict())
+    if request.method == "PUT":
+        return await _put(request, key)
+    if_revision = _query_int(request, "if_revision")
+    revision, prev = await get_store().delete(key, None if if_revision is None else check_revision(if_revision))
+    return json_response({"key": key, "revision": revision, "prev": prev})
+
+
+async def _put(request: HttpRequest, key: str) -> HttpResponse:
+    """PUT body ``{"value": str, "if_revision": int?}``."""
+    body = _json_object(request)
+    if "value" not in body:
+        raise InvalidRequest('body needs a "value" string')
+    value = check_value(body["value"], kv_settings().max_value_bytes)
+    if_revision = body.get("if_revision")
+    if if_revision is not None:
+        if_revision = check_revision(if_revision)
+    pair, prev = await get_store().put(key, value, if_revision)
+    return json_response({**pair.as_dict(), "prev": prev})
+
+
+@kv_view("GET", route="kv_list")
+async def kv_list(request: HttpRequest) -> HttpResponse:
+    """List pairs by prefix, one page at a time (``next`` feeds the following ``after``)."""
+    prefix = request.GET.get("prefix", "")
+    after = request.GET.get("after") or None
+    limit = _query_int(request, "limit")
+    if limit is None:
+        limit = DEFAULT_PAGE_SIZE
+    elif limit < 1:
+        raise InvalidRequest("limit must be at least 1")
+    page = await get_store().list(prefix, after, min(limit, MAX_PAGE_SIZE))
+    return json_response(
+        {"items": [pair.as_dict() for pair in page.items], "revision": page.revision, "next": page.next}
+    )
+
+
+@kv_view("GET", "PUT", "DELETE", route="kv")
+async def kv_empty_key(request: HttpRequest) -> HttpResponse:
+    """``/api/v1/kv/`` names the empty key, which is never valid."""
+    raise InvalidKey("key must not be empty")
+
+
+def _json_object(request: HttpRequest) -> dict[str, Any]:
+    """The body as a JSON object, or InvalidRequest saying what is wrong with it."""
+    try:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest('body must be a JSON object like {"value": "..."}')
+    return body
+
+
+def _query_int(request: HttpRequest, name: str) -> int | None:
+    """An optional whole-number query parameter."""
+    raw = request.GET.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a whole number") from None

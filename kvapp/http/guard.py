@@ -1,0 +1,65 @@
+"""The wrapper every kvstore view wears: method check, token check, error mapping, metrics.
+
+Doing this in a decorator rather than middleware keeps it on the view itself, so the lean
+ASGI path (``kvapp.fastpath``) and Django's full handler run exactly the same checks.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from time import perf_counter
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+
+from kvapp import errors, metrics
+from kvapp.conf import kv_settings
+from kvapp.http.responses import error_response
+
+logger = logging.getLogger(__name__)
+
+View = Callable[..., Awaitable[HttpResponse]]
+
+
+def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[View], View]:
+    """Wrap an async view: ``methods`` allowed, token required, KVError mapped to a status."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            started = perf_counter()
+            try:
+                if request.method not in methods:
+                    raise errors.MethodNotAllowed(str(request.method), methods)
+                check_token(request.headers.get("Authorization"))
+                response = await view(request, *args, **kwargs)
+            except errors.KVError as exc:
+                response = error_response(exc, text=text_errors)
+            except RequestDataTooBig:
+                too_big = errors.ValueTooLarge(f"request body is over {kv_settings().max_body_bytes} bytes")
+                response = error_response(too_big, text=text_errors)
+            metrics.observe(route, str(request.method), response.status_code, perf_counter() - started)
+            return response
+
+        guarded.csrf_exempt = True  # type: ignore[attr-defined]  # bearer tokens, no cookies
+        guarded.kv_route = route  # type: ignore[attr-defined]  # marks views the fast path may call
+        return guarded
+
+    return decorate
+
+
+def check_token(authorization: str | None, query_token: str | None = None) -> None:
+    """Raise Unauthorized unless no token is configured or one of the offered ones matches."""
+    expected = kv_settings().token
+    if not expected:
+        return
+    offered = query_token or ""
+    if authorization and authorization.startswith("Bearer "):
+        offered = authorization[len("Bearer ") :].strip()
+    # compare_digest: the time taken must not reveal how many leading characters matched.
+    if not hmac.compare_digest(offered.encode(), expected.encode()):
+        raise errors.Unauthorized("a valid token is required: send Authorization: Bearer <token>")

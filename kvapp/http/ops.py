@@ -1,0 +1,48 @@
+"""Operational endpoints: /healthz for load balancers, /metrics for Prometheus."""
+
+from __future__ import annotations
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from kvapp import metrics
+from kvapp.errors import StoreUnavailable
+from kvapp.http.guard import kv_view
+from kvapp.http.responses import JSON, json_response
+from kvapp.store import get_store
+from kvapp.watchers import watcher_count
+
+
+@kv_view("GET", route="healthz")
+async def healthz(request: HttpRequest) -> HttpResponse:
+    """200 with revision, keys, backend and watchers; 503 if the backend cannot answer."""
+    store = get_store()
+    try:
+        stats = await store.stats()
+    except StoreUnavailable as exc:
+        body = {"status": "unavailable", "error": str(exc), "backend": store.backend_name}
+        return HttpResponse(orjson.dumps(body), status=503, content_type=JSON)
+    return json_response(
+        {
+            "status": "ok",
+            "revision": stats.revision,
+            "keys": stats.keys,
+            "backend": stats.backend,
+            "watchers": watcher_count(),
+        }
+    )
+
+
+@kv_view("GET", route="metrics")
+async def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format; the store gauges are read at scrape time."""
+    try:
+        stats = await get_store().stats()
+    except StoreUnavailable:
+        pass  # the request counters are still worth scraping
+    else:
+        metrics.KEYS.set(stats.keys)
+        metrics.REVISION.set(stats.revision)
+    metrics.WATCHERS.set(watcher_count())
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,19 @@
+"""Opening the store when a server process starts, with failures told in one clear line."""
+
+from __future__ import annotations
+
+import sys
+
+from kvapp.errors import CorruptStore, StoreLocked, StoreUnavailable
+from kvapp.store import get_store
+
+EXIT_STORE_UNUSABLE = 2  # not 3: runserver's reloader treats 3 as "restart me"
+
+
+def open_store_or_exit() -> None:
+    """Open the configured store now, so a locked or damaged file stops the start, not a request."""
+    try:
+        get_store()
+    except (StoreLocked, CorruptStore, StoreUnavailable) as exc:
+        print(f"kvstore: cannot start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_STORE_UNUSABLE) from None

@@ -1,0 +1,138 @@
+"""The store interface every backend implements, and the values it deals in.
+
+Views and consumers talk only to this interface, so a backend (pickle file, Redis) can be
+swapped by configuration without touching HTTP or websocket code.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+DEFAULT_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 10_000
+
+
+class Event(NamedTuple):
+    """One committed write; ``value``/``created`` are None for deletes."""
+
+    revision: int
+    type: str  # "put" | "delete"
+    key: str
+    value: str | None
+    created: int | None
+    prev: str | None
+
+    def as_message(self) -> dict[str, Any]:
+        """The event as the watch socket and the Channels layer carry it."""
+        if self.type == "put":
+            return {
+                "type": "put",
+                "key": self.key,
+                "value": self.value,
+                "revision": self.revision,
+                "created": self.created,
+                "prev": self.prev,
+            }
+        return {"type": "delete", "key": self.key, "revision": self.revision, "prev": self.prev}
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Event:
+        """Rebuild an event from :meth:`as_message`'s form."""
+        return cls(
+            message["revision"],
+            message["type"],
+            message["key"],
+            message.get("value"),
+            message.get("created"),
+            message.get("prev"),
+        )
+
+
+class Pair(NamedTuple):
+    """A stored pair with its revisions (etcd's mod_revision / create_revision)."""
+
+    key: str
+    value: str
+    revision: int
+    created: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The pair as the JSON API shows it."""
+        return {
+            "key": self.key,
+            "value": self.value,
+            "revision": self.revision,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: ``next`` is the key to pass as ``after`` for the next page."""
+
+    items: list[Pair]
+    revision: int
+    next: str | None
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What /healthz and /metrics report about the data."""
+
+    revision: int
+    keys: int
+    backend: str
+
+
+Publisher = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+class Store(abc.ABC):
+    """A revisioned key-value store; every write is durable before its call returns."""
+
+    backend_name: str = ""
+
+    def __init__(self) -> None:
+        self._publisher: Publisher | None = None
+
+    def set_publisher(self, publisher: Publisher | None) -> None:
+        """Called once at start to receive every committed batch of events, in revision order."""
+        self._publisher = publisher
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> Pair:
+        """The pair for ``key``; raises KeyNotFound."""
+
+    @abc.abstractmethod
+    async def put(self, key: str, value: str, if_revision: int | None = None) -> tuple[Pair, str | None]:
+        """Write ``value``; returns the new pair and the previous value (None if new).
+
+        With ``if_revision`` it writes only if the key is at that revision (0: absent),
+        else raises RevisionConflict.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, key: str, if_revision: int | None = None) -> tuple[int, str]:
+        """Remove ``key``; returns the delete's revision and the removed value."""
+
+    @abc.abstractmethod
+    async def list(self, prefix: str = "", after: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page:
+        """Pairs whose key starts with ``prefix``, sorted by key, strictly after ``after``."""
+
+    @abc.abstractmethod
+    async def stats(self) -> Stats:
+        """Current revision and number of keys."""
+
+    async def revision(self) -> int:
+        """The current revision (backends override when it is cheaper than full stats)."""
+        return (await self.stats()).revision
+
+    @abc.abstractmethod
+    async def events_since(self, revision: int) -> list[Event]:
+        """Retained events with revision > ``revision``; raises Compacted if some are gone."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Called at shutdown to release files and connections."""

@@ -1,0 +1,72 @@
+"""Small durable-file primitives: fsync a directory, write a file atomically, lock a file."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from kvapp.errors import StoreLocked
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a create/rename/unlink in ``directory`` survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves the old file or the new, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_directory(path.parent)
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """os.write until every byte is written (it may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class FileLock:
+    """An exclusive, non-blocking flock held for the life of the process.
+
+    flock is released by the kernel when the process dies, even by kill -9, so a crashed
+    server never leaves a stale lock behind (unlike a pid file).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, owner: Path) -> None:
+        """Take the lock or raise StoreLocked naming the data file."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreLocked(
+                f"another kvstore server is already using {owner} (lock {self.path} is held); "
+                "stop it first, or point KV_DATA at another file"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Drop the lock (also happens implicitly at process exit)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

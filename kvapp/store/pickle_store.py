@@ -1,0 +1,299 @@
+"""The default backend: an in-memory index made durable by a journal and snapshots.
+
+Write path (group commit)::
+
+    put()/delete() --> pending ops --> committer task: plan batch (CAS, revisions)
+        --> I/O thread: append batch to journal + fdatasync
+        --> apply to index --> answer every caller in the batch --> publish events
+
+One committer task per store means revisions are assigned, made durable, made visible and
+published in one order, so watchers never see revision 7 before 6. Ops that arrive while a
+batch is being fsynced wait for the next batch, so N concurrent writers share one fsync
+instead of queueing behind N of them. Changes become visible to readers only after their
+fsync: a reader never sees a value that a crash could take back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kvapp.errors import KeyNotFound, RevisionConflict, StoreUnavailable
+from kvapp.store import journal, snapshot
+from kvapp.store.base import DEFAULT_PAGE_SIZE, Event, Page, Pair, Stats, Store
+from kvapp.store.files import FileLock
+from kvapp.store.index import MemoryIndex
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_JOURNAL_MAX_BYTES = 64 * 1024 * 1024  # 64mb before folding into a snapshot
+
+
+@dataclass
+class _Op:
+    """One write waiting for its batch."""
+
+    kind: str  # "put" | "delete"
+    key: str
+    value: str | None
+    if_revision: int | None
+    future: asyncio.Future = field(repr=False)
+
+
+class PickleStore(Store):
+    """Pairs in memory, every write journaled and fsynced before it is answered."""
+
+    backend_name = "pickle"
+
+    def __init__(
+        self, path: str | Path, history: int = 10_000, journal_max_bytes: int = DEFAULT_JOURNAL_MAX_BYTES
+    ) -> None:
+        super().__init__()
+        self.path = Path(path).resolve()
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
+        self.folding_path = self.path.with_name(self.path.name + ".journal.folding")
+        self.journal_max_bytes = journal_max_bytes
+        self._lock = FileLock(self.path.with_name(self.path.name + ".lock"))
+        self._lock.acquire(self.path)
+        try:
+            self.index = self._recover(history)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._journal = journal.JournalWriter(self.journal_path)
+        self._snapshot_bytes = self.path.stat().st_size if self.path.exists() else 0
+        # One thread: journal appends must hit the disk in batch order.
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kv-journal")
+        self._pending: list[_Op] = []
+        self._wakeup: asyncio.Event | None = None
+        self._committer: asyncio.Task | None = None
+        self._folding: asyncio.Future | None = None
+        self._failure: BaseException | None = None
+        self._closed = False
+        atexit.register(self.close)
+
+    # --- recovery -------------------------------------------------------------------------
+
+    def _recover(self, history: int) -> MemoryIndex:
+        """Snapshot, then the journal being folded (if a fold was cut short), then the journal."""
+        state = snapshot.load(self.path)
+        index = MemoryIndex(state, history)
+        replayed = 0
+        for path in (self.folding_path, self.journal_path):
+            is_last = path == self.journal_path or not self.journal_path.exists()
+            for event in journal.read(path, is_last=is_last):
+                if event.revision > index.revision:
+                    index.apply(event)
+                    replayed += 1
+        if state.upgraded_from_seed or replayed or self.folding_path.exists():
+            snapshot.dump(self.path, index.snapshot_state())
+            self.folding_path.unlink(missing_ok=True)
+            self.journal_path.unlink(missing_ok=True)
+        logger.info("opened %s at revision %d with %d keys", self.path, index.revision, len(index.pairs))
+        return index
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def get(self, key: str) -> Pair:
+        """The pair for ``key``; raises KeyNotFound."""
+        pair = self.index.get(key)
+        if pair is None:
+            raise KeyNotFound(key)
+        return pair
+
+    async def list(self, prefix: str = "", after: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page:
+        """A page of pairs in key order."""
+        return self.index.page(prefix, after, limit)
+
+    async def stats(self) -> Stats:
+        """Revision and key count straight from memory."""
+        return Stats(self.index.revision, len(self.index.pairs), self.backend_name)
+
+    async def revision(self) -> int:
+        """The last committed revision."""
+        return self.index.revision
+
+    async def events_since(self, revision: int) -> list[Event]:
+        """Retained events after ``revision``."""
+        return self.index.events_since(revision)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def put(self, key: str, value: str, if_revision: int | None = None) -> tuple[Pair, str | None]:
+        """Queue a put and wait until it is durable."""
+        event: Event = await self._submit("put", key, value, if_revision)
+        return Pair(key, value, event.revision, event.created), event.prev
+
+    async def delete(self, key: str, if_revision: int | None = None) -> tuple[int, str]:
+        """Queue a delete and wait until it is durable."""
+        event: Event = await self._submit("delete", key, None, if_revision)
+        return event.revision, event.prev
+
+    async def _submit(self, kind: str, key: str, value: str | None, if_revision: int | None) -> Event:
+        """Add an op to the next batch and wake the committer."""
+        if self._failure is not None:
+            raise StoreUnavailable(f"the journal could not be written ({self._failure}); restart the server")
+        loop = asyncio.get_running_loop()
+        op = _Op(kind, key, value, if_revision, loop.create_future())
+        self._pending.append(op)
+        self._ensure_committer(loop)
+        self._wakeup.set()
+        return await op.future
+
+    def _ensure_committer(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the committer on this loop (tests may run several loops one after another)."""
+        if self._committer is None or self._committer.done() or self._committer.get_loop() is not loop:
+            self._wakeup = asyncio.Event()
+            self._committer = loop.create_task(self._commit_forever(), name="kv-committer")
+
+    async def _commit_forever(self) -> None:
+        """Commit whatever is pending, one batch at a time, forever."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._commit(batch)
+                except Exception as exc:  # a bug must fail its batch, not hang every writer
+                    logger.exception("commit failed")
+                    _fail(batch, StoreUnavailable(f"the write could not be committed ({exc})"))
+                await self._maybe_fold()
+
+    async def _commit(self, batch: list[_Op]) -> None:
+        """Plan, persist, apply, answer, publish: in that order (see the module docstring)."""
+        events, outcomes = self._plan(batch)
+        if events:
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    self._io, self._journal.append_durably, journal.encode(events)
+                )
+            except OSError as exc:
+                # After a failed fsync the file's state is unknown (fsyncgate): stop writing.
+                logger.critical("journal write failed, refusing further writes: %s", exc)
+                self._failure = exc
+                outcomes = [StoreUnavailable(f"the journal could not be written ({exc})")] * len(batch)
+                events = []
+            for event in events:
+                self.index.apply(event)
+        for op, outcome in zip(batch, outcomes, strict=True):
+            if op.future.done():
+                continue  # the caller went away; its write still happened
+            if isinstance(outcome, BaseException):
+                op.future.set_exception(outcome)
+            else:
+                op.future.set_result(outcome)
+        # Published by the single committer, so batches reach the layer in revision order.
+        await self._publish(events)
+
+    def _plan(self, batch: list[_Op]) -> tuple[list[Event], list[Event | BaseException]]:
+        """Turn ops into events with consecutive revisions, checking CAS against earlier ops."""
+        overlay: dict[str, Pair | None] = {}
+        events: list[Event] = []
+        outcomes: list[Event | BaseException] = []
+        revision = self.index.revision
+        for op in batch:
+            current = overlay[op.key] if op.key in overlay else self.index.get(op.key)
+            failure = _check(op, current)
+            if failure is not None:
+                outcomes.append(failure)
+                continue
+            revision += 1
+            prev = current.value if current else None
+            if op.kind == "put":
+                created = current.created if current else revision
+                event = Event(revision, "put", op.key, op.value, created, prev)
+                overlay[op.key] = Pair(op.key, op.value, revision, created)
+            else:
+                event = Event(revision, "delete", op.key, None, None, prev)
+                overlay[op.key] = None
+            events.append(event)
+            outcomes.append(event)
+        return events, outcomes
+
+    async def _publish(self, events: Sequence[Event]) -> None:
+        """Hand a committed batch to the broadcaster; a failure there never fails the write."""
+        if not events or self._publisher is None:
+            return
+        try:
+            await self._publisher(events)
+        except Exception:
+            logger.exception("publishing events %d..%d failed", events[0].revision, events[-1].revision)
+
+    # --- folding the journal into a snapshot ----------------------------------------------
+
+    async def _maybe_fold(self) -> None:
+        """Start a fold when the journal outgrows max(limit, snapshot size); one at a time.
+
+        Scaling the threshold with the snapshot keeps the cost per write constant: a store
+        of a million keys folds rarely, a small one often. The committer calls this between
+        batches, so no append is in flight while the journal is swapped.
+        """
+        if self._folding is not None and not self._folding.done():
+            return
+        if self._journal.size < max(self.journal_max_bytes, self._snapshot_bytes):
+            return
+        state = self.index.snapshot_state()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._io, self._rotate_journal)
+        # The default pool, not self._io: a long pickle must not hold up journal appends.
+        self._folding = loop.run_in_executor(None, self._write_snapshot, state)
+
+    def _rotate_journal(self) -> None:
+        """Set the full journal aside for folding and start an empty one."""
+        self._journal.close()
+        self.journal_path.replace(self.folding_path)
+        self._journal = journal.JournalWriter(self.journal_path)
+
+    def _write_snapshot(self, state: snapshot.SnapshotState) -> None:
+        """Write the snapshot, then drop the journal it replaces (a crash between is harmless)."""
+        self._snapshot_bytes = snapshot.dump(self.path, state)
+        self.folding_path.unlink(missing_ok=True)
+
+    def fold_now(self) -> None:
+        """Fold synchronously; called at clean shutdown with no writes in flight."""
+        if self._folding is not None and not self._folding.done():
+            return  # a background fold owns the files; the journal stays valid
+        self._snapshot_bytes = snapshot.dump(self.path, self.index.snapshot_state())
+        self._journal.close()
+        self.folding_path.unlink(missing_ok=True)
+        self.journal_path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Fold the journal and release the lock; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        try:
+            if self._failure is None and self._journal.size:
+                self.fold_now()
+        except OSError:
+            logger.exception("could not fold the journal at shutdown; it will be replayed at start")
+        finally:
+            self._journal.close()
+            self._io.shutdown(wait=False)
+            self._lock.release()
+
+
+def _fail(batch: list[_Op], error: BaseException) -> None:
+    """Answer every still-waiting op in ``batch`` with ``error``."""
+    for op in batch:
+        if not op.future.done():
+            op.future.set_exception(error)
+
+
+def _check(op: _Op, current: Pair | None) -> BaseException | None:
+    """Why ``op`` cannot apply to ``current``, or None."""
+    if op.if_revision is not None:
+        actual = current.revision if current else 0
+        if actual != op.if_revision:
+            return RevisionConflict(op.key, op.if_revision, current.as_dict() if current else None)
+    if op.kind == "delete" and current is None:
+        return KeyNotFound(op.key)
+    return None

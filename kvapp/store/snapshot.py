@@ -1,0 +1,103 @@
+"""The snapshot file (``store.pickle``): what it holds, how it is read, and how it is written.
+
+Format 1 is a pickled dict ``{"kvstore": 1, "revision": R, "pairs": {key: (value, revision,
+created)}, "events": [event tuple, ...]}``: plain containers only, so the safe loader reads
+it. A plain ``{str: str}`` dict is the original flask server's file and is upgraded.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kvapp.errors import CorruptStore
+from kvapp.store import safe_pickle
+from kvapp.store.base import Event
+from kvapp.store.files import write_atomically
+
+logger = logging.getLogger(__name__)
+
+FORMAT = 1
+PairTuple = tuple[str, int, int]  # (value, revision, created)
+
+
+@dataclass
+class SnapshotState:
+    """Everything a snapshot holds."""
+
+    revision: int = 0
+    pairs: dict[str, PairTuple] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    upgraded_from_seed: bool = False
+
+
+def load(path: Path) -> SnapshotState:
+    """Read ``path`` (absent = empty store); refuse anything that is not kvstore data."""
+    try:
+        with path.open("rb") as handle:
+            data = safe_pickle.load(handle)
+    except FileNotFoundError:
+        return SnapshotState()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
+        raise CorruptStore(
+            f"{path} is not a readable kvstore snapshot ({exc}); refusing to start rather "
+            "than start empty. Restore it from a backup or move it aside"
+        ) from None
+    if _is_seed_dict(data):
+        return _upgrade_seed(data, path)
+    return _from_format_1(data, path)
+
+
+def dump(path: Path, state: SnapshotState) -> int:
+    """Write ``state`` atomically (temp file, fsync, rename, fsync directory); returns its size."""
+    document = {
+        "kvstore": FORMAT,
+        "revision": state.revision,
+        "pairs": state.pairs,
+        "events": [tuple(event) for event in state.events],
+    }
+    data = pickle.dumps(document, protocol=5)
+    write_atomically(path, data)
+    return len(data)
+
+
+def _is_seed_dict(data: Any) -> bool:
+    """The flask server pickled a bare dict of str to str."""
+    return (
+        isinstance(data, dict)
+        and "kvstore" not in data
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in data.items())
+    )
+
+
+def _upgrade_seed(data: dict[str, str], path: Path) -> SnapshotState:
+    """Give each seed pair its own revision, in key order, so revisions start meaningful."""
+    pairs = {key: (data[key], rev, rev) for rev, key in enumerate(sorted(data), start=1)}
+    logger.warning("%s is a seed-format store with %d pairs; upgrading it to kvstore format", path, len(pairs))
+    return SnapshotState(revision=len(pairs), pairs=pairs, upgraded_from_seed=True)
+
+
+def _from_format_1(data: Any, path: Path) -> SnapshotState:
+    """Check the document's shape; a wrong shape is corruption, not an empty store."""
+    if not isinstance(data, dict) or data.get("kvstore") != FORMAT:
+        raise CorruptStore(f"{path} is a pickle but not a kvstore snapshot; refusing to start")
+    try:
+        revision = data["revision"]
+        pairs = data["pairs"]
+        events = [Event(*fields) for fields in data["events"]]
+        _check_shape(revision, pairs)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptStore(f"{path} is a damaged kvstore snapshot ({exc}); refusing to start") from None
+    return SnapshotState(revision=revision, pairs=pairs, events=events)
+
+
+def _check_shape(revision: Any, pairs: Any) -> None:
+    """Reject a snapshot whose fields have the wrong types."""
+    if type(revision) is not int or not isinstance(pairs, dict):
+        raise ValueError("revision or pairs have the wrong type")
+    for key, entry in pairs.items():
+        if type(key) is not str or type(entry) is not tuple or len(entry) != 3:
+            raise ValueError(f"pair {key!r} has the wrong shape")

@@ -1,0 +1,16 @@
+"""ASGI entry point for daphne, uvicorn and runserver: HTTP to Django, websockets to Channels."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kvproject.settings")
+
+from django.core.asgi import get_asgi_application
+
+django_application = get_asgi_application()
+
+from kvapp.asgi_app import build_application  # noqa: E402 - needs Django set up
+from kvapp.startup import open_store_or_exit  # noqa: E402
+
+open_store_or_exit()
+
+application = build_application(django_application)

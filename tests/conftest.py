@@ -1,0 +1,30 @@
+"""Shared fixtures: a temporary store per test, and real server processes where needed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvapp.store import set_store
+from kvapp.store.pickle_store import PickleStore
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[PickleStore]:
+    """A pickle store in a temp dir, installed as the process-wide store."""
+    opened = PickleStore(tmp_path / "store.pickle")
+    set_store(opened)
+    yield opened
+    set_store(None)
+    opened.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real daphne server on a free port with its own data file."""
+    process = ServerProcess(tmp_path / "store.pickle").start()
+    yield process
+    process.stop()

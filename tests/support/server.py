@@ -1,0 +1,119 @@
+"""Real kvstore server processes for end-to-end tests (crash, lock, watch, CLI, browser)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from tests.support.ports import free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0  # seconds; a 2-core CI box importing Django can be slow
+
+
+def server_command(kind: str, port: int) -> list[str]:
+    """The command users run, for each supported server."""
+    if kind == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "kvproject.asgi:application"]
+    if kind == "uvicorn":
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "kvproject.asgi:application",
+        ]
+    if kind == "runserver":
+        return [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    raise ValueError(kind)
+
+
+@dataclass
+class ServerProcess:
+    """One server on a free port with its own data file; ``stop()`` or ``kill()`` it."""
+
+    data: Path
+    kind: str = "daphne"
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        """Base HTTP URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """Base websocket URL."""
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> ServerProcess:
+        """Start the process and (by default) wait until /healthz answers."""
+        self.port = self.port or free_port()
+        env = {**os.environ, "KV_DATA": str(self.data), "DJANGO_SETTINGS_MODULE": "kvproject.settings", **self.env}
+        self.log_path = self.data.with_name(f"server-{self.port}.log")
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            server_command(self.kind, self.port),
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Poll /healthz until it answers, failing loudly with the server log if it never does."""
+        deadline = time.monotonic() + START_TIMEOUT
+        headers = {"Authorization": f"Bearer {self.env['KV_TOKEN']}"} if self.env.get("KV_TOKEN") else {}
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1, headers=headers).status_code in (200, 401, 503):
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not answer within {START_TIMEOUT}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """kill -9: no atexit, no fold, no flush; what survives is what was fsynced."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM), as an init system would do it."""
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        """Send ``sig`` to the process group and reap it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self._log.close()
