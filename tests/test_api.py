@@ -1,0 +1,257 @@
+"""The HTTP contract (../shared/spec/API.md), row by row, through Django's ASGI handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import AsyncClient
+
+from kvapp.store.pickle_store import PickleStore
+
+JSON = "application/json"
+
+
+@pytest.fixture
+def client(store: PickleStore) -> AsyncClient:
+    return AsyncClient()
+
+
+async def put(client: AsyncClient, key: str, body: Any, **extra: Any):
+    return await client.put(f"/api/v1/kv/{key}", data=body, content_type=JSON, **extra)
+
+
+def state(store: PickleStore) -> tuple[int, dict]:
+    """Everything a refused request must leave untouched."""
+    return store.index.revision, dict(store.index.pairs)
+
+
+async def test_put_then_get_returns_the_pair_with_revisions(client: AsyncClient) -> None:
+    created = await put(client, "greeting", {"value": "hello"})
+    assert created.status_code == 200
+    assert created["Content-Type"] == "application/json; charset=utf-8"
+    assert created.json() == {"key": "greeting", "value": "hello", "revision": 1, "created": 1, "prev": None}
+    updated = await put(client, "greeting", {"value": "hi"})
+    assert updated.json() == {"key": "greeting", "value": "hi", "revision": 2, "created": 1, "prev": "hello"}
+    got = await client.get("/api/v1/kv/greeting")
+    assert got.json() == {"key": "greeting", "value": "hi", "revision": 2, "created": 1}
+
+
+async def test_get_of_a_missing_key_is_a_json_404(client: AsyncClient) -> None:
+    response = await client.get("/api/v1/kv/nope")
+    assert response.status_code == 404
+    assert "nope" in response.json()["error"]
+
+
+async def test_percent_encoded_slash_and_plain_slash_name_the_same_key(client: AsyncClient) -> None:
+    await put(client, "app%2Fdb%2Fhost", {"value": "db1"})
+    assert (await client.get("/api/v1/kv/app/db/host")).json()["value"] == "db1"
+    assert (await client.get("/api/v1/kv/app%2Fdb%2Fhost")).json()["key"] == "app/db/host"
+
+
+async def test_empty_string_is_a_value(client: AsyncClient) -> None:
+    assert (await put(client, "blank", {"value": ""})).json()["value"] == ""
+    assert (await client.get("/api/v1/kv/blank")).json()["value"] == ""
+
+
+async def test_cas_writes_only_at_the_expected_revision(client: AsyncClient) -> None:
+    assert (await put(client, "k", {"value": "a", "if_revision": 0})).status_code == 200
+    conflict = await put(client, "k", {"value": "b", "if_revision": 0})
+    assert conflict.status_code == 409
+    body = conflict.json()
+    assert (body["key"], body["value"], body["revision"], body["created"]) == ("k", "a", 1, 1)
+    assert "error" in body
+    ok = await put(client, "k", {"value": "b", "if_revision": 1})
+    assert ok.json()["revision"] == 2
+
+
+async def test_cas_on_a_missing_key_reports_revision_zero(client: AsyncClient) -> None:
+    conflict = await put(client, "ghost", {"value": "x", "if_revision": 4})
+    assert conflict.status_code == 409
+    assert conflict.json()["revision"] == 0
+
+
+async def test_delete_returns_revision_and_previous_value(client: AsyncClient) -> None:
+    await put(client, "k", {"value": "v"})
+    deleted = await client.delete("/api/v1/kv/k")
+    assert deleted.json() == {"key": "k", "revision": 2, "prev": "v"}
+    assert (await client.get("/api/v1/kv/k")).status_code == 404
+    assert (await client.delete("/api/v1/kv/k")).status_code == 404
+
+
+async def test_delete_with_if_revision_is_compare_and_delete(client: AsyncClient) -> None:
+    await put(client, "k", {"value": "v"})
+    assert (await client.delete("/api/v1/kv/k?if_revision=7")).status_code == 409
+    assert (await client.delete("/api/v1/kv/k?if_revision=1")).status_code == 200
+
+
+async def test_listing_is_sorted_prefixed_and_paged_with_next(client: AsyncClient) -> None:
+    for key in ["b/2", "a/1", "b/1", "b/3", "c"]:
+        await put(client, key, {"value": key})
+    first = (await client.get("/api/v1/kv?prefix=b/&limit=2")).json()
+    assert [item["key"] for item in first["items"]] == ["b/1", "b/2"]
+    assert first["next"] == "b/2"
+    assert first["revision"] == 5
+    assert set(first["items"][0]) == {"key", "value", "revision", "created"}
+    second = (await client.get(f"/api/v1/kv?prefix=b/&limit=2&after={first['next']}")).json()
+    assert [item["key"] for item in second["items"]] == ["b/3"]
+    assert second["next"] is None
+    everything = (await client.get("/api/v1/kv")).json()
+    assert [item["key"] for item in everything["items"]] == ["a/1", "b/1", "b/2", "b/3", "c"]
+
+
+async def test_listing_limit_above_the_maximum_is_clamped(client: AsyncClient, store: PickleStore) -> None:
+    for i in range(3):
+        await put(client, f"k{i}", {"value": "v"})
+    response = await client.get("/api/v1/kv?limit=1000000")
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 3
+
+
+async def test_healthz_reports_revision_keys_and_backend(client: AsyncClient) -> None:
+    await put(client, "a", {"value": "1"})
+    body = (await client.get("/healthz")).json()
+    assert body["status"] == "ok"
+    assert (body["revision"], body["keys"], body["backend"]) == (1, 1, "pickle")
+
+
+async def test_metrics_are_prometheus_text_with_requests_keys_revision_watchers(client: AsyncClient) -> None:
+    await put(client, "a", {"value": "1"})
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    for name in [
+        "kv_requests_total",
+        "kv_request_duration_seconds_bucket",
+        "kv_keys 1.0",
+        "kv_revision 1.0",
+        "kv_watchers",
+    ]:
+        assert name in text
+
+
+async def test_seed_add_get_and_get_all(client: AsyncClient, store: PickleStore) -> None:
+    added = await client.post("/add?key=name&value=Ada Lovelace")
+    assert added.status_code == 200
+    assert added["Content-Type"].startswith("text/plain")
+    assert added.content.decode() == "Successfully added Value - Ada Lovelace for Key - name"
+    got = await client.get("/get?key=name")
+    assert (got.status_code, got.content.decode()) == (200, "Ada Lovelace")
+    assert got["Content-Type"].startswith("text/plain")
+    form = await client.post("/add", data={"key": "lang", "value": "en"})
+    assert form.status_code == 200
+    assert (await client.get("/get_all")).json() == {"name": "Ada Lovelace", "lang": "en"}
+    assert store.index.revision == 2, "seed writes raise the revision like API writes"
+    assert (await client.get("/api/v1/kv/lang")).json()["revision"] == 2
+
+
+async def test_seed_get_of_a_missing_key_is_a_text_404(client: AsyncClient) -> None:
+    response = await client.get("/get?key=missing")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/plain")
+
+
+async def test_seed_add_accepts_an_empty_value(client: AsyncClient) -> None:
+    assert (await client.post("/add?key=k&value=")).status_code == 200
+    assert (await client.get("/get?key=k")).content == b""
+
+
+LONG_KEY = "k" * 1025
+BIG_VALUE = "v" * (1024 * 1024 + 1)
+
+# (method, path, body, expected status); body None = no body, str = raw bytes as given.
+BAD_REQUESTS: list[tuple[str, str, Any, int]] = [
+    ("PUT", "/api/v1/kv/a", {}, 400),
+    ("PUT", "/api/v1/kv/a", {"valu": "x"}, 400),
+    ("PUT", "/api/v1/kv/a", {"value": 5}, 400),
+    ("PUT", "/api/v1/kv/a", {"value": None}, 400),
+    ("PUT", "/api/v1/kv/a", {"value": ["x"]}, 400),
+    ("PUT", "/api/v1/kv/a", {"value": {"x": 1}}, 400),
+    ("PUT", "/api/v1/kv/a", {"value": True}, 400),
+    ("PUT", "/api/v1/kv/a", "not json", 400),
+    ("PUT", "/api/v1/kv/a", '{"value": "x"', 400),
+    ("PUT", "/api/v1/kv/a", '["value"]', 400),
+    ("PUT", "/api/v1/kv/a", '"just a string"', 400),
+    ("PUT", "/api/v1/kv/a", "", 400),
+    ("PUT", "/api/v1/kv/a", '{"value": "\\ud800"}', 400),
+    ("PUT", "/api/v1/kv/a", {"value": "x", "if_revision": -1}, 400),
+    ("PUT", "/api/v1/kv/a", {"value": "x", "if_revision": "1"}, 400),
+    ("PUT", "/api/v1/kv/a", {"value": "x", "if_revision": 1.5}, 400),
+    ("PUT", "/api/v1/kv/a", {"value": "x", "if_revision": True}, 400),
+    ("PUT", "/api/v1/kv/a", {"value": BIG_VALUE}, 413),
+    ("PUT", "/api/v1/kv/", {"value": "x"}, 400),
+    ("PUT", f"/api/v1/kv/{LONG_KEY}", {"value": "x"}, 400),
+    ("PUT", "/api/v1/kv/bad%00key", {"value": "x"}, 400),
+    ("PUT", "/api/v1/kv/bad%0Akey", {"value": "x"}, 400),
+    ("PUT", "/api/v1/kv/bad%1Bkey", {"value": "x"}, 400),
+    ("PUT", "/api/v1/kv/bad%7Fkey", {"value": "x"}, 400),
+    ("GET", "/api/v1/kv/", None, 400),
+    ("GET", "/api/v1/kv/bad%00key", None, 400),
+    ("DELETE", "/api/v1/kv/existing?if_revision=abc", None, 400),
+    ("DELETE", "/api/v1/kv/existing?if_revision=-3", None, 400),
+    ("DELETE", "/api/v1/kv/existing?if_revision=99", None, 409),
+    ("DELETE", "/api/v1/kv/missing", None, 404),
+    ("POST", "/api/v1/kv/existing", {"value": "x"}, 405),
+    ("PATCH", "/api/v1/kv/existing", {"value": "x"}, 405),
+    ("POST", "/api/v1/kv", {"value": "x"}, 405),
+    ("DELETE", "/api/v1/kv", None, 405),
+    ("GET", "/api/v1/kv?limit=zero", None, 400),
+    ("GET", "/api/v1/kv?limit=0", None, 400),
+    ("GET", "/api/v1/kv?limit=-5", None, 400),
+    ("PUT", "/api/v1/kv/existing", {"value": "x", "if_revision": 5}, 409),
+    ("GET", "/api/v2/kv/existing", None, 404),
+    ("GET", "/nothing/here", None, 404),
+    ("PUT", "/healthz", {"value": "x"}, 405),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), BAD_REQUESTS)
+async def test_bad_requests_get_a_json_error_and_change_nothing(
+    client: AsyncClient, store: PickleStore, method: str, path: str, body: Any, status: int
+) -> None:
+    await put(client, "existing", {"value": "kept"})
+    before = state(store)
+    kwargs: dict[str, Any] = {}
+    if body is not None:
+        kwargs = {"data": body, "content_type": JSON}
+    response = await client.generic(method, path, **_encode(kwargs))
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert isinstance(response.json()["error"], str) and response.json()["error"]
+    assert state(store) == before
+
+
+SEED_BAD_REQUESTS: list[tuple[str, str, int]] = [
+    ("GET", "/get", 400),
+    ("GET", "/get?key=", 400),
+    ("POST", "/add", 400),
+    ("POST", "/add?key=k", 400),
+    ("POST", "/add?value=v", 400),
+    ("POST", "/add?key=&value=v", 400),
+    ("POST", f"/add?key={LONG_KEY}&value=v", 400),
+    ("POST", "/add?key=a%00b&value=v", 400),
+    ("GET", "/add?key=k&value=v", 405),
+    ("POST", "/get?key=k", 405),
+    ("POST", "/get_all", 405),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "status"), SEED_BAD_REQUESTS)
+async def test_bad_seed_requests_get_a_clear_error_and_change_nothing(
+    client: AsyncClient, store: PickleStore, method: str, path: str, status: int
+) -> None:
+    before = state(store)
+    response = await client.generic(method, path)
+    assert response.status_code == status
+    assert response.content.strip()
+    assert state(store) == before
+
+
+def _encode(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """AsyncClient.generic wants bytes; JSON-encode dicts, pass raw strings as they are."""
+    import json
+
+    if "data" in kwargs and not isinstance(kwargs["data"], str):
+        kwargs["data"] = json.dumps(kwargs["data"])
+    return kwargs

@@ -1,0 +1,323 @@
+"""The pickle backend's durability and file format: journal, snapshots, recovery, lock, trust."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kvapp.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreLocked
+from kvapp.store import records
+from kvapp.store.pickle_store import PickleStore
+
+
+def reopen(store: PickleStore, **kwargs: object) -> PickleStore:
+    """Close cleanly and open the same file again."""
+    store.close()
+    return PickleStore(store.path, **kwargs)
+
+
+def crash_copy(store: PickleStore, target: Path) -> PickleStore:
+    """Open a copy of the files exactly as they are now, as after kill -9 (no fold, no close)."""
+    target.mkdir()
+    for name in (store.path, store.journal_path, store.folding_path):
+        if name.exists():
+            (target / name.name).write_bytes(name.read_bytes())
+    return PickleStore(target / store.path.name)
+
+
+async def test_put_get_round_trip_keeps_unicode_and_empty_values(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("ключ/🔑", "значение")
+    await store.put("empty", "")
+    assert (await store.get("ключ/🔑")).value == "значение"
+    assert (await store.get("empty")).value == ""
+    store.close()
+
+
+async def test_revisions_count_every_write_and_created_survives_updates(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    first, prev = await store.put("a", "1")
+    assert (first.revision, first.created, prev) == (1, 1, None)
+    await store.put("b", "x")
+    second, prev = await store.put("a", "2")
+    assert (second.revision, second.created, prev) == (3, 1, "1")
+    revision, prev = await store.delete("a")
+    assert (revision, prev) == (4, "2")
+    again, _ = await store.put("a", "3")
+    assert (again.revision, again.created) == (5, 5)
+    store.close()
+
+
+async def test_writes_replay_from_the_journal_after_a_crash(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    for i in range(20):
+        await store.put(f"k{i:02}", str(i))
+    await store.delete("k05")
+    assert store.journal_path.stat().st_size > 0
+    assert not store.path.exists()  # nothing folded yet: recovery must come from the journal
+    recovered = crash_copy(store, tmp_path / "after-crash")
+    assert (await recovered.stats()).revision == 21
+    assert (await recovered.get("k19")).value == "19"
+    with pytest.raises(KeyNotFound):
+        await recovered.get("k05")
+    recovered.close()
+    store.close()
+
+
+async def test_revision_is_never_reused_across_restarts(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "1")
+    await store.delete("a")
+    store = reopen(store)
+    pair, _ = await store.put("a", "again")
+    assert pair.revision == 3
+    store.close()
+
+
+async def test_clean_close_folds_the_journal_into_the_snapshot(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "1")
+    store.close()
+    assert store.path.exists()
+    assert not store.journal_path.exists()
+    reopened = PickleStore(store.path)
+    assert (await reopened.get("a")).value == "1"
+    assert [e.key for e in await reopened.events_since(0)] == ["a"]  # history survives the fold
+    reopened.close()
+
+
+async def test_journal_folds_in_the_background_when_it_outgrows_the_threshold(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle", journal_max_bytes=2048)
+    for i in range(200):
+        await store.put(f"key{i:03}", "v" * 20)
+    if store._folding is not None:
+        await store._folding
+    assert store.path.exists(), "a snapshot was written"
+    journaled = records.scan(store.journal_path.read_bytes()).payloads
+    assert len(journaled) < 100, "the journal was restarted after folding"
+    recovered = crash_copy(store, tmp_path / "crash")
+    assert (await recovered.stats()).keys == 200
+    assert (await recovered.get("key199")).value == "v" * 20
+    recovered.close()
+    store.close()
+
+
+async def test_a_fold_cut_short_by_a_crash_is_finished_at_start(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "1")
+    store.close()
+    store = PickleStore(store.path)
+    await store.put("b", "2")
+    # As if the server died right after setting the journal aside for folding.
+    store.journal_path.rename(store.folding_path)
+    recovered = crash_copy(store, tmp_path / "crash")
+    assert {p.key for p in (await recovered.list()).items} == {"a", "b"}
+    assert not recovered.folding_path.exists()
+    recovered.close()
+    store._journal.size = 0  # its journal was moved away above; nothing to fold at close
+    store.close()
+
+
+async def test_a_torn_last_record_is_dropped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "1")
+    await store.put("b", "2")
+    store_copy = tmp_path / "crash"
+    store_copy.mkdir()
+    whole = store.journal_path.read_bytes()
+    second_record_start = records.HEADER.size + records.HEADER.unpack_from(whole, 0)[0]
+    (store_copy / "store.pickle.journal").write_bytes(whole[: second_record_start + 5])
+    recovered = PickleStore(store_copy / "store.pickle")
+    assert "unfinished record" in caplog.text
+    assert (await recovered.get("a")).value == "1"
+    with pytest.raises(KeyNotFound):
+        await recovered.get("b")
+    pair, _ = await recovered.put("c", "3")  # appends after the cut, not after garbage
+    assert pair.revision == 2
+    recovered.close()
+    again = PickleStore(store_copy / "store.pickle")
+    assert (await again.get("c")).value == "3"
+    again.close()
+    store.close()
+
+
+async def test_a_zero_filled_tail_counts_as_torn(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "1")
+    copy_dir = tmp_path / "crash"
+    copy_dir.mkdir()
+    (copy_dir / "store.pickle.journal").write_bytes(store.journal_path.read_bytes() + b"\0" * 300)
+    recovered = PickleStore(copy_dir / "store.pickle")
+    assert (await recovered.get("a")).value == "1"
+    recovered.close()
+    store.close()
+
+
+async def test_damage_in_the_middle_of_the_journal_refuses_to_start(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "1")
+    await store.put("b", "2")
+    data = bytearray(store.journal_path.read_bytes())
+    data[records.HEADER.size + 2] ^= 0xFF  # flip a byte inside the first record's payload
+    copy_dir = tmp_path / "crash"
+    copy_dir.mkdir()
+    (copy_dir / "store.pickle.journal").write_bytes(bytes(data))
+    with pytest.raises(CorruptStore, match="damaged at byte 0"):
+        PickleStore(copy_dir / "store.pickle")
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not a pickle at all", pickle.dumps({"kvstore": 1, "revision": "x", "pairs": {}, "events": []}), b""],
+    ids=["garbage", "wrong-shape", "empty-file"],
+)
+def test_a_corrupt_snapshot_refuses_to_start_and_is_left_alone(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "store.pickle"
+    path.write_bytes(content)
+    with pytest.raises(CorruptStore, match="refusing to start"):
+        PickleStore(path)
+    assert path.read_bytes() == content, "never wiped"
+
+
+def test_a_truncated_snapshot_refuses_to_start(tmp_path: Path) -> None:
+    document = {"kvstore": 1, "revision": 1, "pairs": {"a": ("1", 1, 1)}, "events": []}
+    path = tmp_path / "store.pickle"
+    path.write_bytes(pickle.dumps(document)[:-10])
+    with pytest.raises(CorruptStore):
+        PickleStore(path)
+
+
+async def test_a_seed_flask_pickle_loads_and_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "store.pickle"
+    path.write_bytes(pickle.dumps({"b": "two", "a": "one"}))
+    store = PickleStore(path)
+    assert (await store.get("a")).as_dict() == {"key": "a", "value": "one", "revision": 1, "created": 1}
+    assert (await store.get("b")).revision == 2
+    assert (await store.stats()).revision == 2
+    on_disk = pickle.loads(path.read_bytes())
+    assert on_disk["kvstore"] == 1, "rewritten in kvstore format at start"
+    pair, _ = await store.put("c", "three")
+    assert pair.revision == 3
+    store.close()
+
+
+def test_a_tampered_pickle_is_refused_without_running_anything(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self) -> tuple:
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "store.pickle"
+    path.write_bytes(pickle.dumps({"a": Exploit()}))
+    with pytest.raises(CorruptStore, match=r"posix\.system|os\.system"):
+        PickleStore(path)
+    assert not marker.exists()
+
+
+def test_a_tampered_journal_record_is_refused_without_running_anything(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps((1, "put", "a", "x", 1, None))
+    evil = pickle.dumps(type("E", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}",))})())
+    journal = tmp_path / "store.pickle.journal"
+    journal.write_bytes(records.frame(payload) + records.frame(evil))
+    with pytest.raises(CorruptStore, match="not a kvstore event"):
+        PickleStore(tmp_path / "store.pickle")
+    assert not marker.exists()
+
+
+def test_a_second_store_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    first = PickleStore(tmp_path / "store.pickle")
+    with pytest.raises(StoreLocked, match="already using"):
+        PickleStore(tmp_path / "store.pickle")
+    first.close()
+    PickleStore(tmp_path / "store.pickle").close()  # free again once released
+
+
+def test_the_lock_is_released_when_the_owner_is_killed(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from kvapp.store.pickle_store import PickleStore;"
+            f"PickleStore({str(tmp_path / 'store.pickle')!r}); print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert holder.stdout.readline().strip() == b"ready"
+    with pytest.raises(StoreLocked):
+        PickleStore(tmp_path / "store.pickle")
+    holder.kill()
+    holder.wait()
+    PickleStore(tmp_path / "store.pickle").close()
+
+
+async def test_concurrent_writes_share_fsyncs_and_get_consecutive_revisions(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    fsyncs = 0
+    append = store._journal.append_durably
+
+    def counting_append(data: bytes) -> None:
+        nonlocal fsyncs
+        fsyncs += 1
+        append(data)
+
+    store._journal.append_durably = counting_append  # type: ignore[method-assign]
+    results = await asyncio.gather(*(store.put(f"k{i}", str(i)) for i in range(100)))
+    assert sorted(pair.revision for pair, _ in results) == list(range(1, 101))
+    assert fsyncs < 100, "concurrent writers were batched into shared fsyncs"
+    store.close()
+
+
+async def test_batched_cas_sees_earlier_writes_in_the_same_batch(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    outcomes = await asyncio.gather(
+        store.put("k", "first", if_revision=0),
+        store.put("k", "second", if_revision=0),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], RevisionConflict)
+    assert outcomes[1].current is None or outcomes[1].current["value"] == "first"
+    assert (await store.get("k")).value == "first"
+    store.close()
+
+
+async def test_published_batches_arrive_in_revision_order(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    seen: list[int] = []
+
+    async def publisher(events: list) -> None:
+        await asyncio.sleep(0)
+        seen.extend(event.revision for event in events)
+
+    store.set_publisher(publisher)
+    await asyncio.gather(*(store.put(f"k{i % 7}", str(i)) for i in range(300)))
+    await asyncio.sleep(0.05)
+    assert seen == list(range(1, 301))
+    store.close()
+
+
+async def test_a_failed_fsync_refuses_further_writes_instead_of_guessing(tmp_path: Path) -> None:
+    from kvapp.errors import StoreUnavailable
+
+    store = PickleStore(tmp_path / "store.pickle")
+
+    def broken(data: bytes) -> None:
+        raise OSError(5, "Input/output error")
+
+    store._journal.append_durably = broken  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        await store.put("a", "1")
+    with pytest.raises(StoreUnavailable):
+        await store.put("b", "2")
+    with pytest.raises(KeyNotFound):
+        await store.get("a")
+    store.close()

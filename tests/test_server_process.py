@@ -1,0 +1,158 @@
+"""The real server process: crash safety under kill -9, the data-file lock, and each way to run it."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.server import PROJECT_ROOT, ServerProcess, server_command
+
+WRITERS = 8
+WRITES_PER_WRITER = 60
+
+
+def write_concurrently(url: str, stop_after: int | None, stop: threading.Event) -> dict[str, tuple[str, int]]:
+    """Writers on distinct keys; returns every acknowledged write as key -> (value, revision)."""
+    acknowledged: dict[str, tuple[str, int]] = {}
+    lock = threading.Lock()
+
+    def writer(number: int) -> None:
+        session = requests.Session()
+        count = 0
+        while not stop.is_set() and (stop_after is None or count < stop_after):
+            key, value = f"w{number}/k{count % 25}", f"v{count}"
+            try:
+                response = session.put(f"{url}/api/v1/kv/{key}", json={"value": value}, timeout=10)
+            except requests.RequestException:
+                return  # the server died under us: this write was never acknowledged
+            if response.status_code == 200:
+                with lock:
+                    acknowledged[key] = (value, response.json()["revision"])
+            count += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return acknowledged
+
+
+def assert_all_present(url: str, acknowledged: dict[str, tuple[str, int]]) -> None:
+    """Every acknowledged write is readable, or superseded by a later write to its key.
+
+    A write that was fsynced but whose answer was cut off by the kill may survive too: the
+    guarantee is about acknowledged writes, and each key has one writer writing in order.
+    """
+    assert acknowledged, "the test acknowledged nothing"
+    session = requests.Session()
+    for key, (value, revision) in acknowledged.items():
+        got = session.get(f"{url}/api/v1/kv/{key}", timeout=10).json()
+        assert got["revision"] >= revision, f"{key} lost its acknowledged write"
+        if got["revision"] == revision:
+            assert got["value"] == value, key
+    top = max(revision for _, revision in acknowledged.values())
+    assert session.get(f"{url}/healthz", timeout=10).json()["revision"] >= top
+
+
+def test_kill_9_right_after_the_last_answer_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "store.pickle").start()
+    acknowledged = write_concurrently(server.url, WRITES_PER_WRITER, threading.Event())
+    server.kill()
+    restarted = ServerProcess(server.data).start()
+    try:
+        assert_all_present(restarted.url, acknowledged)
+    finally:
+        restarted.stop()
+
+
+def test_kill_9_in_the_middle_of_concurrent_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "store.pickle").start()
+    stop = threading.Event()
+    result: dict[str, tuple[str, int]] = {}
+    runner = threading.Thread(target=lambda: result.update(write_concurrently(server.url, None, stop)))
+    runner.start()
+    time.sleep(1.5)
+    server.kill()  # writers are mid-request: some writes were never answered
+    stop.set()
+    runner.join()
+    restarted = ServerProcess(server.data).start()
+    try:
+        assert_all_present(restarted.url, result)
+    finally:
+        restarted.stop()
+
+
+def test_a_clean_stop_folds_the_journal_and_keeps_everything(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "store.pickle").start()
+    acknowledged = write_concurrently(server.url, 10, threading.Event())
+    server.stop()
+    assert server.data.exists()
+    assert not server.data.with_name("store.pickle.journal").exists(), "folded at shutdown"
+    restarted = ServerProcess(server.data).start()
+    try:
+        assert_all_present(restarted.url, acknowledged)
+    finally:
+        restarted.stop()
+
+
+def test_a_second_server_on_the_same_file_exits_nonzero_and_the_first_keeps_serving(server: ServerProcess) -> None:
+    requests.put(f"{server.url}/api/v1/kv/a", json={"value": "1"}, timeout=10)
+    second = subprocess.run(
+        server_command("daphne", 1),
+        cwd=PROJECT_ROOT,
+        env={**_env(), "KV_DATA": str(server.data)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode != 0
+    assert "already using" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert requests.get(f"{server.url}/api/v1/kv/a", timeout=10).json()["value"] == "1"
+
+
+def test_a_corrupt_store_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
+    data = tmp_path / "store.pickle"
+    data.write_bytes(b"this is not a pickle")
+    result = subprocess.run(
+        server_command("daphne", 1),
+        cwd=PROJECT_ROOT,
+        env={**_env(), "KV_DATA": str(data)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "refusing to start" in result.stderr
+    assert data.read_bytes() == b"this is not a pickle"
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn", "runserver"])
+def test_every_supported_server_serves_the_api(tmp_path: Path, kind: str) -> None:
+    server = ServerProcess(tmp_path / "store.pickle", kind=kind).start()
+    try:
+        put = requests.put(f"{server.url}/api/v1/kv/hello", json={"value": "world"}, timeout=10)
+        assert put.status_code == 200
+        assert requests.get(f"{server.url}/get?key=hello", timeout=10).text == "world"
+    finally:
+        server.stop()
+
+
+def test_the_data_file_is_created_at_first_start(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "store.pickle").start()
+    requests.put(f"{server.url}/api/v1/kv/a", json={"value": "1"}, timeout=10)
+    server.stop()
+    assert server.data.exists()
+
+
+def _env() -> dict[str, str]:
+    """The test process's environment with settings pointed at the project."""
+    import os
+
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "kvproject.settings", "PYTHONPATH": str(PROJECT_ROOT)}
