@@ -2,6 +2,7 @@
 
 from django.urls import path, register_converter
 
+from kvapp import openapi
 from kvapp.http import api, ops, seed
 
 
@@ -26,6 +27,7 @@ class AnyKeyConverter:
 register_converter(AnyKeyConverter, "anykey")
 
 urlpatterns = [
+    path("api/v1/openapi.json", openapi.openapi_view, name="openapi"),
     path("api/v1/kv", api.kv_list, name="kv-list"),
     path("api/v1/kv/", api.kv_empty_key, name="kv-empty"),
     path("api/v1/kv/<anykey:key>", api.kv_item, name="kv-item"),

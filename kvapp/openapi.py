@@ -1,0 +1,329 @@
+"""The OpenAPI 3 description of kvstore's HTTP API, served at ``/api/v1/openapi.json``.
+
+Written by hand next to the contract rather than generated from the views: the views raise
+named exceptions and map them in one place, which no generator could read. ``tests/
+test_security.py`` keeps it honest (every route documented, every documented path routed)
+and ``tests/test_fuzz_api.py`` fuzzes the running server against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from kvapp.conf import KVSettings, kv_settings
+from kvapp.http.guard import kv_view
+from kvapp.http.responses import json_response
+from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+OPENAPI_VERSION = "3.0.3"
+API_VERSION = "1"
+
+# Routes in kvapp.urls that are deliberately not in the document, and why.
+NOT_DOCUMENTED = {
+    "/": "the HTML page is for people, not part of the JSON API",
+}
+
+Schema = dict[str, Any]
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> Schema:
+    """A JSON reference to a named schema."""
+    return {"$ref": _REF + name}
+
+
+def _json(description: str, schema: str) -> Schema:
+    """A response with a JSON body of the named schema."""
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _text(description: str) -> Schema:
+    """A response with a text/plain body (the seed routes and /metrics)."""
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def _errors(*statuses: int, text: bool = False) -> dict[str, Schema]:
+    """Error responses for ``statuses`` plus the ones every route can give (401, 405)."""
+    meaning = {
+        400: "bad input: invalid JSON, a missing or non-string value, an invalid key or parameter",
+        401: "a token is configured and the request did not present it",
+        404: "the key is absent, or the path is unknown",
+        405: "the route exists but not for this method",
+        413: "the value or the request body is over its limit",
+        503: "the backend cannot serve now; retry later",
+    }
+    chosen = sorted({*statuses, 401, 405})
+    if text:
+        return {str(status): _text(meaning[status]) for status in chosen}
+    return {str(status): _json(meaning[status], "Error") for status in chosen}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    """An optional query parameter."""
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_KEY_PATH = {
+    "name": "key",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},
+    "description": "The key, percent-encoded (`a%2Fb` and `a/b` both mean key `a/b`).",
+}
+_REVISION = {"type": "integer", "minimum": 0}
+_POSITIVE_REVISION = {"type": "integer", "minimum": 1}
+
+
+def _schemas() -> dict[str, Schema]:
+    """The bodies the API sends and accepts."""
+    pair = {
+        "key": {"type": "string"},
+        "value": {"type": "string"},
+        "revision": _POSITIVE_REVISION,
+        "created": _POSITIVE_REVISION,
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string", "description": "One human sentence."}},
+        },
+        "Pair": {"type": "object", "required": list(pair), "properties": pair, "additionalProperties": False},
+        "PutBody": {
+            "type": "object",
+            "required": ["value"],
+            "properties": {
+                "value": {"type": "string"},
+                "if_revision": {
+                    **_REVISION,
+                    "nullable": True,
+                    "description": "Compare-and-swap: write only if the key is at this revision (0: absent).",
+                },
+            },
+        },
+        "PutResult": {
+            "type": "object",
+            "required": [*pair, "prev"],
+            "properties": {**pair, "prev": {"type": "string", "nullable": True}},
+            "additionalProperties": False,
+        },
+        "DeleteResult": {
+            "type": "object",
+            "required": ["key", "revision", "prev"],
+            "properties": {"key": {"type": "string"}, "revision": _POSITIVE_REVISION, "prev": {"type": "string"}},
+            "additionalProperties": False,
+        },
+        "Conflict": {
+            "type": "object",
+            "description": "The pair as it is now; revision 0 and a null value when it is absent.",
+            "required": ["error", "key", "value", "revision", "created"],
+            "properties": {
+                "error": {"type": "string"},
+                "key": {"type": "string"},
+                "value": {"type": "string", "nullable": True},
+                "revision": _REVISION,
+                "created": _REVISION,
+            },
+        },
+        "Page": {
+            "type": "object",
+            "required": ["items", "revision", "next"],
+            "properties": {
+                "items": {"type": "array", "items": _ref("Pair"), "maxItems": MAX_PAGE_SIZE},
+                "revision": _REVISION,
+                "next": {"type": "string", "nullable": True, "description": "Pass as `after` for the next page."},
+            },
+            "additionalProperties": False,
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "backend"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "revision": _REVISION,
+                "keys": {"type": "integer", "minimum": 0},
+                "backend": {"type": "string", "enum": ["pickle", "redis"]},
+                "watchers": {"type": "integer", "minimum": 0},
+                "error": {"type": "string"},
+            },
+        },
+        "AllPairs": {"type": "object", "additionalProperties": {"type": "string"}},
+    }
+
+
+def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
+    """``/api/v1/kv``, ``/api/v1/kv/`` and ``/api/v1/kv/{key}``."""
+    limits = (
+        f"Keys are at most {settings.max_key_bytes} UTF-8 bytes without control characters; "
+        f"values at most {settings.max_value_bytes} bytes; request bodies at most {settings.max_body_bytes} bytes."
+    )
+    if_revision = _query("if_revision", _REVISION, "Compare-and-swap: delete only if the key is at this revision.")
+    empty_key = {
+        "summary": "The empty key, which is never valid",
+        "responses": _errors(400),
+    }
+    return {
+        "/api/v1/kv": {
+            "get": {
+                "operationId": "listPairs",
+                "summary": "List pairs by prefix, sorted by key, one page at a time",
+                "parameters": [
+                    _query("prefix", {"type": "string"}, "Only keys starting with this."),
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "default": DEFAULT_PAGE_SIZE},
+                        f"Page size; larger values are clamped to {MAX_PAGE_SIZE}.",
+                    ),
+                    _query("after", {"type": "string"}, "Exclusive key to continue from (the previous `next`)."),
+                ],
+                "responses": {"200": _json("one page", "Page"), **_errors(400)},
+            }
+        },
+        "/api/v1/kv/": {
+            "get": {**empty_key, "operationId": "getEmptyKey"},
+            "put": {**empty_key, "operationId": "putEmptyKey"},
+            "delete": {**empty_key, "operationId": "deleteEmptyKey"},
+        },
+        "/api/v1/kv/{key}": {
+            "parameters": [_KEY_PATH],
+            "get": {
+                "operationId": "getPair",
+                "summary": "Read one pair",
+                "responses": {"200": _json("the pair", "Pair"), **_errors(400, 404)},
+            },
+            "put": {
+                "operationId": "putPair",
+                "summary": "Write one pair (compare-and-swap with if_revision)",
+                "description": limits,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PutBody")}}},
+                "responses": {
+                    "200": _json("written and durable", "PutResult"),
+                    "409": _json("if_revision did not match; the body holds the current pair", "Conflict"),
+                    **_errors(400, 404, 413, 503),
+                },
+            },
+            "delete": {
+                "operationId": "deletePair",
+                "summary": "Delete one pair",
+                "parameters": [if_revision],
+                "responses": {
+                    "200": _json("deleted and durable", "DeleteResult"),
+                    "409": _json("if_revision did not match; the body holds the current pair", "Conflict"),
+                    **_errors(400, 404, 503),
+                },
+            },
+        },
+    }
+
+
+def _seed_paths() -> dict[str, Schema]:
+    """The original flask server's routes: text answers, except ``/get_all``."""
+    key = {"type": "string"}
+    return {
+        "/get": {
+            "get": {
+                "operationId": "seedGet",
+                "summary": "The bare value of a key, as text",
+                "parameters": [_query("key", key, "The key; required.")],
+                "responses": {"200": _text("the value"), **_errors(400, 404, text=True)},
+            }
+        },
+        "/add": {
+            "post": {
+                "operationId": "seedAdd",
+                "summary": "Store a pair (query string or form body)",
+                "parameters": [_query("key", key, "The key; required."), _query("value", key, "The value; required.")],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"type": "object", "properties": {"key": key, "value": key}}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _text("`Successfully added Value - V for Key - K`"),
+                    **_errors(400, 413, 503, text=True),
+                },
+            }
+        },
+        "/get_all": {
+            "get": {
+                "operationId": "seedGetAll",
+                "summary": "Every pair as one JSON object",
+                "responses": {"200": _json("every pair", "AllPairs"), **_errors()},
+            }
+        },
+    }
+
+
+def _ops_paths() -> dict[str, Schema]:
+    """Health, metrics and this document."""
+    return {
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness and store summary for load balancers",
+                "responses": {
+                    "200": _json("serving", "Health"),
+                    "503": _json("the backend cannot answer", "Health"),
+                    **_errors(),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus text format",
+                "responses": {"200": _text("metrics"), **_errors()},
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": {
+                    "200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {}}}},
+                    **_errors(),
+                },
+            }
+        },
+    }
+
+
+def openapi_document(settings: KVSettings | None = None) -> Schema:
+    """The whole document, with the configured limits in its descriptions."""
+    settings = settings or kv_settings()
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "kvstore",
+            "version": API_VERSION,
+            "description": (
+                "A revisioned key-value store with watch. Watching is a websocket at "
+                "`/ws/watch?prefix=P&after=R`, outside this document."
+            ),
+        },
+        "paths": {**_kv_paths(settings), **_seed_paths(), **_ops_paths()},
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Needed only when the server sets KV_TOKEN.",
+                }
+            },
+        },
+        # Either the bearer token or nothing: which one depends on the server's KV_TOKEN.
+        "security": [{"bearer": []}, {}],
+    }
+
+
+@kv_view("GET", route="openapi")
+async def openapi_view(request: HttpRequest) -> HttpResponse:
+    """``GET /api/v1/openapi.json``; behind the token like every other API call."""
+    return json_response(openapi_document())
