@@ -1,0 +1,1 @@
+"""Command-line client for kvstore: talks to the server over HTTP and websockets only."""

@@ -1,0 +1,89 @@
+"""Entry point: options, then either one command (one-shot) or the interactive shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn
+
+from kvcli.client import DEFAULT_PAGE_SIZE, KVClient
+from kvcli.commands import COMMANDS, Commands
+from kvcli.environment import DEFAULT_URL, Environment
+from kvcli.errors import UsageError
+from kvcli.shell import KVShell
+from kvcli.status import ExitStatus, report
+
+EPILOG = "commands:\n" + "\n".join(f"  {spec.usage:<20} {spec.summary}" for spec in COMMANDS.values())
+EPILOG += "\n\nWithout a command, starts the interactive shell. Exit status: 0 ok, 1 not found, 2 error."
+
+
+class _ParserExit(Exception):
+    """argparse finished by itself (``--help``): stop with this status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse writing to the injected streams and raising instead of calling ``sys.exit``."""
+
+    def __init__(self, env: Environment, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.env = env
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            (self.env.stderr if file is sys.stderr else self.env.stdout).write(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self.env.stderr.write(message)
+        raise _ParserExit(status)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser(env: Environment) -> _Parser:
+    """The option parser; defaults come from ``KV_URL`` and ``KV_TOKEN``."""
+    parser = _Parser(
+        env,
+        prog="python -m kvcli",
+        description="Command-line client for the kvstore service.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--url", default=env.default_url, help=f"server URL (env KV_URL, default {DEFAULT_URL})")
+    parser.add_argument("--token", default=env.default_token, help="bearer token (env KV_TOKEN)")
+    parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="pairs per request in getall")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="command and its arguments; none for the shell")
+    return parser
+
+
+def main(argv: list[str] | None = None, env: Environment | None = None) -> ExitStatus:
+    """Run the CLI with ``argv`` (without the program name) and return the exit status."""
+    env = env or Environment.from_system()
+    try:
+        options = build_parser(env).parse_args(sys.argv[1:] if argv is None else argv)
+        client = KVClient(options.url, options.token, options.page_size)
+    except _ParserExit as done:
+        return ExitStatus.OK if done.status == 0 else ExitStatus.ERROR
+    except UsageError as exc:
+        return report(exc, env.stderr)
+    try:
+        return _dispatch(options.command, Commands(client, env), env)
+    finally:
+        client.close()
+
+
+def _dispatch(command: list[str], commands: Commands, env: Environment) -> ExitStatus:
+    """No command: the shell. ``help``: the command list. Anything else: that command, once."""
+    if not command:
+        KVShell(commands, env).run()
+        return ExitStatus.OK
+    name, *args = command
+    if name == "help" and not args:
+        env.stdout.write(EPILOG + "\n")
+        return ExitStatus.OK
+    return commands.run(name, args)

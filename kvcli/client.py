@@ -1,0 +1,157 @@
+"""The kvstore HTTP API client: one keep-alive session, low-level errors made actionable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+
+from kvcli.errors import (
+    AuthRequired,
+    BadResponse,
+    KeyNotFound,
+    ServerError,
+    ServerTimeout,
+    ServerUnreachable,
+    UsageError,
+)
+
+API_PATH = "/api/v1/kv"
+WATCH_PATH = "/ws/watch"
+CONNECT_TIMEOUT = 3.05  # seconds; just over the 3 s TCP retransmission window
+READ_TIMEOUT = 30.0  # seconds; a 10,000-pair page from a busy server
+DEFAULT_PAGE_SIZE = 1000  # pairs per listing request (the server's default)
+MAX_PAGE_SIZE = 10_000  # pairs; the server caps ``limit`` here
+USER_AGENT = "kvcli/0.1"
+
+Pair = dict[str, Any]
+
+
+class KVClient:
+    """Talks to one kvstore server; every method raises a ``kvcli.errors`` exception on failure."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
+        self.base_url = _check_url(base_url)
+        self.token = token
+        self.timeout = (CONNECT_TIMEOUT, read_timeout)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise UsageError(f"page size must be between 1 and {MAX_PAGE_SIZE}")
+        self.page_size = page_size
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json", **self.auth_headers})
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The ``Authorization`` header to send on requests and the websocket handshake."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def close(self) -> None:
+        """Called when the CLI exits: drop the pooled connection."""
+        self.session.close()
+
+    def get(self, key: str) -> Pair:
+        """The pair ``{"key","value","revision","created"}``; KeyNotFound if absent."""
+        return self._call("GET", _key_path(key), missing=key)
+
+    def put(self, key: str, value: str) -> Pair:
+        """Store ``value``; the answer also carries ``prev``."""
+        return self._call("PUT", _key_path(key), json={"value": value})
+
+    def delete(self, key: str) -> Pair:
+        """Remove ``key``; KeyNotFound if absent."""
+        return self._call("DELETE", _key_path(key), missing=key)
+
+    def pages(self, prefix: str = "") -> Iterator[list[Pair]]:
+        """Every pair under ``prefix``, one page at a time, so a million keys never sit in memory."""
+        after: str | None = None
+        while True:
+            params = {"prefix": prefix, "limit": self.page_size, **({"after": after} if after is not None else {})}
+            page = self._call("GET", API_PATH, params=params)
+            items, after = page.get("items"), page.get("next")
+            if not isinstance(items, list) or not (after is None or isinstance(after, str)):
+                raise BadResponse("the server's listing has no items/next (is --url a kvstore server?)")
+            yield items
+            if after is None:
+                return
+
+    def revision(self) -> int:
+        """The store's current revision (from a one-pair listing, which needs the same auth)."""
+        revision = self._call("GET", API_PATH, params={"limit": 1}).get("revision")
+        if not isinstance(revision, int):
+            raise BadResponse("the server's listing has no revision (is --url a kvstore server?)")
+        return revision
+
+    def watch_url(self, prefix: str, after: int) -> str:
+        """The websocket URL that replays events after ``after`` and then follows live writes."""
+        scheme = "wss" if self.base_url.startswith("https:") else "ws"
+        host = self.base_url.split("://", 1)[1]
+        return f"{scheme}://{host}{WATCH_PATH}?{urlencode({'prefix': prefix, 'after': after})}"
+
+    def _call(self, method: str, path: str, *, missing: str | None = None, **kwargs: Any) -> Pair:
+        """One request, answered with a JSON object or a named exception."""
+        try:
+            response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise ServerTimeout(f"the server at {self.base_url} did not answer in time") from None
+        except requests.ConnectionError as exc:
+            raise ServerUnreachable(f"cannot reach the server at {self.base_url} ({_reason(exc)})") from None
+        except requests.RequestException as exc:
+            raise ServerUnreachable(f"request to {self.base_url} failed ({_reason(exc)})") from None
+        return _answer(response, missing)
+
+
+def _answer(response: requests.Response, missing: str | None) -> Pair:
+    """The JSON body of a successful answer; otherwise the exception its status means."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise BadResponse(
+            f"the server answered {response.status_code} without a JSON object (is --url a kvstore server?)"
+        )
+    message = body.get("error") if isinstance(body.get("error"), str) else response.reason
+    if response.status_code == 401:
+        raise AuthRequired(f"{message} (pass --token or set KV_TOKEN)")
+    if response.status_code == 404 and missing is not None:
+        raise KeyNotFound(missing)
+    if not response.ok:
+        raise ServerError(f"the server answered {response.status_code}: {message}")
+    return body
+
+
+def _key_path(key: str) -> str:
+    """The API path of one key, percent-encoded so ``/``, ``?``, ``#`` and spaces survive."""
+    encoded = quote(key, safe="")
+    if key in (".", ".."):
+        # HTTP clients resolve dot segments ("/kv/.." becomes "/api/v1/"); %2E is not resolved.
+        encoded = key.replace(".", "%2E")
+    return f"{API_PATH}/{encoded}"
+
+
+def _check_url(url: str) -> str:
+    """A usable base URL without a trailing slash, or UsageError naming the problem."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"invalid server URL {url!r}: expected something like http://127.0.0.1:8000")
+    return url.strip().rstrip("/")
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a requests/urllib3 error, which is the part a user can act on."""
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__
+    text = str(exc)
+    for marker in ("] ", ": "):
+        # "[Errno 111] Connection refused" and "<conn>: Failed to establish ...: [Errno 111] ..."
+        if marker in text:
+            text = text.rsplit(marker, 1)[1]
+    return text.strip(" ')\"") or type(exc).__name__

@@ -1,0 +1,51 @@
+"""One named exception per way a CLI command can fail.
+
+The client and the watch loop translate low-level errors (requests, websockets, JSON) into
+these, so ``kvcli.status`` can map each to an exit code and a one-line message in one place.
+"""
+
+from __future__ import annotations
+
+
+class CLIError(Exception):
+    """Base class: ``str(exc)`` is the one human sentence shown to the user."""
+
+
+class UsageError(CLIError):
+    """The command line is wrong: unknown command, wrong arguments, unclosed quote, bad URL."""
+
+
+class KeyNotFound(CLIError):
+    """The server has no pair under the requested key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key {key!r} not found")
+        self.key = key
+
+
+class ServerUnreachable(CLIError):
+    """No connection to the server could be made (refused, DNS, network down)."""
+
+
+class ServerTimeout(CLIError):
+    """The server accepted the connection but did not answer in time."""
+
+
+class AuthRequired(CLIError):
+    """The server wants a (different) token: HTTP 401 or websocket close 4401."""
+
+
+class ServerError(CLIError):
+    """The server answered with an error status (4xx other than 401/404 on a key, or 5xx)."""
+
+
+class BadResponse(CLIError):
+    """The server answered with something that is not the kvstore JSON it promises."""
+
+
+class WatchCompacted(CLIError):
+    """The events the watch needs to resume from are no longer retained by the server."""
+
+
+class WatchRefused(CLIError):
+    """The server closed the watch socket for a reason that retrying will not fix."""

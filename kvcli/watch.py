@@ -1,0 +1,142 @@
+"""Following a prefix over the watch socket, reconnecting across dropped connections.
+
+The server replays every retained event after ``after=R``, so resuming from the last
+revision seen loses nothing and repeats nothing. Only failures that a retry cannot fix
+(bad token, compacted history, a refused request) end the watch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.sync.client import ClientConnection, connect
+
+from kvcli.client import KVClient
+from kvcli.errors import AuthRequired, BadResponse, UsageError, WatchCompacted, WatchRefused
+
+RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)  # seconds before each retry; the last one repeats
+OPEN_TIMEOUT = 5.0  # seconds for the TCP connect and the websocket handshake
+CLOSE_TIMEOUT = 1.0  # seconds to wait for the server's close frame when the user stops
+PING_INTERVAL = 20.0  # seconds; pings find a peer that vanished without closing the TCP connection
+PING_TIMEOUT = 20.0  # seconds
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_COMPACTED = 4410
+CLOSE_TOO_MANY = 4429
+
+Event = dict[str, Any]
+Notify = Callable[[str], None]
+
+
+class WatchStream:
+    """Iterate over put/delete events under ``prefix`` with revision > ``after``, until stopped."""
+
+    def __init__(
+        self,
+        client: KVClient,
+        prefix: str,
+        after: int,
+        notify: Notify,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.last = after  # the highest revision handed out; reconnects resume after it
+        self.notify = notify
+        self.sleep = sleep
+        self.refusal: str | None = None  # the server's ``error`` frame, explaining its close code
+
+    def __iter__(self) -> Iterator[Event]:
+        """Yield events forever; raise a ``kvcli.errors`` exception when retrying cannot help."""
+        attempt = 0
+        while True:
+            try:
+                with self._open() as socket:
+                    self._connected(attempt)
+                    attempt = 0
+                    for frame in socket:
+                        yield from self._events(frame)
+                reason = "the server closed the connection"
+            except ConnectionClosed as exc:
+                reason = self._closed(exc)
+            except InvalidStatus as exc:
+                reason = self._rejected(exc.response.status_code)
+            except InvalidURI as exc:
+                raise UsageError(f"invalid watch URL: {exc}") from None
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
+                reason = str(exc) or type(exc).__name__
+            if attempt == 0:
+                self.notify(f"watch: connection lost ({reason}); reconnecting after rev {self.last}")
+            self.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+            attempt += 1
+
+    def _open(self) -> ClientConnection:
+        """Connect with the token header and ``after`` = the last revision seen."""
+        return connect(
+            self.client.watch_url(self.prefix, self.last),
+            additional_headers=self.client.auth_headers,
+            open_timeout=OPEN_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT,
+        )
+
+    def _connected(self, attempt: int) -> None:
+        """Called once the handshake succeeded: say so, first time or after a reconnect."""
+        where = f"prefix {self.prefix!r}" if self.prefix else "all keys"
+        if attempt:
+            self.notify(f"watch: reconnected, resuming after rev {self.last}")
+        else:
+            self.notify(f"watching {where} after rev {self.last} (Ctrl+C to stop)")
+
+    def _events(self, frame: str | bytes) -> Iterator[Event]:
+        """The new event in one frame, if any; raises for a ``compacted`` frame."""
+        try:
+            message = json.loads(frame)
+        except ValueError:
+            raise BadResponse("the server sent a watch frame that is not JSON") from None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "compacted":
+            raise WatchCompacted(_compacted_message(self.last, message.get("oldest")))
+        if kind == "error":
+            self.refusal = str(message.get("error"))
+        elif kind in ("put", "delete") and _newer(message.get("revision"), self.last):
+            self.last = message["revision"]
+            yield message
+
+    def _closed(self, exc: ConnectionClosed) -> str:
+        """Raise for close codes a retry cannot fix; otherwise the reason to show while retrying."""
+        code = exc.rcvd.code if exc.rcvd is not None else None
+        refusal = self.refusal or (exc.rcvd.reason if exc.rcvd is not None else "") or ""
+        self.refusal = None
+        if code == CLOSE_UNAUTHORIZED:
+            raise AuthRequired(f"the watch was refused: {refusal or 'a valid token is required'} (pass --token)")
+        if code == CLOSE_COMPACTED:
+            raise WatchCompacted(_compacted_message(self.last, None))
+        if code in (CLOSE_BAD_REQUEST, CLOSE_TOO_MANY):
+            raise WatchRefused(f"the server refused the watch: {refusal or f'close code {code}'}")
+        return f"close code {code}" if code is not None else "connection dropped"
+
+    def _rejected(self, status: int) -> str:
+        """Raise for handshake statuses a retry cannot fix; 5xx (a restarting server) is retried."""
+        if status == 401:
+            raise AuthRequired("the watch was refused: a valid token is required (pass --token)")
+        if status < 500:
+            raise WatchRefused(f"the server rejected the watch handshake with HTTP {status}")
+        return f"HTTP {status}"
+
+
+def _newer(revision: Any, last: int) -> bool:
+    """Whether an event's revision is past ``last``; the server promises no duplicates, this keeps it so."""
+    return isinstance(revision, int) and revision > last
+
+
+def _compacted_message(last: int, oldest: Any) -> str:
+    """What a compacted watch means and what to do about it."""
+    oldest_text = f" (oldest kept is rev {oldest})" if oldest is not None else ""
+    return f"watch stopped: events after rev {last} are no longer kept{oldest_text}; run getall, then watch again"
