@@ -255,3 +255,13 @@ def _encode(kwargs: dict[str, Any]) -> dict[str, Any]:
     if "data" in kwargs and not isinstance(kwargs["data"], str):
         kwargs["data"] = json.dumps(kwargs["data"])
     return kwargs
+
+
+async def test_a_host_outside_allowed_hosts_is_a_json_400(client: AsyncClient, store: PickleStore) -> None:
+    before = state(store)
+    response = await client.put(
+        "/api/v1/kv/a", data={"value": "x"}, content_type=JSON, headers={"host": "evil.example"}
+    )
+    assert response.status_code == 400
+    assert "Host" in response.json()["error"]
+    assert state(store) == before

@@ -156,3 +156,17 @@ def _env() -> dict[str, str]:
     import os
 
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "kvproject.settings", "PYTHONPATH": str(PROJECT_ROOT)}
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+def test_a_key_that_is_not_utf8_is_refused_not_mangled(tmp_path: Path, kind: str) -> None:
+    server = ServerProcess(tmp_path / "store.pickle", kind=kind).start()
+    try:
+        response = requests.put(f"{server.url}/api/v1/kv/bad%ff%fe", json={"value": "x"}, timeout=10)
+        assert response.status_code == 400
+        assert "UTF-8" in response.json()["error"]
+        assert requests.get(f"{server.url}/healthz", timeout=10).json()["revision"] == 0
+        good = requests.put(f"{server.url}/api/v1/kv/caf%C3%A9", json={"value": "x"}, timeout=10)
+        assert good.json()["key"] == "café"
+    finally:
+        server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from django.http import HttpRequest, HttpResponse
@@ -19,7 +20,7 @@ from kvapp.validation import check_key, check_revision, check_value
 @kv_view("GET", "PUT", "DELETE", route="kv")
 async def kv_item(request: HttpRequest, key: str = "") -> HttpResponse:
     """Read, write or delete one pair."""
-    key = check_key(key, kv_settings().max_key_bytes)
+    key = check_key(_strict_path_key(request, key), kv_settings().max_key_bytes)
     if request.method == "GET":
         pair = await get_store().get(key)
         return json_response(pair.as_dict())
@@ -63,6 +64,20 @@ async def kv_list(request: HttpRequest) -> HttpResponse:
 async def kv_empty_key(request: HttpRequest) -> HttpResponse:
     """``/api/v1/kv/`` names the empty key, which is never valid."""
     raise InvalidKey("key must not be empty")
+
+
+def _strict_path_key(request: HttpRequest, key: str) -> str:
+    """Refuse a key whose percent-encoding is not UTF-8 instead of storing U+FFFD in its place.
+
+    ASGI servers decode the path leniently; the raw path tells what the client really sent.
+    """
+    raw_path = getattr(request, "scope", {}).get("raw_path")
+    if raw_path and "\ufffd" in key:
+        try:
+            unquote_to_bytes(raw_path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidKey("key is not valid UTF-8 (check its percent-encoding)") from None
+    return key
 
 
 def _json_object(request: HttpRequest) -> dict[str, Any]:

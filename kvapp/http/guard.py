@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
 from kvapp import errors, metrics
@@ -33,12 +33,17 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
         async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             started = perf_counter()
             try:
+                request.get_host()  # ALLOWED_HOSTS: Django checks it only when asked
                 if request.method not in methods:
                     raise errors.MethodNotAllowed(str(request.method), methods)
                 check_token(request.headers.get("Authorization"))
                 response = await view(request, *args, **kwargs)
             except errors.KVError as exc:
                 response = error_response(exc, text=text_errors)
+            except DisallowedHost:
+                response = error_response(
+                    errors.InvalidRequest("the Host header is not an allowed host"), text=text_errors
+                )
             except RequestDataTooBig:
                 too_big = errors.ValueTooLarge(f"request body is over {kv_settings().max_body_bytes} bytes")
                 response = error_response(too_big, text=text_errors)
