@@ -1,0 +1,119 @@
+"""The Redis backend's data layout and the Lua scripts that change or read it atomically.
+
+Layout, every key under one namespace ``NS`` (default ``kv``)::
+
+    NS:rev     string   the store-wide revision counter (absent = 0)
+    NS:pairs   hash     key -> "REVISION:CREATED:VALUE"
+    NS:keys    zset     every key with score 0, so ZRANGEBYLEX pages by prefix and ``after``
+    NS:events  list     the last ``history`` events as JSON arrays, oldest first
+
+Why scripts rather than MULTI/WATCH: a compare-and-swap put must read the pair, decide,
+take the next revision and write the pair and its event as one step. A script runs with
+Redis doing nothing else, so a revision is never handed out twice, a pair and its event
+never disagree, and there is no optimistic-retry loop under contention.
+
+Invariant the scripts keep: ``NS:events`` holds events for exactly the revisions
+``rev - LLEN + 1 .. rev`` (one event per revision, pushed by the script that took it), so
+the oldest retained revision is computed, never stored.
+
+Revisions travel as decimal strings and are compared as strings: Lua numbers are doubles,
+and ``tostring`` would print 14 significant digits.
+"""
+
+from __future__ import annotations
+
+# Shared Lua helpers, prepended to the scripts that need them.
+_UNPACK_PAIR = """
+local function unpack_pair(packed)
+  local a = string.find(packed, ':', 1, true)
+  local b = string.find(packed, ':', a + 1, true)
+  return string.sub(packed, 1, a - 1), string.sub(packed, a + 1, b - 1), string.sub(packed, b + 1)
+end
+"""
+
+_PUSH_EVENT = """
+local function push_event(event, history)
+  redis.call('RPUSH', KEYS[4], cjson.encode(event))
+  redis.call('LTRIM', KEYS[4], -history, -1)
+end
+"""
+
+# KEYS: rev, pairs, keys, events.  ARGV: key, value, if_revision ("" = unconditional), history.
+# Returns {"conflict", current_packed_or_false} or {"ok", revision, created, prev_or_false}.
+PUT = (
+    _UNPACK_PAIR
+    + _PUSH_EVENT
+    + """
+local key, value, expected = ARGV[1], ARGV[2], ARGV[3]
+local packed = redis.call('HGET', KEYS[2], key)
+local current_rev, created, prev = '0', nil, false
+if packed then current_rev, created, prev = unpack_pair(packed) end
+if expected ~= '' and expected ~= current_rev then return {'conflict', packed} end
+local revision = string.format('%d', redis.call('INCR', KEYS[1]))
+created = created or revision
+redis.call('HSET', KEYS[2], key, revision .. ':' .. created .. ':' .. value)
+if not packed then redis.call('ZADD', KEYS[3], 0, key) end
+push_event({revision, 'put', key, value, created, prev or cjson.null}, tonumber(ARGV[4]))
+return {'ok', revision, created, prev}
+"""
+)
+
+# KEYS: rev, pairs, keys, events.  ARGV: key, if_revision ("" = unconditional), history.
+# Returns {"conflict", current_packed_or_false}, {"missing"} or {"ok", revision, prev}.
+DELETE = (
+    _UNPACK_PAIR
+    + _PUSH_EVENT
+    + """
+local key, expected = ARGV[1], ARGV[2]
+local packed = redis.call('HGET', KEYS[2], key)
+local current_rev, created, prev = '0', nil, false
+if packed then current_rev, created, prev = unpack_pair(packed) end
+if expected ~= '' and expected ~= current_rev then return {'conflict', packed} end
+if not packed then return {'missing'} end
+local revision = string.format('%d', redis.call('INCR', KEYS[1]))
+redis.call('HDEL', KEYS[2], key)
+redis.call('ZREM', KEYS[3], key)
+push_event({revision, 'delete', key, cjson.null, cjson.null, prev}, tonumber(ARGV[3]))
+return {'ok', revision, prev}
+"""
+)
+
+# KEYS: rev, pairs, keys.  ARGV: lex min ("[a" / "(a"), lex max ("+" / "(p\\xff"), limit + 1.
+# Returns {revision, key1, packed1, key2, packed2, ...}: a page and the revision it was read at.
+LIST = """
+local keys = redis.call('ZRANGEBYLEX', KEYS[3], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local reply = {redis.call('GET', KEYS[1]) or '0'}
+if #keys == 0 then return reply end
+for i = 1, #keys do
+  reply[#reply + 1] = keys[i]
+  reply[#reply + 1] = redis.call('HGET', KEYS[2], keys[i])
+end
+return reply
+"""
+
+# KEYS: rev, events.  ARGV: after.
+# Returns {revision, oldest, event_json...}; no events past ``oldest - 1`` means compacted.
+EVENTS_SINCE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local after = tonumber(ARGV[1])
+local retained = redis.call('LLEN', KEYS[2])
+local oldest = current - retained + 1
+local reply = {string.format('%d', current), string.format('%d', oldest)}
+if after >= current or after + 1 < oldest then return reply end
+local events = redis.call('LRANGE', KEYS[2], after + 1 - oldest, -1)
+for i = 1, #events do reply[#reply + 1] = events[i] end
+return reply
+"""
+
+# KEYS: rev, pairs, keys, events, staged pairs, staged keys.  ARGV: revision.
+# Moves a staged import into place if the store is still empty; returns 1, or 0 if not empty.
+INSTALL_IMPORT = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= 0 or redis.call('HLEN', KEYS[2]) ~= 0 then return 0 end
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('RENAME', KEYS[5], KEYS[2])
+  redis.call('RENAME', KEYS[6], KEYS[3])
+end
+redis.call('DEL', KEYS[4])
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""

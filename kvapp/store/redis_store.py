@@ -1,0 +1,291 @@
+"""The scale-out backend: pairs, revisions and retained events in Redis, shared by many processes.
+
+Every write is one Lua script (see ``redis_scripts``), so revisions are handed out by Redis
+itself and any number of server processes on any number of machines agree on one order.
+Each process publishes the events of the writes *it* made; a watcher that receives them out
+of order across processes fills the gap from ``events_since``, which reads the same Redis.
+
+Connection failures become ``StoreUnavailable`` (HTTP 503); the pool reconnects by itself on
+the next call once Redis is back. Writes are never retried inside the store: a script that
+timed out may have run, and running it again would write a second revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from urllib.parse import urlparse
+
+import orjson
+from redis import exceptions as redis_errors
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from kvapp.errors import Compacted, KeyNotFound, RevisionConflict, StoreUnavailable
+from kvapp.store import redis_scripts
+from kvapp.store.base import DEFAULT_PAGE_SIZE, Event, Page, Pair, Stats, Store
+from kvapp.store.transfer import StoreNotEmpty
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 2.0  # seconds to open a connection before answering 503
+COMMAND_TIMEOUT = 10.0  # seconds for one command; a 10k-pair page of big values takes a while
+DEFAULT_NAMESPACE = "kv"
+IMPORT_BATCH = 1000  # pairs staged per round trip during an import
+LEX_MAX = "+"  # ZRANGEBYLEX's "no upper bound"
+PREFIX_END = b"\xff"  # no UTF-8 byte is 0xff, so prefix + 0xff sorts after every key with prefix
+
+
+class RedisStore(Store):
+    """A store kept in one Redis database, safe to share between server processes."""
+
+    backend_name = "redis"
+
+    def __init__(self, url: str, history: int = 10_000, namespace: str = DEFAULT_NAMESPACE) -> None:
+        super().__init__()
+        self.url = url
+        self.history = history
+        self.namespace = namespace
+        self.where = _describe(url)
+        try:
+            ConnectionPool.from_url(url)  # parse now: a bad URL stops the start, not a request
+        except ValueError as exc:
+            raise StoreUnavailable(f"KV_BACKEND={self.where!r} is not a usable Redis URL ({exc})") from None
+        self._rev, self._pairs, self._keys, self._events = (f"{namespace}:{name}" for name in _LAYOUT)
+        self._client: Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scripts: dict[str, object] = {}
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def get(self, key: str) -> Pair:
+        """The pair for ``key``; raises KeyNotFound."""
+        with self._translate():
+            packed = await self._redis().hget(self._pairs, key)
+        if packed is None:
+            raise KeyNotFound(key)
+        return _unpack_pair(key, packed)
+
+    async def list(self, prefix: str = "", after: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page:
+        """A page in key order, read in one script so its items and revision agree."""
+        low, high = _lex_range(prefix, after)
+        with self._translate():
+            reply = await self._run("list", [self._rev, self._pairs, self._keys], [low, high, limit + 1])
+        keys = [raw.decode() for raw in reply[1::2]]
+        items = [_unpack_pair(key, packed) for key, packed in zip(keys, reply[2::2], strict=True)]
+        if len(items) > limit:
+            return Page(items[:limit], int(reply[0]), items[limit - 1].key)
+        return Page(items, int(reply[0]), None)
+
+    async def stats(self) -> Stats:
+        """Revision and key count, read in one MULTI so they agree."""
+        with self._translate():
+            async with self._redis().pipeline(transaction=True) as pipe:
+                revision, keys = await pipe.get(self._rev).hlen(self._pairs).execute()
+        return Stats(int(revision or 0), keys, self.backend_name)
+
+    async def revision(self) -> int:
+        """The last revision any process committed."""
+        with self._translate():
+            return int(await self._redis().get(self._rev) or 0)
+
+    async def events_since(self, revision: int) -> list[Event]:
+        """Retained events after ``revision``; Compacted if the first needed one was trimmed."""
+        with self._translate():
+            reply = await self._run("events_since", [self._rev, self._events], [revision])
+        current, oldest = int(reply[0]), int(reply[1])
+        if revision >= current:
+            return []
+        if revision + 1 < oldest:
+            raise Compacted(oldest)
+        return [_decode_event(raw) for raw in reply[2:]]
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def put(self, key: str, value: str, if_revision: int | None = None) -> tuple[Pair, str | None]:
+        """Write ``value`` in one script: CAS check, next revision, pair and event together."""
+        args = [key, value, _expected(if_revision), self.history]
+        with self._translate():
+            reply = await self._run("put", self._write_keys(), args)
+        if reply[0] == b"conflict":
+            raise _conflict(key, if_revision, reply[1])
+        revision, created = int(reply[1]), int(reply[2])
+        prev = reply[3].decode() if reply[3] is not None else None
+        await self._publish([Event(revision, "put", key, value, created, prev)])
+        return Pair(key, value, revision, created), prev
+
+    async def delete(self, key: str, if_revision: int | None = None) -> tuple[int, str]:
+        """Remove ``key`` in one script; KeyNotFound or RevisionConflict change nothing."""
+        with self._translate():
+            reply = await self._run("delete", self._write_keys(), [key, _expected(if_revision), self.history])
+        if reply[0] == b"conflict":
+            raise _conflict(key, if_revision, reply[1])
+        if reply[0] == b"missing":
+            raise KeyNotFound(key)
+        revision, prev = int(reply[1]), reply[2].decode()
+        await self._publish([Event(revision, "delete", key, None, None, prev)])
+        return revision, prev
+
+    async def _publish(self, events: Sequence[Event]) -> None:
+        """Hand a committed write to the broadcaster; a failure there never fails the write.
+
+        A watcher that misses this message still gets the event: its periodic check sees the
+        revision moved and reads the event back from ``NS:events``.
+        """
+        if self._publisher is None:
+            return
+        try:
+            await self._publisher(events)
+        except Exception:
+            logger.exception("publishing event %d failed", events[0].revision)
+
+    # --- backup and restore -----------------------------------------------------------------
+
+    async def restore(self, pairs: Iterable[Pair], revision: int) -> int:
+        """Load ``pairs`` with their own revisions into this empty store, all or nothing.
+
+        Pairs are staged under temporary keys and renamed into place by one script that
+        first checks the store is still empty, so a failed or raced import changes nothing.
+        The store's revision becomes the highest of ``revision`` and the pairs' revisions.
+        Returns the number of pairs loaded.
+        """
+        staging = f"{self.namespace}:import:{uuid.uuid4().hex}"
+        staged = [f"{staging}:pairs", f"{staging}:keys"]
+        count, top = 0, revision
+        try:
+            with self._translate():
+                for batch in _batches(pairs, IMPORT_BATCH):
+                    async with self._redis().pipeline(transaction=False) as pipe:
+                        pipe.hset(staged[0], mapping={pair.key: _pack_pair(pair) for pair in batch})
+                        pipe.zadd(staged[1], dict.fromkeys((pair.key for pair in batch), 0))
+                        await pipe.execute()
+                    count += len(batch)
+                    top = max(top, *(pair.revision for pair in batch))
+                installed = await self._run("install_import", [*self._write_keys(), *staged], [top])
+        finally:
+            with contextlib.suppress(redis_errors.RedisError):
+                await self._redis().delete(*staged)
+        if not installed:
+            raise StoreNotEmpty(f"the Redis store at {self.where} was written to during the import; nothing was loaded")
+        return count
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _redis(self) -> Redis:
+        """The client for the running event loop (tests run several loops one after another)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = Redis.from_url(
+                self.url,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=COMMAND_TIMEOUT,
+                retry=Retry(NoBackoff(), 0),  # never re-run a write that may have happened
+            )
+            self._loop = loop
+            self._scripts = {}
+        return self._client
+
+    async def _run(self, name: str, keys: list[str], args: list[object]) -> list:
+        """Run one of the scripts (EVALSHA, loading it again after a Redis restart)."""
+        client = self._redis()
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = client.register_script(_SOURCES[name])
+        return await script(keys=keys, args=args)
+
+    def _write_keys(self) -> list[str]:
+        """KEYS for the write scripts, in the order they expect."""
+        return [self._rev, self._pairs, self._keys, self._events]
+
+    @contextlib.contextmanager
+    def _translate(self) -> Iterator[None]:
+        """Turn Redis failures into StoreUnavailable with a message an operator can act on."""
+        try:
+            yield
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis at {self.where} is unreachable ({exc}); try again shortly") from None
+        except redis_errors.RedisError as exc:
+            raise StoreUnavailable(f"Redis at {self.where} refused the command ({exc})") from None
+
+    async def aclose(self) -> None:
+        """Close the connections of the current loop's client (tests, commands)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def close(self) -> None:
+        """Forget the client; its sockets close with the process (no loop to await on here)."""
+        self._client = None
+
+
+_LAYOUT = ("rev", "pairs", "keys", "events")
+
+_SOURCES = {
+    "put": redis_scripts.PUT,
+    "delete": redis_scripts.DELETE,
+    "list": redis_scripts.LIST,
+    "events_since": redis_scripts.EVENTS_SINCE,
+    "install_import": redis_scripts.INSTALL_IMPORT,
+}
+
+
+def _describe(url: str) -> str:
+    """The URL without credentials, for messages and logs."""
+    parsed = urlparse(url)
+    if parsed.scheme == "unix":
+        return f"unix://{parsed.path}"
+    return f"{parsed.scheme}://{parsed.hostname}:{parsed.port or 6379}{parsed.path}"
+
+
+def _lex_range(prefix: str, after: str | None) -> tuple[bytes | str, bytes | str]:
+    """ZRANGEBYLEX bounds for keys starting with ``prefix`` and strictly after ``after``.
+
+    Redis compares bytes and UTF-8 keeps code point order, so this is Python's str order.
+    """
+    low = b"[" + prefix.encode() if after is None or after < prefix else b"(" + after.encode()
+    high = b"(" + prefix.encode() + PREFIX_END if prefix else LEX_MAX
+    return low, high
+
+
+def _expected(if_revision: int | None) -> str:
+    """The CAS argument as the scripts take it: the revision as text, "" for none."""
+    return "" if if_revision is None else str(if_revision)
+
+
+def _pack_pair(pair: Pair) -> str:
+    """A pair as ``NS:pairs`` stores it (the same form the scripts write)."""
+    return f"{pair.revision}:{pair.created}:{pair.value}"
+
+
+def _unpack_pair(key: str, packed: bytes) -> Pair:
+    """Read ``REVISION:CREATED:VALUE`` back into a Pair."""
+    revision, created, value = packed.split(b":", 2)
+    return Pair(key, value.decode(), int(revision), int(created))
+
+
+def _decode_event(raw: bytes) -> Event:
+    """An event as the scripts push it: ``[revision, type, key, value, created, prev]``."""
+    revision, kind, key, value, created, prev = orjson.loads(raw)
+    return Event(int(revision), kind, key, value, int(created) if created is not None else None, prev)
+
+
+def _conflict(key: str, expected: int | None, packed: bytes | None) -> RevisionConflict:
+    """The CAS failure, carrying the pair as it is now (None when absent)."""
+    current = _unpack_pair(key, packed).as_dict() if packed is not None else None
+    return RevisionConflict(key, expected if expected is not None else 0, current)
+
+
+def _batches(pairs: Iterable[Pair], size: int) -> Iterator[list[Pair]]:
+    """``pairs`` in lists of at most ``size``."""
+    batch: list[Pair] = []
+    for pair in pairs:
+        batch.append(pair)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

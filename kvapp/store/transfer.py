@@ -1,0 +1,180 @@
+"""Moving a whole store between backends (and backup/restore) as JSON lines.
+
+The format, one JSON object per line::
+
+    {"format": "kvstore-export", "version": 1, "revision": R, "keys": N, "backend": "pickle"}
+    {"key": "a", "value": "...", "revision": 3, "created": 1}
+    ...                                       (pairs in ascending key order)
+
+A restore keeps every pair's ``revision`` and ``created`` and sets the store's revision to
+the highest one seen, so a revision is never reused after a restore either. Retained events
+are not carried: a watcher resuming from before the restore is told ``compacted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from kvapp.conf import kv_settings
+from kvapp.errors import KVError
+from kvapp.store import snapshot
+from kvapp.store.base import MAX_PAGE_SIZE, Pair, Store
+from kvapp.store.index import MemoryIndex
+from kvapp.store.snapshot import SnapshotState
+from kvapp.validation import check_key, check_value
+
+if TYPE_CHECKING:
+    from kvapp.store.pickle_store import PickleStore
+
+FORMAT_NAME = "kvstore-export"
+FORMAT_VERSION = 1
+PICKLE = "pickle"
+
+
+class BadExport(KVError):
+    """The input is not a kvstore export, or one of its lines is damaged."""
+
+
+class StoreNotEmpty(KVError):
+    """An import must go into an empty store, so no existing revision is overwritten."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """The first line of an export: where it came from and how big it is."""
+
+    revision: int
+    keys: int
+    backend: str
+
+
+def open_backend(backend: str, data: str) -> Store:
+    """The store ``backend`` names: "pickle" (or "") for the file at ``data``, else a Redis URL."""
+    history = kv_settings().history
+    if backend and backend != PICKLE:
+        from kvapp.store.redis_store import RedisStore
+
+        return RedisStore(backend, history=history)
+    from kvapp.store.pickle_store import PickleStore
+
+    return PickleStore(data, history=history, journal_max_bytes=kv_settings().journal_max_bytes)
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+async def export_header(store: Store) -> Header:
+    """Read the revision and size to write first (and to size a progress bar)."""
+    stats = await store.stats()
+    return Header(stats.revision, stats.keys, stats.backend)
+
+
+def encode_header(header: Header) -> str:
+    """The header line, newline included."""
+    document = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **header.__dict__}
+    return orjson.dumps(document).decode() + "\n"
+
+
+async def export_pairs(store: Store) -> AsyncIterator[str]:
+    """Every pair as a line, paging through the store in key order.
+
+    Each page is consistent in itself; for an exact point-in-time copy of a live Redis
+    store, export while no writes are made (every line still carries its own revision).
+    """
+    after: str | None = None
+    while True:
+        page = await store.list(after=after, limit=MAX_PAGE_SIZE)
+        for pair in page.items:
+            yield orjson.dumps(pair.as_dict()).decode() + "\n"
+        if page.next is None:
+            return
+        after = page.next
+
+
+# --- import -------------------------------------------------------------------------------
+
+
+def read_header(line: str | bytes) -> Header:
+    """Parse and check the first line."""
+    document = _parse(line, 1)
+    if document.get("format") != FORMAT_NAME or document.get("version") != FORMAT_VERSION:
+        raise BadExport(f"line 1 is not a {FORMAT_NAME} version {FORMAT_VERSION} header")
+    revision, keys = document.get("revision"), document.get("keys")
+    if not _is_count(revision) or not _is_count(keys):
+        raise BadExport("line 1: revision and keys must be whole numbers >= 0")
+    return Header(revision, keys, str(document.get("backend", "")))
+
+
+def read_pairs(lines: Iterable[str | bytes], first_line_number: int = 2) -> Iterator[Pair]:
+    """Parse pair lines lazily, checking each; blank lines are skipped."""
+    settings = kv_settings()
+    previous: str | None = None
+    for number, line in enumerate(lines, start=first_line_number):
+        if not line.strip():
+            continue
+        document = _parse(line, number)
+        try:
+            key = check_key(document.get("key"), settings.max_key_bytes)
+            value = check_value(document.get("value"), settings.max_value_bytes)
+        except KVError as exc:
+            raise BadExport(f"line {number}: {exc}") from None
+        revision, created = document.get("revision"), document.get("created")
+        if not _is_count(revision) or not _is_count(created) or not 1 <= created <= revision:
+            raise BadExport(f"line {number}: revision and created must be whole numbers, 1 <= created <= revision")
+        if previous is not None and key <= previous:
+            raise BadExport(f"line {number}: key {key!r} is out of order or repeated (exports are sorted by key)")
+        previous = key
+        yield Pair(key, value, revision, created)
+
+
+async def restore(store: Store, header: Header, pairs: Iterable[Pair]) -> int:
+    """Load an export into ``store``, which must be empty; returns the number of pairs.
+
+    Either every pair is loaded or none is: a bad line stops the import before anything
+    becomes visible.
+    """
+    stats = await store.stats()
+    if stats.revision or stats.keys:
+        raise StoreNotEmpty(
+            f"the target {stats.backend} store is not empty (revision {stats.revision}, {stats.keys} keys); "
+            "import only into a new, empty store"
+        )
+    from kvapp.store.pickle_store import PickleStore
+
+    if isinstance(store, PickleStore):
+        return await _restore_pickle(store, pairs, header.revision)
+    return await store.restore(pairs, header.revision)  # type: ignore[attr-defined]
+
+
+async def _restore_pickle(store: PickleStore, pairs: Iterable[Pair], revision: int) -> int:
+    """Write the pairs as the store's snapshot, atomically, while this process holds its lock.
+
+    The store is empty, so its journal is too: the snapshot alone is the whole new state.
+    """
+    table = {pair.key: (pair.value, pair.revision, pair.created) for pair in pairs}
+    top = max([revision, *(entry[1] for entry in table.values())])
+    state = SnapshotState(top, table, [])
+    await asyncio.to_thread(snapshot.dump, store.path, state)
+    store.index = MemoryIndex(state, store.index.events.maxlen or 1)
+    return len(table)
+
+
+def _parse(line: str | bytes, number: int) -> dict[str, Any]:
+    """One line as a JSON object, or BadExport naming the line."""
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise BadExport(f"line {number} is not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise BadExport(f"line {number} is not a JSON object")
+    return document
+
+
+def _is_count(value: object) -> bool:
+    """A whole number >= 0 (``True`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
