@@ -25,6 +25,12 @@ run: $(VENV)/.runtime
 run-uvicorn: $(VENV)/.runtime
 	$(BIN)/uvicorn --host $(HOST) --port $(PORT) --no-access-log kvproject.asgi:application
 
+bench: $(VENV)/.runtime
+	$(BIN)/python -m bench.run
+
+bench-short: $(VENV)/.runtime
+	$(BIN)/python -m bench.run --short
+
 system-deps:
 	scripts/system-deps.sh
 

@@ -1,0 +1,92 @@
+"""The benchmark's one table: figures per server, the target, and whether it is met."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Results = dict[str, dict[str, Any]]  # server kind -> measurement name -> figure
+
+# (row title, how to show a server's figure, target text, whether one server meets it)
+Row = tuple[str, Callable[[dict[str, Any]], str], str, Callable[[dict[str, Any]], bool] | None]
+
+
+def _ratio(r: dict[str, Any], a: str, b: str) -> float:
+    return r[a].rps / r[b].rps
+
+
+def _lat(name: str) -> Callable[[dict[str, Any]], str]:
+    return lambda r: f"{r[name].p50_ms:.1f} / {r[name].p99_ms:.1f}"
+
+
+def _watch(n: int) -> Callable[[dict[str, Any]], str]:
+    return lambda r: f"{r[f'watch{n}'].p50_ms:.1f} / {r[f'watch{n}'].p99_ms:.1f} / {r[f'watch{n}'].max_ms:.0f}"
+
+
+def _lost(n: int) -> Callable[[dict[str, Any]], str]:
+    def show(r: dict[str, Any]) -> str:
+        w = r[f"watch{n}"]
+        extra = f" ({w.failed} sockets failed)" if w.failed else ""
+        return f"{w.lost} of {w.writes * n}{extra}"
+
+    return show
+
+
+def _errors(r: dict[str, Any]) -> int:
+    return sum(r[name].errors for name in ("put", "get", "bare", "put_big"))
+
+
+ROWS: list[Row] = [
+    ("puts/s, durable (1k keys)", lambda r: f"{r['put'].rps:,.0f}", "", None),
+    ("put latency p50 / p99 ms", _lat("put"), "", None),
+    ("gets/s", lambda r: f"{r['get'].rps:,.0f}", "", None),
+    ("get latency p50 / p99 ms", _lat("get"), "", None),
+    ("bare ASGI req/s (ceiling)", lambda r: f"{r['bare'].rps:,.0f}", "", None),
+    ("bare latency p50 / p99 ms", _lat("bare"), "", None),
+    (
+        "puts/s ÷ ceiling",
+        lambda r: f"{_ratio(r, 'put', 'bare'):.0%}",
+        "≥ 40%",
+        lambda r: _ratio(r, "put", "bare") >= 0.4,
+    ),
+    (
+        "gets/s ÷ ceiling",
+        lambda r: f"{_ratio(r, 'get', 'bare'):.0%}",
+        "≥ 50%",
+        lambda r: _ratio(r, "get", "bare") >= 0.5,
+    ),
+    ("puts/s with 1M keys", lambda r: f"{r['put_big'].rps:,.0f}", "", None),
+    (
+        "puts/s 1M keys ÷ 1k keys",
+        lambda r: f"{_ratio(r, 'put_big', 'put'):.2f}",
+        "≥ 0.9",
+        lambda r: _ratio(r, "put_big", "put") >= 0.9,
+    ),
+    ("first start, 1M-key seed file (upgrade) s", lambda r: f"{r['start_upgrade']:.1f}", "", None),
+    ("start with 1M keys s", lambda r: f"{r['start_big']:.1f}", "≤ 3 s", lambda r: r["start_big"] <= 3.0),
+    (
+        "RSS with 1M keys MiB (after start / after puts)",
+        lambda r: f"{r['rss_big']:.0f} / {r['rss_big_after']:.0f}",
+        "≤ 400",
+        lambda r: max(r["rss_big"], r["rss_big_after"]) <= 400,
+    ),
+    ("watch 200 x 50 writes/s: p50 / p99 / max ms", _watch(200), "p99 ≤ 50", lambda r: r["watch200"].p99_ms <= 50),
+    ("watch 200: lost deliveries", _lost(200), "0", lambda r: r["watch200"].lost == 0 and not r["watch200"].failed),
+    ("watch 1000 x 50 writes/s: p50 / p99 / max ms", _watch(1000), "", None),
+    ("watch 1000: lost deliveries", _lost(1000), "0", lambda r: r["watch1000"].lost == 0 and not r["watch1000"].failed),
+    ("HTTP errors (non-2xx, socket) in all wrk runs", lambda r: str(_errors(r)), "0", lambda r: _errors(r) == 0),
+]
+
+
+def render(results: Results) -> str:
+    """A markdown table: one column per server, then the target, then met/missed per server."""
+    kinds = list(results)
+    lines = [
+        "| measure | " + " | ".join(kinds) + " | target | met |",
+        "|---|" + "---:|" * len(kinds) + "---|---|",
+    ]
+    for title, show, target, meets in ROWS:
+        cells = [show(results[kind]) for kind in kinds]
+        met = "" if meets is None else " ".join("yes" if meets(results[kind]) else "NO" for kind in kinds)
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {target} | {met} |")
+    return "\n".join(lines)
