@@ -3,7 +3,7 @@
 from django.urls import path, register_converter
 
 from kvapp import openapi
-from kvapp.http import api, ops, seed
+from kvapp.http import api, assets, ops, page, seed
 
 
 class AnyKeyConverter:
@@ -36,4 +36,6 @@ urlpatterns = [
     path("get_all", seed.seed_get_all, name="seed-get-all"),
     path("healthz", ops.healthz, name="healthz"),
     path("metrics", ops.prometheus_metrics, name="metrics"),
+    path("", page.index, name="page"),
+    *assets.routes(),
 ]

@@ -1,0 +1,238 @@
+// The page's controller: loads one page of pairs at a time, applies watch events to it, and
+// turns the table's edit/delete actions and the add form into compare-and-swap writes.
+
+import { Api, ApiError } from "./api.js";
+import { inRange, shorten } from "./keys.js";
+import { Messages } from "./messages.js";
+import { PairTable } from "./table.js";
+import { TokenKeeper } from "./token.js";
+import { Watch } from "./watch.js";
+
+const $ = (id) => document.getElementById(id);
+const LIVE_TEXT = { connecting: "connecting…", live: "live", reconnecting: "reconnecting…" };
+
+const config = {
+  listUrl: document.body.dataset.api,
+  watchPath: document.body.dataset.watch,
+  pageSize: Number(document.body.dataset.pageSize),
+};
+const messages = new Messages($("messages"));
+const tokens = new TokenKeeper($("token-panel"));
+const api = new Api(config.listUrl, tokens);
+
+// prefix: the filter; after: cursor of this page (null = first); cursors: the `after` of each
+// earlier page, for Previous; last: last key this page may hold (null = up to the end);
+// listed: the revision the listing was read at; seen: the newest revision shown anywhere.
+const state = { prefix: "", after: null, cursors: [], last: null, listed: 0, seen: 0, loads: 0, restarts: 0, stale: false };
+const deleted = new Map(); // key -> revision of a delete made here, so an older event cannot revive it
+
+const table = new PairTable($("rows"), { save, remove });
+const watch = new Watch(config.watchPath, tokens, {
+  event: applyEvent,
+  status: showLive,
+  compacted: () => restart(state.prefix, state.after),
+});
+
+/** Show the page starting after `after` under prefix, and follow it live from its revision. */
+async function restart(prefix, after = null) {
+  const ticket = ++state.restarts;
+  watch.stop();
+  state.prefix = prefix;
+  state.after = after;
+  if (after === null) state.cursors = [];
+  const listed = await load();
+  if (ticket === state.restarts) watch.start(prefix, listed); // else a newer filter took over
+}
+
+/** Load the current page; returns the revision it was read at (null if it failed). */
+async function load() {
+  const ticket = ++state.loads;
+  try {
+    const page = await api.list(state.prefix, state.after, config.pageSize);
+    if (ticket !== state.loads) return page.revision; // a newer load has taken over
+    state.last = page.next;
+    state.listed = page.revision;
+    state.seen = Math.max(state.seen, page.revision);
+    state.stale = false;
+    table.render(page.items);
+    refresh();
+    return page.revision;
+  } catch (error) {
+    state.stale = true;
+    messages.error(`Could not load pairs: ${describe(error)}.`);
+    return null;
+  }
+}
+
+function applyEvent(event) {
+  state.seen = Math.max(state.seen, event.revision);
+  if (event.type === "delete") forget(event.key, event.revision);
+  else show(event);
+  refresh();
+}
+
+/** Put pair on the table if it is newer than what is there and belongs on this page. */
+function show(pair) {
+  const row = table.get(pair.key);
+  if (row) {
+    if (pair.revision > row.pair.revision) row.update(pair);
+    return true;
+  }
+  if (pair.revision <= state.listed || pair.revision <= (deleted.get(pair.key) ?? 0)) return false;
+  if (!inRange(pair.key, state.prefix, state.after, state.last)) return false;
+  table.insert(pair);
+  if (table.size > config.pageSize) {
+    table.remove(table.lastKey()); // it now opens the next page
+    state.last = table.lastKey();
+  }
+  return true;
+}
+
+/** Drop a pair deleted at revision. */
+function forget(key, revision) {
+  deleted.set(key, Math.max(revision, deleted.get(key) ?? 0));
+  const row = table.get(key);
+  if (row && revision > row.pair.revision) table.remove(key);
+}
+
+// --- writes ------------------------------------------------------------------------------
+
+/** Called by a row's Save: write only if the pair is still at the revision the edit started from. */
+async function save(row, value, base) {
+  try {
+    show(await api.put(row.key, value, base));
+    if (table.get(row.key)) table.get(row.key).showView();
+    messages.success(`Saved “${row.key}”.`);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 409)) return messages.error(`Not saved: ${describe(error)}.`);
+    const now = conflictCurrent(row.key, error.body);
+    messages.warning(`Someone else changed “${row.key}” first — now: ${now}. Your edit was not saved.`);
+    if (table.get(row.key)) row.conflicted(`Now: ${now}. Save again to overwrite it, or cancel.`);
+  } finally {
+    refresh();
+  }
+}
+
+/** Called by a row's "Yes, delete": delete only if the pair is still at the revision shown. */
+async function remove(row) {
+  try {
+    const answer = await api.remove(row.key, row.pair.revision);
+    forget(row.key, answer.revision);
+    messages.success(`Deleted “${row.key}”.`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      table.remove(row.key);
+      messages.warning(`“${row.key}” was already deleted.`);
+    } else if (error instanceof ApiError && error.status === 409) {
+      messages.warning(`Someone else changed “${row.key}” first — now: ${conflictCurrent(row.key, error.body)}. Nothing was deleted.`);
+      row.showView();
+    } else {
+      messages.error(`Not deleted: ${describe(error)}.`);
+      row.showView();
+    }
+  } finally {
+    refresh();
+  }
+}
+
+/** The add form: a compare-and-swap with revision 0, so an existing pair is never overwritten. */
+async function add(event) {
+  event.preventDefault();
+  const key = $("add-key").value;
+  const value = $("add-value").value;
+  try {
+    const pair = await api.put(key, value, 0);
+    const shown = show(pair);
+    $("add-form").reset();
+    $("add-key").focus();
+    messages.success(shown ? `Added “${key}”.` : `Added “${key}” (not on this page).`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409) {
+      messages.warning(`“${key}” already exists — now: ${conflictCurrent(key, error.body)}. Nothing was changed.`);
+    } else {
+      messages.error(`Not added: ${describe(error)}.`);
+    }
+  } finally {
+    refresh();
+  }
+}
+
+/** Describe the pair a 409 carries, and put it on the table (the row is refreshed). */
+function conflictCurrent(key, current) {
+  if (!current || current.value === null || current.revision === 0) {
+    deleted.set(key, Math.max(state.seen, deleted.get(key) ?? 0));
+    table.remove(key);
+    return "deleted";
+  }
+  show(current);
+  return `“${shorten(current.value) ?? current.value}” (revision ${current.revision})`;
+}
+
+function describe(error) {
+  return error instanceof ApiError ? error.message : String(error);
+}
+
+// --- chrome: paging, filter, search, live indicator ----------------------------------------
+
+function refresh() {
+  $("store-revision").textContent = String(state.seen);
+  $("prev").disabled = state.cursors.length === 0;
+  $("next").disabled = state.last === null;
+  $("page-info").textContent = `Page ${state.cursors.length + 1} · ${table.size} pair${table.size === 1 ? "" : "s"}`;
+  $("empty").hidden = table.size !== 0;
+  search();
+}
+
+function search() {
+  const text = $("searchbar").value;
+  const shown = table.filter(text);
+  $("search-count").textContent = text ? `${shown} of ${table.size} on this page` : "";
+}
+
+function showLive(stateName) {
+  const live = $("live");
+  live.dataset.state = stateName;
+  live.textContent = LIVE_TEXT[stateName];
+  if (stateName === "live" && state.stale) load();
+}
+
+function nextPage() {
+  state.cursors.push(state.after);
+  state.after = state.last;
+  load();
+}
+
+function previousPage() {
+  state.after = state.cursors.pop() ?? null;
+  load();
+}
+
+function applyPrefix(prefix) {
+  $("prefix").value = prefix;
+  const url = new URL(location.href);
+  if (prefix) url.searchParams.set("prefix", prefix);
+  else url.searchParams.delete("prefix");
+  history.replaceState(null, "", url);
+  restart(prefix);
+}
+
+function toggleAdd(open) {
+  $("add-panel").hidden = !open;
+  $("add-toggle").setAttribute("aria-expanded", String(open));
+  if (open) $("add-key").focus();
+}
+
+$("prefix-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  applyPrefix($("prefix").value);
+});
+$("prefix-clear").addEventListener("click", () => applyPrefix(""));
+$("search-form").addEventListener("submit", (event) => event.preventDefault());
+$("searchbar").addEventListener("input", search);
+$("next").addEventListener("click", nextPage);
+$("prev").addEventListener("click", previousPage);
+$("add-toggle").addEventListener("click", () => toggleAdd($("add-panel").hidden));
+$("add-cancel").addEventListener("click", () => toggleAdd(false));
+$("add-form").addEventListener("submit", add);
+
+applyPrefix(new URLSearchParams(location.search).get("prefix") ?? "");

@@ -1,0 +1,189 @@
+// The change-list table: one row per pair, updated in place, with inline edit and delete.
+
+import { el, uniqueId } from "./dom.js";
+import { compareKeys, shorten } from "./keys.js";
+
+const FLASH_CLASS = "changed";
+
+/** How a value looks in a cell: whole when short, folded in a <details> when long. */
+export function valueView(value) {
+  if (value === "") return el("span", { class: "empty-value" }, "(empty string)");
+  const short = shorten(value);
+  if (short === null) return el("span", { class: "value" }, value);
+  return el(
+    "details",
+    { class: "long-value" },
+    el("summary", {}, short, el("span", { class: "quiet" }, ` (${value.length} chars)`)),
+    el("pre", { class: "value" }, value),
+  );
+}
+
+class Row {
+  /** actions: {save(row, value, baseRevision), remove(row)} from the page. */
+  constructor(pair, actions) {
+    this.pair = pair;
+    this.actions = actions;
+    this.mode = "view";
+    this.keyCell = el("th", { scope: "row", class: "column-key" }, pair.key);
+    this.valueCell = el("td", { class: "column-value" });
+    this.revisionCell = el("td", { class: "column-num" });
+    this.createdCell = el("td", { class: "column-num" });
+    this.actionCell = el("td", { class: "column-actions" });
+    this.tr = el("tr", {}, this.keyCell, this.valueCell, this.revisionCell, this.createdCell, this.actionCell);
+    this.tr.dataset.key = pair.key;
+    this.showView();
+  }
+
+  get key() {
+    return this.pair.key;
+  }
+
+  /** Called with a newer version of the pair (a watch event or a write's answer). */
+  update(pair, flash = true) {
+    this.pair = pair;
+    this.revisionCell.textContent = String(pair.revision);
+    this.createdCell.textContent = String(pair.created);
+    if (this.mode === "edit") this.noteChange(`This pair changed while you were editing (now revision ${pair.revision}).`);
+    else this.valueCell.replaceChildren(valueView(pair.value));
+    if (this.mode === "confirm") this.showView();
+    if (flash) this.flash();
+  }
+
+  /** Whether the search text occurs in the key or the value. */
+  matches(text) {
+    return this.pair.key.includes(text) || this.pair.value.includes(text);
+  }
+
+  flash() {
+    this.tr.classList.remove(FLASH_CLASS);
+    void this.tr.offsetWidth; // restart the CSS animation
+    this.tr.classList.add(FLASH_CLASS);
+  }
+
+  showView() {
+    this.mode = "view";
+    this.tr.classList.remove("editing");
+    this.revisionCell.textContent = String(this.pair.revision);
+    this.createdCell.textContent = String(this.pair.created);
+    this.valueCell.replaceChildren(valueView(this.pair.value));
+    this.actionCell.replaceChildren(
+      el("button", { type: "button", class: "edit", "aria-label": `Edit ${this.key}`, onclick: () => this.showEditor() }, "Edit"),
+      el("button", { type: "button", class: "deletelink", "aria-label": `Delete ${this.key}`, onclick: () => this.showConfirm() }, "Delete"),
+    );
+  }
+
+  /** Inline editor; the revision seen now is the one the save will compare against. */
+  showEditor() {
+    this.mode = "edit";
+    this.base = this.pair.revision;
+    this.tr.classList.add("editing");
+    const id = uniqueId("edit");
+    this.textarea = el("textarea", { id, rows: Math.min(8, this.pair.value.split("\n").length + 1), spellcheck: "false" });
+    this.textarea.value = this.pair.value;
+    this.note = el("p", { class: "edit-note", hidden: true });
+    const form = el(
+      "form",
+      { class: "inline-edit", onsubmit: (event) => this.submitEdit(event), onkeydown: (event) => this.editorKey(event) },
+      el("label", { for: id, class: "visually-hidden" }, `New value for ${this.key}`),
+      this.textarea,
+      this.note,
+      el("div", { class: "submit-row" }, el("button", { type: "submit", class: "default" }, "Save"), el("button", { type: "button", onclick: () => this.cancel() }, "Cancel")),
+    );
+    this.valueCell.replaceChildren(form);
+    this.actionCell.replaceChildren();
+    this.textarea.focus();
+  }
+
+  editorKey(event) {
+    if (event.key === "Escape") this.cancel();
+    else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) this.submitEdit(event);
+  }
+
+  async submitEdit(event) {
+    event.preventDefault();
+    await this.actions.save(this, this.textarea.value, this.base);
+  }
+
+  /** Called after a refused save: keep the draft; saving again overwrites the current pair. */
+  conflicted(text) {
+    this.base = this.pair.revision;
+    this.noteChange(text);
+    this.textarea.focus();
+  }
+
+  noteChange(text) {
+    this.note.textContent = text;
+    this.note.hidden = false;
+  }
+
+  cancel() {
+    this.showView();
+    this.actionCell.querySelector("button").focus();
+  }
+
+  showConfirm() {
+    this.mode = "confirm";
+    const yes = el("button", { type: "button", class: "deletelink", onclick: () => this.actions.remove(this) }, "Yes, delete");
+    this.actionCell.replaceChildren(
+      el("span", { class: "confirm" }, `Delete revision ${this.pair.revision}?`),
+      yes,
+      el("button", { type: "button", onclick: () => this.cancel() }, "No"),
+    );
+    yes.focus();
+  }
+}
+
+export class PairTable {
+  constructor(tbody, actions) {
+    this.tbody = tbody;
+    this.actions = actions;
+    this.rows = new Map();
+  }
+
+  /** Replace every row with items (already in key order). */
+  render(items) {
+    this.rows = new Map(items.map((pair) => [pair.key, new Row(pair, this.actions)]));
+    this.tbody.replaceChildren(...Array.from(this.rows.values(), (row) => row.tr));
+  }
+
+  get(key) {
+    return this.rows.get(key);
+  }
+
+  get size() {
+    return this.rows.size;
+  }
+
+  /** The last key shown, null when empty. */
+  lastKey() {
+    const last = this.tbody.lastElementChild;
+    return last ? last.dataset.key : null;
+  }
+
+  /** Add a row in key order; returns it. */
+  insert(pair) {
+    const row = new Row(pair, this.actions);
+    const before = Array.from(this.tbody.children).find((tr) => compareKeys(tr.dataset.key, pair.key) > 0);
+    this.tbody.insertBefore(row.tr, before || null);
+    this.rows.set(pair.key, row);
+    row.flash();
+    return row;
+  }
+
+  remove(key) {
+    const row = this.rows.get(key);
+    if (!row) return;
+    row.tr.remove();
+    this.rows.delete(key);
+  }
+
+  /** Show only rows whose key or value contains text; returns how many are shown. */
+  filter(text) {
+    let shown = 0;
+    for (const row of this.rows.values()) {
+      row.tr.hidden = text !== "" && !row.matches(text);
+      if (!row.tr.hidden) shown += 1;
+    }
+    return shown;
+  }
+}
