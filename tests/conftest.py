@@ -9,6 +9,7 @@ import pytest
 
 from kvapp.store import set_store
 from kvapp.store.pickle_store import PickleStore
+from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 
 
@@ -28,3 +29,11 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     process = ServerProcess(tmp_path / "store.pickle").start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session (tests flush it); errors if redis-server is missing."""
+    started = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield started
+    started.stop()
