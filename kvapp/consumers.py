@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from kvapp.broadcast import WATCH_GROUP
@@ -47,6 +48,7 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         self.counted = False
         self.sync_task: asyncio.Task | None = None
         self.lock = asyncio.Lock()
+        self.closing = False  # set once a close is sent: no frame may follow it
         await self.accept()  # accept first: custom close codes only exist on an open socket
         try:
             after = self._parse_request()
@@ -71,11 +73,25 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
             remove_watcher(self.client)
             await self.channel_layer.group_discard(WATCH_GROUP, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Called for client frames; the watch protocol has none, so they are ignored."""
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Run the handler for ``message`` directly.
+
+        Channels' own dispatch first closes stale database connections in a worker thread,
+        a thread hop per message; kvstore has no database, and every committed batch is a
+        message to every watcher, so that hop would be paid watchers x batches times.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Called for client frames; the watch protocol has none, so any frame (even non-JSON) is ignored."""
 
     async def kv_events(self, message: dict[str, Any]) -> None:
         """Called for each committed batch broadcast through the layer."""
+        if self.closing:
+            return
         try:
             async with self.lock:
                 await self._deliver(Event.from_message(m) for m in message["events"])
@@ -102,7 +118,7 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         raw_after = (query.get("after") or [None])[0]
         if raw_after is None or raw_after == "":
             return None
-        if not raw_after.isdigit():
+        if not (raw_after.isascii() and raw_after.isdigit()):  # "²".isdigit() is True
             raise BadWatchRequest("after must be a whole number >= 0")
         return int(raw_after)
 
@@ -135,16 +151,22 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
     async def _send_event(self, event: Event) -> None:
         """Send one event if its key is watched, and remember its revision either way."""
         self.last = event.revision
-        if event.key.startswith(self.prefix):
+        if event.key.startswith(self.prefix) and not self.closing:
             await self.send_json(event.as_message())
 
     async def _sync_periodically(self) -> None:
-        """Catch up if the store moved on but no message said so (a dropped last message)."""
+        """Catch up if the store moved on but no message said so (a dropped last message).
+
+        A missed message may also mean the layer dropped this channel from the group (the
+        in-memory layer does so when a message sat unread past its expiry, and after its
+        group expiry), so the group is joined again; joining twice is harmless.
+        """
         store = get_store()
-        while True:
+        while not self.closing:
             await asyncio.sleep(SYNC_INTERVAL)
             try:
                 if await store.revision() > self.last:
+                    await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
                     async with self.lock:
                         await self._catch_up()
             except KVError as exc:
@@ -152,7 +174,10 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
                 return
 
     async def _refuse(self, exc: KVError) -> None:
-        """Tell the client why in one frame, then close with the matching code."""
+        """Tell the client why in one frame, then close with the matching code (once)."""
+        if self.closing:
+            return
+        self.closing = True
         if isinstance(exc, Compacted):
             await self.send_json({"type": "compacted", "oldest": exc.oldest})
         else:

@@ -1,0 +1,389 @@
+"""The watch socket in-process, through ``channels.testing.WebsocketCommunicator``.
+
+Each test gets a fresh in-memory channel layer (a settings override resets Channels' layer
+manager), a temp pickle store, and the application composed exactly as the server does it
+(Origin check in front of the URL router).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from kvapp import consumers
+from kvapp.asgi_app import build_application
+from kvapp.broadcast import WATCH_GROUP, publish_events
+from kvapp.store import set_store
+from kvapp.store.pickle_store import PickleStore
+
+RECEIVE_TIMEOUT = 2.0  # seconds; generous for a loaded 2-core box
+QUIET = 0.2  # seconds of silence that count as "nothing more was sent"
+SMALL_HISTORY = 5  # events the compaction tests' store keeps
+
+
+async def _no_http(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """These tests speak only websocket; the HTTP side is never called."""
+    raise AssertionError("unexpected HTTP request")
+
+
+APPLICATION = build_application(_no_http)
+
+
+class DroppingLayer(InMemoryChannelLayer):
+    """An in-memory layer whose channels are 'full' for the messages listed in ``drop``.
+
+    ``group_send`` swallows ChannelFull exactly as for a really full channel, so this is
+    the silent loss a slow watcher meets, made deterministic.
+    """
+
+    drop: set[int] = set()  # 1-based numbers of the sends to drop
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sends = 0
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Count the send; drop it (ChannelFull) if its number is listed."""
+        self.sends += 1
+        if self.sends in self.drop:
+            raise ChannelFull(channel)
+        await super().send(channel, message)
+
+
+@pytest.fixture(autouse=True)
+def fresh_layer(settings: Any) -> Iterator[None]:
+    """A new in-memory layer per test, so no queue or group outlives its event loop."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    yield
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Iterator[PickleStore]:
+    """A store retaining only SMALL_HISTORY events, installed as the process-wide store."""
+    opened = PickleStore(tmp_path / "s.pickle", history=SMALL_HISTORY)
+    set_store(opened)
+    yield opened
+    set_store(None)
+    opened.close()
+
+
+@pytest.fixture
+async def open_sockets() -> AsyncIterator[list[WebsocketCommunicator]]:
+    """Every communicator a test opens, disconnected at the end whatever happened.
+
+    A receive that timed out has already cancelled its application (asgiref does that), and
+    disconnecting it would re-raise the CancelledError and break the teardown of the
+    fixtures after it, so those are skipped: the test has failed already.
+    """
+    opened: list[WebsocketCommunicator] = []
+    yield opened
+    for communicator in opened:
+        if not communicator.future.done():
+            await communicator.disconnect()
+
+
+async def _watch(
+    sockets: list[WebsocketCommunicator], query: str = "", headers: list[tuple[bytes, bytes]] | None = None
+) -> WebsocketCommunicator:
+    """Open ``/ws/watch?query`` and assert the handshake was accepted."""
+    communicator = WebsocketCommunicator(APPLICATION, f"/ws/watch?{query}", headers=headers)
+    sockets.append(communicator)
+    connected, _ = await communicator.connect(timeout=RECEIVE_TIMEOUT)
+    assert connected, "the handshake was refused"
+    return communicator
+
+
+async def _frames(communicator: WebsocketCommunicator, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` JSON frames."""
+    return [await communicator.receive_json_from(timeout=RECEIVE_TIMEOUT) for _ in range(count)]
+
+
+async def _closed_with(communicator: WebsocketCommunicator) -> int:
+    """Wait for the server's close and return its code."""
+    message = await communicator.receive_output(timeout=RECEIVE_TIMEOUT)
+    assert message["type"] == "websocket.close", message
+    return message["code"]
+
+
+async def _put_many(store: PickleStore, count: int, prefix: str = "k") -> None:
+    """``count`` sequential puts of ``{prefix}{i}`` = ``v{i}``."""
+    for i in range(count):
+        await store.put(f"{prefix}{i}", f"v{i}")
+
+
+def _revisions(frames: list[dict[str, Any]]) -> list[int]:
+    return [frame["revision"] for frame in frames]
+
+
+# --- live events ---------------------------------------------------------------------------
+
+
+async def test_put_and_delete_events_have_the_contract_frame_shapes(store, open_sockets):
+    ws = await _watch(open_sockets)
+    await store.put("a", "1")
+    await store.put("a", "2")
+    await store.delete("a")
+    frames = await _frames(ws, 3)
+    assert frames == [
+        {"type": "put", "key": "a", "value": "1", "revision": 1, "created": 1, "prev": None},
+        {"type": "put", "key": "a", "value": "2", "revision": 2, "created": 1, "prev": "1"},
+        {"type": "delete", "key": "a", "revision": 3, "prev": "2"},
+    ]
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_without_after_only_writes_after_the_connection_are_sent(store, open_sockets):
+    await store.put("before", "x")
+    ws = await _watch(open_sockets)
+    await store.put("after", "y")
+    [frame] = await _frames(ws, 1)
+    assert (frame["key"], frame["revision"]) == ("after", 2)
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_prefix_limits_events_to_matching_keys(store, open_sockets):
+    ws = await _watch(open_sockets, "prefix=app/")
+    for key in ("app/a", "other", "ap", "app/b", "app"):
+        await store.put(key, "v")
+    await store.delete("app/a")
+    frames = await _frames(ws, 3)
+    assert [(f["type"], f["key"], f["revision"]) for f in frames] == [
+        ("put", "app/a", 1),
+        ("put", "app/b", 4),
+        ("delete", "app/a", 6),
+    ]
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_prefix_is_percent_decoded_and_may_hold_unicode(store, open_sockets):
+    ws = await _watch(open_sockets, "prefix=%C3%A9t%C3%A9%2F")
+    await store.put("hiver/x", "no")
+    await store.put("été/x", "yes")
+    [frame] = await _frames(ws, 1)
+    assert frame["key"] == "été/x"
+
+
+async def test_every_watcher_gets_every_event_of_a_concurrent_burst_in_order(store, open_sockets):
+    watchers = [await _watch(open_sockets) for _ in range(5)]
+    await asyncio.gather(*(store.put(f"k{i % 7}", str(i)) for i in range(60)))
+    for ws in watchers:
+        frames = await _frames(ws, 60)
+        assert _revisions(frames) == list(range(1, 61))
+        assert await ws.receive_nothing(QUIET)
+
+
+async def test_client_frames_are_ignored_even_when_not_json(store, open_sockets):
+    ws = await _watch(open_sockets)
+    await ws.send_to(text_data="this is not json")
+    await ws.send_to(bytes_data=b"\x00\x01")
+    await store.put("a", "1")
+    [frame] = await _frames(ws, 1)
+    assert frame["revision"] == 1
+
+
+# --- after=R replay ------------------------------------------------------------------------
+
+
+async def test_after_replays_retained_events_then_continues_live(store, open_sockets):
+    await _put_many(store, 5)
+    ws = await _watch(open_sockets, "after=2")
+    replay = await _frames(ws, 3)
+    assert _revisions(replay) == [3, 4, 5]
+    assert replay[0] == {"type": "put", "key": "k2", "value": "v2", "revision": 3, "created": 3, "prev": None}
+    await store.put("live", "x")
+    [live] = await _frames(ws, 1)
+    assert live["revision"] == 6
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_after_replay_respects_the_prefix(store, open_sockets):
+    for key in ("a/1", "b/1", "a/2", "b/2"):
+        await store.put(key, "v")
+    ws = await _watch(open_sockets, "prefix=b/&after=0")
+    assert [f["key"] for f in await _frames(ws, 2)] == ["b/1", "b/2"]
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_after_seam_has_no_gap_or_duplicate_while_writes_continue(store, open_sockets):
+    await _put_many(store, 20, "pre")
+    writer = asyncio.create_task(_put_many(store, 200, "during"))
+    await asyncio.sleep(0)  # let the writer start, so the seam falls among live writes
+    ws = await _watch(open_sockets, "after=10")
+    await writer
+    end = await store.revision()
+    frames = await _frames(ws, end - 10)
+    assert _revisions(frames) == list(range(11, end + 1))
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_after_equal_to_the_current_revision_replays_nothing(store, open_sockets):
+    await _put_many(store, 3)
+    ws = await _watch(open_sockets, "after=3")
+    assert await ws.receive_nothing(QUIET)
+    await store.put("x", "y")
+    assert _revisions(await _frames(ws, 1)) == [4]
+
+
+async def test_after_just_inside_the_retained_history_replays_all_of_it(small_store, open_sockets):
+    await _put_many(small_store, 12)
+    ws = await _watch(open_sockets, f"after={12 - SMALL_HISTORY}")
+    assert _revisions(await _frames(ws, SMALL_HISTORY)) == list(range(8, 13))
+
+
+async def test_after_older_than_the_retained_history_sends_compacted_and_closes_4410(small_store, open_sockets):
+    await _put_many(small_store, 12)
+    ws = await _watch(open_sockets, "after=1")
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "compacted", "oldest": 8}
+    assert await _closed_with(ws) == consumers.CLOSE_COMPACTED == 4410
+
+
+@pytest.mark.parametrize("after", ["x", "-1", "1.5", "%C2%B2", "1e3", "0x10"])
+async def test_bad_after_closes_4400(store, open_sockets, after):
+    ws = await _watch(open_sockets, f"after={after}")
+    frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    assert frame["type"] == "error" and "after" in frame["error"]
+    assert await _closed_with(ws) == 4400
+
+
+# --- silent loss in the layer ----------------------------------------------------------------
+
+
+async def test_messages_dropped_by_a_full_channel_are_filled_from_the_store(store, open_sockets, settings, monkeypatch):
+    monkeypatch.setattr(DroppingLayer, "drop", {2, 3, 5})
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}.DroppingLayer"}}
+    assert isinstance(get_channel_layer(), DroppingLayer)
+    ws = await _watch(open_sockets)
+    await _put_many(store, 8)  # one batch each: sends 2, 3 and 5 are dropped
+    frames = await _frames(ws, 8)
+    assert _revisions(frames) == list(range(1, 9))
+    assert [f["key"] for f in frames] == [f"k{i}" for i in range(8)]
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_a_dropped_last_message_is_caught_by_the_periodic_sync(store, open_sockets, monkeypatch):
+    monkeypatch.setattr(consumers, "SYNC_INTERVAL", 0.05)
+    ws = await _watch(open_sockets)
+    await store.put("seen", "1")
+    store.set_publisher(None)  # as if the layer dropped these, with no later message to reveal it
+    await store.put("unseen", "2")
+    await store.delete("seen")
+    store.set_publisher(publish_events)
+    frames = await _frames(ws, 3)
+    assert [(f["type"], f["key"], f["revision"]) for f in frames] == [
+        ("put", "seen", 1),
+        ("put", "unseen", 2),
+        ("delete", "seen", 3),
+    ]
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_a_watcher_dropped_from_the_group_is_caught_up_and_rejoined(store, open_sockets, monkeypatch):
+    monkeypatch.setattr(consumers, "SYNC_INTERVAL", 0.05)
+    ws = await _watch(open_sockets)
+    layer = get_channel_layer()
+    [channel] = layer.groups[WATCH_GROUP]
+    await layer.group_discard(WATCH_GROUP, channel)  # what message/group expiry does silently
+    await store.put("a", "1")
+    assert _revisions(await _frames(ws, 1)) == [1]
+    assert channel in layer.groups.get(WATCH_GROUP, {})
+    await store.put("b", "2")
+    assert _revisions(await _frames(ws, 1)) == [2]
+
+
+async def test_a_gap_older_than_the_history_ends_the_watch_with_compacted(small_store, open_sockets, monkeypatch):
+    monkeypatch.setattr(consumers, "SYNC_INTERVAL", 60.0)  # only the next message may reveal the gap
+    ws = await _watch(open_sockets)
+    await small_store.put("first", "1")
+    assert _revisions(await _frames(ws, 1)) == [1]
+    small_store.set_publisher(None)
+    await _put_many(small_store, SMALL_HISTORY + 3)
+    small_store.set_publisher(publish_events)
+    await small_store.put("last", "x")
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "compacted", "oldest": 6}
+    assert await _closed_with(ws) == 4410
+
+
+# --- auth and origin ---------------------------------------------------------------------------
+
+
+async def test_token_required_closes_4401_without_it(store, open_sockets, settings):
+    settings.KV_TOKEN = "t"
+    ws = await _watch(open_sockets)
+    frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    assert frame["type"] == "error"
+    assert await _closed_with(ws) == 4401
+
+
+async def test_wrong_token_closes_4401(store, open_sockets, settings):
+    settings.KV_TOKEN = "t"
+    ws = await _watch(open_sockets, "token=nope", headers=[(b"authorization", b"Bearer wrong")])
+    await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    assert await _closed_with(ws) == 4401
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [("token=t", None), ("", [(b"authorization", b"Bearer t")])],
+    ids=["query-token", "authorization-header"],
+)
+async def test_token_accepted_from_query_or_header(store, open_sockets, settings, query, headers):
+    settings.KV_TOKEN = "t"
+    ws = await _watch(open_sockets, query, headers=headers)
+    await store.put("a", "1")
+    assert _revisions(await _frames(ws, 1)) == [1]
+
+
+@pytest.mark.parametrize("origin", [b"http://evil.example", b"null", b"http://127.0.0.1.evil.example"])
+async def test_foreign_origin_is_refused(store, open_sockets, origin):
+    communicator = WebsocketCommunicator(APPLICATION, "/ws/watch", headers=[(b"origin", origin)])
+    open_sockets.append(communicator)
+    connected, _ = await communicator.connect(timeout=RECEIVE_TIMEOUT)
+    assert not connected
+
+
+@pytest.mark.parametrize("origin", [b"http://127.0.0.1:8000", b"http://localhost", b"https://localhost:8443"])
+async def test_allowed_host_origin_is_accepted(store, open_sockets, origin):
+    ws = await _watch(open_sockets, headers=[(b"origin", origin), (b"host", b"127.0.0.1:8000")])
+    await store.put("a", "1")
+    assert _revisions(await _frames(ws, 1)) == [1]
+
+
+async def test_missing_origin_is_accepted(store, open_sockets):
+    ws = await _watch(open_sockets, headers=[(b"host", b"127.0.0.1:8000")])
+    await store.put("a", "1")
+    assert _revisions(await _frames(ws, 1)) == [1]
+
+
+# --- watcher count -------------------------------------------------------------------------------
+
+
+async def _healthz_watchers(async_client: Any) -> int:
+    response = await async_client.get("/healthz")
+    assert response.status_code == 200
+    return response.json()["watchers"]
+
+
+async def test_healthz_counts_watchers_up_and_down(store, open_sockets, async_client):
+    before = await _healthz_watchers(async_client)
+    first = await _watch(open_sockets)
+    second = await _watch(open_sockets, "prefix=a")
+    assert await _healthz_watchers(async_client) == before + 2
+    await first.disconnect()
+    await second.disconnect()
+    open_sockets.clear()
+    assert await _healthz_watchers(async_client) == before
+
+
+async def test_refused_sockets_are_not_counted(store, open_sockets, async_client):
+    before = await _healthz_watchers(async_client)
+    bad = await _watch(open_sockets, "after=x")
+    assert (await bad.receive_json_from(timeout=RECEIVE_TIMEOUT))["type"] == "error"
+    assert await _closed_with(bad) == 4400
+    assert await _healthz_watchers(async_client) == before
