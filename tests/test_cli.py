@@ -1,0 +1,314 @@
+"""kvcli in-process: commands, output, paging, exit codes and error lines, with injected streams."""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from kvcli.cli import main
+from kvcli.client import KVClient
+from kvcli.commands import Commands
+from kvcli.environment import Environment
+from kvcli.status import ExitStatus
+from tests.support.ports import free_port
+from tests.support.server import ServerProcess
+
+TOKEN = "s3cret"
+
+
+@dataclass
+class Result:
+    """What one in-process CLI run left behind."""
+
+    status: ExitStatus
+    out: str
+    err: str
+
+
+def make_env(stdin: str = "", environ: dict[str, str] | None = None) -> Environment:
+    """Streams in memory, no terminal, and only the given environment variables."""
+    return Environment(io.StringIO(stdin), io.StringIO(), io.StringIO(), environ or {}, stdin_isatty=False)
+
+
+def run_cli(*argv: str, stdin: str = "", environ: dict[str, str] | None = None) -> Result:
+    """Run ``python -m kvcli *argv`` in this process."""
+    env = make_env(stdin, environ)
+    status = main(list(argv), env)
+    return Result(status, env.stdout.getvalue(), env.stderr.getvalue())
+
+
+def assert_one_error_line(result: Result, *fragments: str) -> None:
+    """Failures are exactly one ``error:`` line on stderr mentioning ``fragments``, never a traceback."""
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# One server per module: starting daphne costs about a second on a busy 2-core box, and
+# every test writes under its own ``ns`` prefix, so tests cannot see each other's pairs.
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real server shared by this module's tests."""
+    process = ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server that requires ``Authorization: Bearer s3cret``."""
+    process = ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle", env={"KV_TOKEN": TOKEN}).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def ns() -> str:
+    """A key prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:8]}/"
+
+
+def put_pair(server: ServerProcess, key: str, value: str) -> int:
+    """Write through the API directly (not the CLI under test); returns the revision."""
+    response = requests.put(f"{server.url}/api/v1/kv/{quote(key, safe='')}", json={"value": value}, timeout=5)
+    response.raise_for_status()
+    return response.json()["revision"]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections (kernel backlog) but never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+class _NotJSONHandler(BaseHTTPRequestHandler):
+    """Answers every request 200 with an HTML page, like a wrong --url would."""
+
+    def do_GET(self) -> None:
+        body = b"<html>not a kvstore</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep test output quiet."""
+
+
+@pytest.fixture
+def html_server() -> Iterator[str]:
+    """A local HTTP server that is not kvstore."""
+    httpd = HTTPServer(("127.0.0.1", 0), _NotJSONHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_put_then_get_prints_the_value_alone(server: ServerProcess, ns: str) -> None:
+    put = run_cli("--url", server.url, "put", f"{ns}greeting", "hello world")
+    assert put.status == ExitStatus.OK
+    assert re.fullmatch(rf'stored {ns}greeting = "hello world" \(rev \d+\)\n', put.out)
+    got = run_cli("--url", server.url, "get", f"{ns}greeting")
+    assert (got.status, got.out, got.err) == (ExitStatus.OK, "hello world\n", "")
+
+
+def test_get_of_a_missing_key_is_not_found(server: ServerProcess, ns: str) -> None:
+    result = run_cli("--url", server.url, "get", f"{ns}missing")
+    assert result.status == ExitStatus.NOT_FOUND == 1
+    assert result.out == ""
+    assert_one_error_line(result, f"'{ns}missing'", "not found")
+
+
+def test_delete_removes_the_key_and_a_second_delete_is_not_found(server: ServerProcess, ns: str) -> None:
+    revision = put_pair(server, f"{ns}doomed", "x")
+    first = run_cli("--url", server.url, "delete", f"{ns}doomed")
+    assert (first.status, first.out) == (ExitStatus.OK, f"deleted {ns}doomed (rev {revision + 1})\n")
+    assert requests.get(f"{server.url}/api/v1/kv/{ns}doomed", timeout=5).status_code == 404
+    assert run_cli("--url", server.url, "delete", f"{ns}doomed").status == ExitStatus.NOT_FOUND
+
+
+@pytest.mark.parametrize("key", ["app/db/host", "a?b#c d%20e", "..", ".", "ключ", "a+b&c=d"])
+def test_keys_with_reserved_characters_round_trip(server: ServerProcess, key: str) -> None:
+    assert run_cli("--url", server.url, "put", key, f"value of {key}").status == ExitStatus.OK
+    listed = requests.get(f"{server.url}/api/v1/kv", params={"prefix": key, "limit": 1}, timeout=5).json()
+    assert listed["items"][0]["key"] == key
+    assert run_cli("--url", server.url, "get", key).out == f"value of {key}\n"
+
+
+def test_getall_pages_through_every_pair_in_key_order(server: ServerProcess, ns: str) -> None:
+    keys = [f"{ns}page/{i:02d}" for i in range(25)]
+    for key in keys:
+        put_pair(server, key, f"v {key}")
+    put_pair(server, f"{ns}other", "x")
+    result = run_cli("--url", server.url, "--page-size", "10", "getall", f"{ns}page/")
+    assert result.status == ExitStatus.OK
+    assert result.out.splitlines() == [f'{key} = "v {key}"' for key in keys]
+    everything = run_cli("--url", server.url, "--page-size", "7", "getall", ns)
+    assert everything.out.splitlines() == [f'{ns}other = "x"', *result.out.splitlines()]
+
+
+def test_client_pages_are_fetched_lazily_one_request_each(server: ServerProcess, ns: str) -> None:
+    for i in range(25):
+        put_pair(server, f"{ns}k{i:02d}", "v")
+    pages = KVClient(server.url, page_size=10).pages(ns)
+    assert [pair["key"] for pair in next(pages)] == [f"{ns}k{i:02d}" for i in range(10)]
+    # A pair written after the first page is still listed: later pages are fetched on demand.
+    put_pair(server, f"{ns}k99", "late")
+    assert [len(page) for page in pages] == [10, 6]
+
+
+def test_getall_on_an_empty_prefix_says_so_on_stderr(server: ServerProcess, ns: str) -> None:
+    result = run_cli("--url", server.url, "getall", ns)
+    assert (result.status, result.out) == (ExitStatus.OK, "")
+    assert result.err == f"(no keys with prefix '{ns}')\n"
+
+
+def test_values_print_as_clean_text(server: ServerProcess, ns: str) -> None:
+    run_cli("--url", server.url, "put", f"{ns}multi", 'line one\nsaid "hi" ü')
+    run_cli("--url", server.url, "put", f"{ns}empty", "")
+    listing = run_cli("--url", server.url, "getall", ns)
+    assert listing.out == f'{ns}empty = ""\n{ns}multi = "line one\\nsaid \\"hi\\" ü"\n'
+    assert run_cli("--url", server.url, "get", f"{ns}multi").out == 'line one\nsaid "hi" ü\n'
+    assert "b'" not in listing.out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["put", "only-key"], "usage: put <key> <value>"),
+        (["get"], "usage: get <key>"),
+        (["get", "a", "b"], "usage: get <key>"),
+        (["getall", "a", "b"], "usage: getall [prefix]"),
+        (["--page-size", "0", "getall"], "page size"),
+        (["--page-size", "lots", "getall"], "--page-size"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(argv: list[str], fragment: str) -> None:
+    result = run_cli("--url", "http://127.0.0.1:9", *argv)
+    assert result.status == ExitStatus.ERROR == 2
+    assert_one_error_line(result, fragment)
+
+
+def test_an_invalid_url_is_a_usage_error() -> None:
+    result = run_cli("--url", "localhost:8000", "get", "a")
+    assert result.status == ExitStatus.ERROR
+    assert_one_error_line(result, "invalid server URL", "http://")
+
+
+def test_unreachable_server_is_one_line_and_exit_2() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    for argv in (["get", "a"], ["put", "a", "b"], ["getall"], ["delete", "a"], ["watch"]):
+        result = run_cli("--url", url, *argv)
+        assert result.status == ExitStatus.ERROR, argv
+        assert_one_error_line(result, "cannot reach the server", url, "refused")
+
+
+def test_a_server_that_never_answers_is_a_timeout(silent_port: int) -> None:
+    env = make_env()
+    client = KVClient(f"http://127.0.0.1:{silent_port}", read_timeout=0.3)
+    status = Commands(client, env).run("get", ["a"])
+    assert status == ExitStatus.ERROR
+    assert_one_error_line(Result(status, env.stdout.getvalue(), env.stderr.getvalue()), "did not answer in time")
+
+
+def test_a_server_answering_html_is_a_bad_response(html_server: str) -> None:
+    for argv in (["get", "a"], ["getall"]):
+        result = run_cli("--url", html_server, *argv)
+        assert result.status == ExitStatus.ERROR
+        assert_one_error_line(result, "without a JSON object", "kvstore server")
+
+
+def test_server_errors_show_the_servers_sentence(server: ServerProcess, ns: str) -> None:
+    result = run_cli("--url", server.url, "put", f"{ns}bad\x01key", "v")
+    assert result.status == ExitStatus.ERROR
+    assert_one_error_line(result, "answered 400")
+
+
+def test_kv_url_and_kv_token_come_from_the_environment(token_server: ServerProcess, ns: str) -> None:
+    environ = {"KV_URL": token_server.url, "KV_TOKEN": TOKEN}
+    assert run_cli("put", f"{ns}a", "1", environ=environ).status == ExitStatus.OK
+    assert run_cli("get", f"{ns}a", environ=environ).out == "1\n"
+
+
+def test_missing_or_wrong_token_is_an_auth_error(token_server: ServerProcess) -> None:
+    for argv in (["get", "a"], ["--token", "wrong", "getall"], ["watch"]):
+        result = run_cli("--url", token_server.url, *argv)
+        assert result.status == ExitStatus.ERROR, argv
+        assert_one_error_line(result, "token")
+
+
+def test_token_option_is_sent_as_bearer(token_server: ServerProcess, ns: str) -> None:
+    assert run_cli("--url", token_server.url, "--token", TOKEN, "put", f"{ns}a", "x y").status == ExitStatus.OK
+    result = run_cli("--url", token_server.url, "--token", TOKEN, "getall", ns)
+    assert (result.status, result.out) == (ExitStatus.OK, f'{ns}a = "x y"\n')
+
+
+def test_help_lists_every_command() -> None:
+    result = run_cli("help")
+    assert result.status == ExitStatus.OK
+    for command in ("get <key>", "put <key> <value>", "getall [prefix]", "delete <key>", "watch [prefix]"):
+        assert command in result.out
+    assert run_cli("--help").status == ExitStatus.OK
+
+
+def test_shell_reads_commands_from_stdin_and_keeps_going_after_errors(server: ServerProcess, ns: str) -> None:
+    script = "\n".join(
+        [
+            f"put '{ns}two words' \"value with spaces\"",
+            f"get '{ns}two words'",
+            f"get {ns}missing",
+            f"put {ns}unclosed 'quote",
+            "frob x",
+            "",
+            f"getall {ns}",
+            "quit",
+            f"put {ns}never-run x",
+        ]
+    )
+    result = run_cli("--url", server.url, stdin=script + "\n")
+    assert result.status == ExitStatus.OK
+    assert result.out.startswith("Welcome to the KV store shell. Type help or ? to list commands.\n")
+    assert re.search(rf'kvstore> stored {ns}two words = "value with spaces" \(rev \d+\)\n', result.out)
+    assert "kvstore> value with spaces\n" in result.out
+    assert f'kvstore> {ns}two words = "value with spaces"\n' in result.out  # getall: only the one pair
+    assert result.out.count(ns) == 2
+    assert result.err.splitlines() == [
+        f"error: key '{ns}missing' not found",
+        "error: cannot parse the arguments: no closing quotation",
+        "error: unknown command 'frob'; type help to list commands",
+    ]
+
+
+def test_shell_survives_an_unreachable_server_and_ends_on_eof() -> None:
+    result = run_cli("--url", f"http://127.0.0.1:{free_port()}", stdin="get a\ngetall\n")
+    assert result.status == ExitStatus.OK
+    assert result.out.count("kvstore> ") == 3
+    assert len(result.err.splitlines()) == 2
+    assert all(line.startswith("error: cannot reach the server") for line in result.err.splitlines())
+
+
+def test_shell_help_documents_each_command() -> None:
+    result = run_cli("--url", "http://127.0.0.1:9", stdin="help\nhelp put\n")
+    assert "getall" in result.out and "watch" in result.out and "EOF" in result.out
+    assert "put <key> <value>: store <value> under <key>" in result.out
