@@ -101,6 +101,8 @@ async def export_pairs(store: Store) -> AsyncIterator[str]:
 
 def read_header(line: str | bytes) -> Header:
     """Parse and check the first line."""
+    if not line.strip():
+        raise BadExport("the input is empty or starts with a blank line: not a kvstore export")
     document = _parse(line, 1)
     if document.get("format") != FORMAT_NAME or document.get("version") != FORMAT_VERSION:
         raise BadExport(f"line 1 is not a {FORMAT_NAME} version {FORMAT_VERSION} header")

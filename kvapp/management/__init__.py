@@ -1,0 +1,1 @@
+"""kvstore management commands: moving a store between backends (kv_export, kv_import)."""

@@ -1,0 +1,1 @@
+"""Django discovers kv_export and kv_import here."""

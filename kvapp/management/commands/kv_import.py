@@ -1,0 +1,44 @@
+"""``manage.py kv_import``: load a ``kv_export`` file into an empty store (restore, or the end of a move)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from kvapp.management.store_command import StoreCommand
+from kvapp.store import transfer
+from kvapp.store.base import Pair, Store
+
+
+class Command(StoreCommand):
+    """Load every pair with its own revisions; all or nothing, and only into an empty store."""
+
+    help = "Import a kv_export file (or stdin) into an empty store, keeping every pair's revisions."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Called by Django to build the parser."""
+        super().add_arguments(parser)
+        parser.add_argument("source", nargs="?", default="-", help="the export file (default: stdin)")
+
+    async def handle_store(self, store: Store, options: dict[str, Any]) -> None:
+        """Read the header, then restore the pairs while counting them on the progress bar."""
+        source = options["source"]
+        opened = contextlib.nullcontext(sys.stdin.buffer) if source == "-" else Path(source).open("rb")  # noqa: SIM115 - closed by the with below
+        with opened as handle:
+            header = transfer.read_header(handle.readline())
+            with self.progress(options, header.keys, "importing") as bar:
+                count = await transfer.restore(store, header, _counted(transfer.read_pairs(handle), bar))
+        stats = await store.stats()
+        self.stderr.write(f"imported {count} pairs into the {stats.backend} store, now at revision {stats.revision}")
+
+
+def _counted(pairs: Iterator[Pair], bar: Any) -> Iterator[Pair]:
+    """Pass pairs through, ticking the progress bar."""
+    for pair in pairs:
+        bar.update()
+        yield pair
