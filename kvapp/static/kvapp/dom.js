@@ -1,4 +1,4 @@
-// Element building from text only: data never passes through innerHTML, so a value such as
+// Element building from text only: data never goes through an HTML parser, so a value such as
 // "<script>…" is always shown as the characters it is.
 
 /** el("td", {class: "x", onclick: f}, "text", childNode) → a new element. */

@@ -1,0 +1,245 @@
+"""The web page in a real headless Chromium against a real server: listing, live updates, writes, safety."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+LIVE_TIMEOUT = 2_000  # ms: a write anywhere shows on an open page within this
+TOKEN = "open-sesame"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium from the system; its absence fails the tests (scripts/system-deps.sh installs it)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-deps.sh")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the tests that only need their own key prefix."""
+    process = ServerProcess(tmp_path_factory.mktemp("page") / "store.pickle").start()
+    yield process
+    process.stop()
+
+
+class PageErrors:
+    """Uncaught script errors and CSP refusals seen by a page; both mean the page is broken."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def console(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            self.seen.append(message.text)
+
+    def error(self, error: Exception) -> None:
+        self.seen.append(str(error))
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (own sessionStorage) whose page must end without script errors."""
+    context = browser.new_context()
+    opened = context.new_page()
+    errors = PageErrors()
+    opened.on("console", errors.console)
+    opened.on("pageerror", errors.error)
+    yield opened
+    context.close()
+    assert errors.seen == []
+
+
+def kv_url(server: ServerProcess, key: str) -> str:
+    return f"{server.url}/api/v1/kv/{quote(key, safe='')}"
+
+
+def put(server: ServerProcess, key: str, value: str, token: str = "") -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = requests.put(kv_url(server, key), json={"value": value}, headers=headers, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def stored(server: ServerProcess, key: str) -> str | None:
+    """The value over HTTP, None when the key is absent."""
+    response = requests.get(kv_url(server, key), timeout=5)
+    return None if response.status_code == 404 else response.json()["value"]
+
+
+def open_page(page: Page, server: ServerProcess, prefix: str) -> None:
+    """Open the page filtered to prefix and wait until it follows the watch socket."""
+    page.goto(f"{server.url}/?prefix={quote(prefix)}")
+    expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+
+
+def row(page: Page, key: str):
+    return page.locator(f'#rows tr[data-key="{key}"]')
+
+
+def wait_for_store(server: ServerProcess, key: str, expected: str | None) -> None:
+    """Poll until the store holds expected for key (the page's write has landed)."""
+    deadline = time.monotonic() + 5
+    while stored(server, key) != expected:
+        assert time.monotonic() < deadline, f"{key} never became {expected!r}; it is {stored(server, key)!r}"
+        time.sleep(0.05)
+
+
+def test_page_lists_pairs_in_key_order_with_long_values_folded(page: Page, shared_server: ServerProcess) -> None:
+    long_value = "x" * 300
+    for key, value in [("list/b", "2"), ("list/c", long_value), ("list/a", "1"), ("other/z", "hidden")]:
+        put(shared_server, key, value)
+    open_page(page, shared_server, "list/")
+    expect(page.locator("#rows th")).to_have_text(["list/a", "list/b", "list/c"])
+    folded = row(page, "list/c").locator("details")
+    expect(folded.locator("summary")).to_contain_text("…")
+    expect(folded.locator("pre")).to_be_hidden()
+    folded.locator("summary").click()
+    expect(folded.locator("pre")).to_have_text(long_value)
+
+
+def test_search_filters_the_loaded_page(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "search/alpha", "red")
+    put(shared_server, "search/beta", "green")
+    open_page(page, shared_server, "search/")
+    page.get_by_label("Search this page").fill("gree")
+    expect(row(page, "search/beta")).to_be_visible()
+    expect(row(page, "search/alpha")).to_be_hidden()
+
+
+def test_http_writes_appear_on_the_open_page_without_reload(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "live/a", "first")
+    open_page(page, shared_server, "live/")
+    put(shared_server, "live/b", "inserted")
+    expect(row(page, "live/b").locator("td").first).to_have_text("inserted", timeout=LIVE_TIMEOUT)
+    put(shared_server, "live/a", "changed")
+    expect(row(page, "live/a").locator("td").first).to_have_text("changed", timeout=LIVE_TIMEOUT)
+    requests.delete(kv_url(shared_server, "live/a"), timeout=5).raise_for_status()
+    expect(row(page, "live/a")).to_have_count(0, timeout=LIVE_TIMEOUT)
+    put(shared_server, "elsewhere/x", "not under the prefix")
+    expect(page.locator("#rows tr")).to_have_count(1)
+
+
+def test_add_edit_and_delete_from_the_page_reach_the_store(page: Page, shared_server: ServerProcess) -> None:
+    open_page(page, shared_server, "form/")
+    page.get_by_role("button", name="Add pair").click()
+    page.get_by_label("Key", exact=True).fill("form/host")
+    page.get_by_label("Value", exact=True).fill("db1.internal")
+    page.locator("#add-form").get_by_role("button", name="Save").click()
+    wait_for_store(shared_server, "form/host", "db1.internal")
+    expect(row(page, "form/host").locator("td").first).to_have_text("db1.internal")
+
+    row(page, "form/host").get_by_role("button", name="Edit").click()
+    page.get_by_label("New value for form/host").fill("db2.internal")
+    row(page, "form/host").get_by_role("button", name="Save").click()
+    wait_for_store(shared_server, "form/host", "db2.internal")
+    expect(row(page, "form/host").locator("td").first).to_have_text("db2.internal")
+
+    row(page, "form/host").get_by_role("button", name="Delete").click()
+    row(page, "form/host").get_by_role("button", name="Yes, delete").click()
+    wait_for_store(shared_server, "form/host", None)
+    expect(row(page, "form/host")).to_have_count(0)
+
+
+def test_adding_an_existing_key_changes_nothing_and_says_so(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "dup/key", "original")
+    open_page(page, shared_server, "dup/")
+    page.get_by_role("button", name="Add pair").click()
+    page.get_by_label("Key", exact=True).fill("dup/key")
+    page.get_by_label("Value", exact=True).fill("clobber")
+    page.locator("#add-form").get_by_role("button", name="Save").click()
+    expect(page.locator("#messages")).to_contain_text("already exists")
+    assert stored(shared_server, "dup/key") == "original"
+
+
+def test_edit_racing_another_writer_is_refused_with_a_message(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "cas/key", "v1")
+    open_page(page, shared_server, "cas/")
+    row(page, "cas/key").get_by_role("button", name="Edit").click()
+    put(shared_server, "cas/key", "theirs")
+    expect(row(page, "cas/key")).to_contain_text("changed while you were editing", timeout=LIVE_TIMEOUT)
+    page.get_by_label("New value for cas/key").fill("mine")
+    row(page, "cas/key").get_by_role("button", name="Save").click()
+    expect(page.locator("#messages")).to_contain_text("Someone else changed “cas/key” first — now: “theirs”")
+    assert stored(shared_server, "cas/key") == "theirs"
+    row(page, "cas/key").get_by_role("button", name="Cancel").click()
+    expect(row(page, "cas/key").locator("td").first).to_have_text("theirs")
+
+
+def test_values_with_html_are_shown_as_text_and_never_run(page: Page, shared_server: ServerProcess) -> None:
+    hostile = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
+    put(shared_server, "xss/listed", hostile)
+    open_page(page, shared_server, "xss/")
+    put(shared_server, "xss/live", hostile)
+    expect(row(page, "xss/live").locator("td").first).to_have_text(hostile, timeout=LIVE_TIMEOUT)
+    expect(row(page, "xss/listed").locator("td").first).to_have_text(hostile)
+    expect(page.locator("#rows img, #rows script")).to_have_count(0)
+    assert page.evaluate("window.pwned") is None
+
+
+def test_paging_walks_forward_and_back_by_cursor(page: Page, shared_server: ServerProcess) -> None:
+    keys = [f"paging/{n:03d}" for n in range(55)]
+    for key in keys:
+        put(shared_server, key, "v")
+    open_page(page, shared_server, "paging/")
+    expect(page.locator("#rows tr")).to_have_count(50)
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#rows th")).to_have_text(keys[50:])
+    expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.locator("#rows th").first).to_have_text(keys[0])
+    expect(page.locator("#rows tr")).to_have_count(50)
+
+
+def test_token_is_asked_for_once_and_kept_for_the_session(page: Page, tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "store.pickle", env={"KV_TOKEN": TOKEN}).start()
+    try:
+        put(server, "secret/a", "1", token=TOKEN)
+        page.goto(server.url)
+        token_input = page.get_by_label("Access token")
+        expect(token_input).to_be_visible()
+        token_input.fill(TOKEN)
+        page.get_by_role("button", name="Use token").click()
+        expect(row(page, "secret/a")).to_be_visible()
+        expect(page.locator("#live")).to_have_text("live")
+        put(server, "secret/b", "2", token=TOKEN)
+        expect(row(page, "secret/b")).to_be_visible(timeout=LIVE_TIMEOUT)
+        page.reload()
+        expect(row(page, "secret/a")).to_be_visible()
+        expect(page.locator("#live")).to_have_text("live")
+        expect(token_input).to_be_hidden()
+    finally:
+        server.stop()
+
+
+def test_page_reconnects_after_a_server_restart_and_catches_up(page: Page, tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "store.pickle").start()
+    try:
+        put(server, "re/a", "before")
+        open_page(page, server, "re/")
+        server.stop()
+        expect(page.locator("#live")).to_have_text("reconnecting…")
+        server.start()
+        put(server, "re/a", "while away")
+        expect(page.locator("#live")).to_have_text("live", timeout=15_000)
+        expect(row(page, "re/a").locator("td").first).to_have_text("while away", timeout=LIVE_TIMEOUT)
+    finally:
+        server.stop()
