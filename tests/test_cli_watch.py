@@ -1,0 +1,186 @@
+"""kvcli watch: replay, live events, auth and compaction, and resuming across a server crash."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+import requests
+
+from kvcli.client import KVClient
+from kvcli.errors import AuthRequired, WatchCompacted
+from kvcli.output import format_event
+from kvcli.watch import WatchStream
+from tests.support.server import PROJECT_ROOT, ServerProcess
+
+TOKEN = "s3cret"
+LINE_TIMEOUT = 15.0  # seconds; a restarted server on a busy 2-core box takes a few
+
+
+def write(server: ServerProcess, method: str, key: str, value: str | None = None, token: str | None = None) -> int:
+    """One write through the API directly; returns its revision."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"json": {"value": value}} if value is not None else {}
+    response = requests.request(method, f"{server.url}/api/v1/kv/{key}", headers=headers, timeout=5, **body)
+    response.raise_for_status()
+    return response.json()["revision"]
+
+
+def take(stream: WatchStream, count: int) -> list[str]:
+    """The first ``count`` events of ``stream``, formatted as the CLI prints them."""
+    lines: list[str] = []
+    for event in stream:
+        lines.append(format_event(event))
+        if len(lines) == count:
+            break
+    return lines
+
+
+def test_watch_replays_after_a_revision_and_filters_by_prefix(server: ServerProcess) -> None:
+    start = write(server, "PUT", "unrelated", "x")
+    write(server, "PUT", "app/a", "1")
+    write(server, "PUT", "zzz", "not watched")
+    write(server, "PUT", "app/b", "two words")
+    write(server, "DELETE", "app/a")
+    notes: list[str] = []
+    lines = take(WatchStream(KVClient(server.url), "app/", start, notes.append), 3)
+    assert lines == [
+        f'put app/a = "1" (rev {start + 1})',
+        f'put app/b = "two words" (rev {start + 3})',
+        f"delete app/a (rev {start + 4})",
+    ]
+    assert notes == [f"watching prefix 'app/' after rev {start} (Ctrl+C to stop)"]
+
+
+def test_watch_delivers_writes_made_after_it_connected(server: ServerProcess) -> None:
+    client = KVClient(server.url)
+    writer = threading.Thread(target=lambda: [write(server, "PUT", f"live/{i}", str(i)) for i in range(3)])
+
+    def on_connected(note: str) -> None:
+        writer.start()  # write only once the socket is open, so these are live events, not replay
+
+    lines = take(WatchStream(client, "live/", client.revision(), on_connected), 3)
+    writer.join()
+    assert [re.sub(r" \(rev \d+\)$", "", line) for line in lines] == [f'put live/{i} = "{i}"' for i in range(3)]
+
+
+def test_watch_of_compacted_history_stops_with_a_clear_error(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "store.pickle", env={"KV_HISTORY": "2"}).start()
+    try:
+        for i in range(5):
+            write(server, "PUT", f"k{i}", "v")
+        with pytest.raises(WatchCompacted, match=r"events after rev 0 are no longer kept \(oldest kept is rev 4\)"):
+            take(WatchStream(KVClient(server.url), "", 0, lambda note: None), 1)
+    finally:
+        server.stop()
+
+
+def test_watch_needs_the_token_on_the_handshake(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "store.pickle", env={"KV_TOKEN": TOKEN}).start()
+    try:
+        with pytest.raises(AuthRequired, match="token"):
+            take(WatchStream(KVClient(server.url), "", 0, lambda note: None), 1)
+        revision = write(server, "PUT", "secret/a", "1", token=TOKEN)
+        stream = WatchStream(KVClient(server.url, token=TOKEN), "secret/", revision - 1, lambda note: None)
+        assert take(stream, 1) == [f'put secret/a = "1" (rev {revision})']
+    finally:
+        server.stop()
+
+
+class LineReader:
+    """Collects a child's output lines in a thread so a test can wait for one with a timeout."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line.rstrip("\n"))
+
+    def expect(self, pattern: str) -> str:
+        """The next line matching ``pattern``; fails after LINE_TIMEOUT with everything seen."""
+        deadline = time.monotonic() + LINE_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                line = self._lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if re.search(pattern, line):
+                return line
+        raise AssertionError(f"no line matching {pattern!r}; saw {self.seen}")
+
+    def rest(self) -> list[str]:
+        """Every line seen, after the child has exited."""
+        while not self._lines.empty():
+            self.seen.append(self._lines.get())
+        return self.seen
+
+
+@pytest.fixture
+def watcher_factory() -> Iterator[list[subprocess.Popen]]:
+    """Children started by a test, killed if the test did not end them."""
+    children: list[subprocess.Popen] = []
+    yield children
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+
+
+def start_watch(children: list[subprocess.Popen], url: str, prefix: str) -> subprocess.Popen:
+    """``python -m kvcli --url URL watch PREFIX`` with piped, line-buffered output."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "kvcli", "--url", url, "watch", prefix],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    children.append(child)
+    return child
+
+
+def test_watch_resumes_after_a_server_crash_without_gaps_or_duplicates(
+    server: ServerProcess, watcher_factory: list[subprocess.Popen]
+) -> None:
+    child = start_watch(watcher_factory, server.url, "app/")
+    out, err = LineReader(child.stdout), LineReader(child.stderr)
+    err.expect(r"^watching prefix 'app/' after rev \d+")
+    first = write(server, "PUT", "app/before", "1")
+    out.expect(rf'^put app/before = "1" \(rev {first}\)$')
+
+    server.kill()
+    err.expect(r"^watch: connection lost .*reconnecting after rev \d+")
+    restarted = ServerProcess(server.data, port=server.port).start()
+    try:
+        second = write(restarted, "PUT", "app/after", "2")
+        write(restarted, "PUT", "elsewhere", "not watched")
+        third = write(restarted, "DELETE", "app/before")
+        out.expect(rf"^delete app/before \(rev {third}\)$")
+        err.expect(r"^watch: reconnected, resuming after rev \d+")
+
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=10) == 0
+    finally:
+        restarted.stop()
+    assert out.rest() == [
+        f'put app/before = "1" (rev {first})',
+        f'put app/after = "2" (rev {second})',
+        f"delete app/before (rev {third})",
+    ]
+    assert "watch stopped" in err.rest()
+    assert not any("Traceback" in line for line in err.seen)
