@@ -68,7 +68,7 @@ class Row {
     this.valueCell.replaceChildren(valueView(this.pair.value));
     this.actionCell.replaceChildren(
       el("button", { type: "button", class: "edit", "aria-label": `Edit ${this.key}`, onclick: () => this.showEditor() }, "Edit"),
-      el("button", { type: "button", class: "deletelink", "aria-label": `Delete ${this.key}`, onclick: () => this.showConfirm() }, "Delete"),
+      el("button", { type: "button", class: "delete", "aria-label": `Delete ${this.key}`, onclick: () => this.showConfirm() }, "Delete"),
     );
   }
 

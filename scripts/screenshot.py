@@ -1,0 +1,112 @@
+"""Render docs/screenshot.png: the web page of a fresh server holding a few dozen realistic pairs.
+
+Run from the project root: ``.venv/bin/python scripts/screenshot.py [output.png]``. It needs
+the system Chromium (scripts/system-deps.sh) and starts its own server on a free port.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+from playwright.sync_api import expect, sync_playwright
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from tests.support.server import ServerProcess  # noqa: E402 - needs the project on sys.path
+
+OUTPUT = PROJECT_ROOT / "docs" / "screenshot.png"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1280, "height": 900}  # CSS pixels
+
+MAINTENANCE = (
+    "We are upgrading the database cluster on Sunday between 02:00 and 04:00 UTC. "
+    "Checkout stays available; order history may be a few minutes behind while replicas catch up."
+)
+PAIRS = {
+    "app/cache/redis_url": "redis://cache-1.internal:6379/0",
+    "app/cache/ttl_seconds": "300",
+    "app/db/host": "db-primary.internal",
+    "app/db/name": "shop",
+    "app/db/pool_size": "20",
+    "app/db/port": "5432",
+    "app/db/replica_hosts": "db-replica-1.internal,db-replica-2.internal",
+    "app/db/user": "shop_app",
+    "app/feature_flags/dark_mode": "true",
+    "app/feature_flags/new_checkout": "false",
+    "app/feature_flags/recommendations": "25%",
+    "app/log_level": "info",
+    "app/maintenance_message": MAINTENANCE,
+    "app/workers": "8",
+    "billing/currency": "EUR",
+    "billing/invoice_prefix": "INV-2026-",
+    "billing/stripe/webhook_url": "https://shop.example.com/hooks/stripe",
+    "billing/tax/default_rate": "0.19",
+    "deploy/current_version": "v4.12.3",
+    "deploy/last_deployed_at": "2026-11-25T21:14:03Z",
+    "deploy/previous_version": "v4.12.2",
+    "deploy/region": "eu-central-1",
+    "ingest/batch_size": "500",
+    "ingest/queue": "events.ingest.v2",
+    "mail/from_address": "Shop <no-reply@shop.example.com>",
+    "mail/smtp_host": "smtp.example.com",
+    "mail/smtp_port": "587",
+    "search/index_name": "products-2026-11",
+    "search/replicas": "2",
+    "service/api/allowed_origins": json.dumps(["https://shop.example.com", "https://admin.example.com"]),
+    "service/api/rate_limit": "600/min",
+    "service/api/timeout_ms": "2500",
+    "service/web/session_ttl": "14d",
+    "tls/cert_expiry": "2027-02-01",
+    "users/admin_emails": "ops@example.com,alice@example.com",
+    "users/signup_open": "true",
+}
+UPDATES = {"deploy/current_version": "v4.12.4", "app/workers": "12", "app/feature_flags/new_checkout": "true"}
+
+
+def seed(server: ServerProcess) -> None:
+    """Write the pairs, then change a few so revisions and created revisions differ."""
+    with requests.Session() as session:
+        for key, value in PAIRS.items():
+            session.put(f"{server.url}/api/v1/kv/{quote(key, safe='')}", json={"value": value}, timeout=5)
+        for key, value in list(UPDATES.items())[:2]:
+            session.put(f"{server.url}/api/v1/kv/{quote(key, safe='')}", json={"value": value}, timeout=5)
+
+
+def render(server: ServerProcess, output: Path) -> None:
+    """Open the page, show one live update arriving, and save a full-page PNG."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(server.url)
+        expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+        page.locator('#rows tr[data-key="app/maintenance_message"] summary').click()
+        key, value = list(UPDATES.items())[2]
+        requests.put(f"{server.url}/api/v1/kv/{quote(key, safe='')}", json={"value": value}, timeout=5)
+        expect(page.locator(f'#rows tr[data-key="{key}"] td').first).to_have_text(value)
+        page.wait_for_timeout(300)  # ms: let the highlight show, not fade
+        page.screenshot(path=str(output), full_page=True)
+        browser.close()
+
+
+def main() -> None:
+    output = Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = ServerProcess(Path(data_dir) / "store.pickle").start()
+        try:
+            seed(server)
+            render(server, output)
+        finally:
+            server.stop()
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
