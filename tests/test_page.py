@@ -80,6 +80,14 @@ async def test_page_has_no_inline_script_or_style() -> None:
     assert "<style" not in html
 
 
+@pytest.mark.parametrize("path", ["/", "/static/kvapp/page.js"])
+async def test_head_answers_the_headers_without_a_body(path: str) -> None:
+    get, head = await call(path), await call(path, method="HEAD")
+    assert head.status == 200
+    assert head.body == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
 async def test_page_refuses_writes_with_json_405() -> None:
     answer = await call("/", method="POST")
     assert answer.status == 405

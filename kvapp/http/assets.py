@@ -25,7 +25,7 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
 
 from kvapp import errors
-from kvapp.http.page import SAFE_METHODS
+from kvapp.http.page import SAFE_METHODS, without_body_for_head
 from kvapp.http.responses import error_response
 
 # Explicit types for what the page ships: with nosniff, a wrong guess breaks the page.
@@ -77,7 +77,7 @@ async def static_file(request: HttpRequest, name: str) -> HttpResponse:
     response["ETag"] = asset.etag
     response["Last-Modified"] = http_date(asset.modified)
     response["Cache-Control"] = "no-cache"  # revalidate each time: a redeploy shows at once
-    return response
+    return without_body_for_head(request, response)
 
 
 def routes() -> list[URLPattern]:

@@ -38,6 +38,13 @@ def content_security_policy(host: str) -> str:
     )
 
 
+def without_body_for_head(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """HEAD gets GET's headers and no body (Django's ASGI handler sends whatever body it is given)."""
+    if request.method == "HEAD":
+        response.content = b""
+    return response
+
+
 async def index(request: HttpRequest) -> HttpResponse:
     """``GET /``: the page shell with the API and watch URLs the script should use."""
     if request.method not in SAFE_METHODS:
@@ -52,4 +59,4 @@ async def index(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(html, content_type=HTML)
     response["Content-Security-Policy"] = content_security_policy(request.get_host())
     response["Cache-Control"] = "no-cache"
-    return response
+    return without_body_for_head(request, response)
