@@ -16,7 +16,16 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection, connect
 
 from kvcli.client import KVClient
-from kvcli.errors import AuthRequired, BadResponse, UsageError, WatchCompacted, WatchRefused
+from kvcli.errors import (
+    AuthRequired,
+    BadResponse,
+    ServerError,
+    ServerTimeout,
+    ServerUnreachable,
+    UsageError,
+    WatchCompacted,
+    WatchRefused,
+)
 
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)  # seconds before each retry; the last one repeats
 OPEN_TIMEOUT = 5.0  # seconds for the TCP connect and the websocket handshake
@@ -56,6 +65,8 @@ class WatchStream:
         attempt = 0
         while True:
             try:
+                if attempt:
+                    self._check_not_rewound()
                 with self._open() as socket:
                     self._connected(attempt)
                     attempt = 0
@@ -68,12 +79,25 @@ class WatchStream:
                 reason = self._rejected(exc.response.status_code)
             except InvalidURI as exc:
                 raise UsageError(f"invalid watch URL: {exc}") from None
-            except (OSError, TimeoutError, InvalidHandshake) as exc:
+            except (OSError, TimeoutError, InvalidHandshake, ServerUnreachable, ServerTimeout, ServerError) as exc:
                 reason = str(exc) or type(exc).__name__
             if attempt == 0:
                 self.notify(f"watch: connection lost ({reason}); reconnecting after rev {self.last}")
             self.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
             attempt += 1
+
+    def _check_not_rewound(self) -> None:
+        """Before resuming: a server whose revision is below ours lost or replaced its data.
+
+        Resuming ``after`` a revision the server has not reached would silently drop every
+        write until it got there, so stop and say so instead.
+        """
+        revision = self.client.revision()
+        if revision < self.last:
+            raise WatchRefused(
+                f"the server's revision went back from {self.last} to {revision} (was its data replaced?); "
+                "run getall, then watch again"
+            )
 
     def _open(self) -> ClientConnection:
         """Connect with the token header and ``after`` = the last revision seen."""

@@ -184,3 +184,26 @@ def test_watch_resumes_after_a_server_crash_without_gaps_or_duplicates(
     ]
     assert "watch stopped" in err.rest()
     assert not any("Traceback" in line for line in err.seen)
+
+
+def test_watch_stops_when_the_restarted_server_has_lost_its_history(
+    server: ServerProcess, watcher_factory: list[subprocess.Popen], tmp_path: Path
+) -> None:
+    for i in range(3):
+        write(server, "PUT", f"old/{i}", "v")
+    child = start_watch(watcher_factory, server.url, "")
+    err = LineReader(child.stderr)
+    err.expect(r"^watching all keys after rev 3")
+    server.kill()
+    err.expect(r"^watch: connection lost")
+    replaced = ServerProcess(tmp_path / "other" / "store.pickle", port=server.port)
+    replaced.data.parent.mkdir()
+    replaced.start()
+    try:
+        line = err.expect(r"^error: ")
+        assert child.wait(timeout=10) == 2
+    finally:
+        replaced.stop()
+    assert line == (
+        "error: the server's revision went back from 3 to 0 (was its data replaced?); run getall, then watch again"
+    )
