@@ -159,6 +159,19 @@ def test_add_edit_and_delete_from_the_page_reach_the_store(page: Page, shared_se
     expect(row(page, "form/host")).to_have_count(0)
 
 
+def test_a_pair_can_be_edited_with_the_keyboard_alone(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "kbd/key", "old")
+    open_page(page, shared_server, "kbd/")
+    row(page, "kbd/key").get_by_role("button", name="Edit").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("New value for kbd/key")).to_be_focused()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("new")
+    page.keyboard.press("Control+Enter")
+    wait_for_store(shared_server, "kbd/key", "new")
+    expect(row(page, "kbd/key").get_by_role("button", name="Edit")).to_be_visible()
+
+
 def test_adding_an_existing_key_changes_nothing_and_says_so(page: Page, shared_server: ServerProcess) -> None:
     put(shared_server, "dup/key", "original")
     open_page(page, shared_server, "dup/")

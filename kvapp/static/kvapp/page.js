@@ -219,7 +219,7 @@ function applyPrefix(prefix) {
 function toggleAdd(open) {
   $("add-panel").hidden = !open;
   $("add-toggle").setAttribute("aria-expanded", String(open));
-  if (open) $("add-key").focus();
+  $(open ? "add-key" : "add-toggle").focus();
 }
 
 $("prefix-form").addEventListener("submit", (event) => {
@@ -234,5 +234,9 @@ $("prev").addEventListener("click", previousPage);
 $("add-toggle").addEventListener("click", () => toggleAdd($("add-panel").hidden));
 $("add-cancel").addEventListener("click", () => toggleAdd(false));
 $("add-form").addEventListener("submit", add);
+$("add-panel").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") toggleAdd(false);
+  else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("add-form").requestSubmit();
+});
 
 applyPrefix(new URLSearchParams(location.search).get("prefix") ?? "");

@@ -15,6 +15,7 @@ export class Watch {
     this.handlers = handlers;
     this.socket = null;
     this.timer = null;
+    this.generation = 0; // raised by start() and stop(), so callbacks of an older session do nothing
   }
 
   /** Follow prefix from revision `after` (null: from now on). */
@@ -29,6 +30,7 @@ export class Watch {
 
   stop() {
     this.stopped = true;
+    this.generation += 1;
     clearTimeout(this.timer);
     if (this.socket) {
       const socket = this.socket;
@@ -49,15 +51,19 @@ export class Watch {
     this.handlers.status(state);
     const token = this.tokens.value;
     const socket = new WebSocket(this.url(token));
+    const current = () => this.socket === socket && !this.stopped;
     let openedAt = null;
     this.socket = socket;
     socket.addEventListener("open", () => {
+      if (!current()) return;
       openedAt = Date.now();
       this.handlers.status("live");
     });
-    socket.addEventListener("message", (message) => this.received(JSON.parse(message.data)));
+    socket.addEventListener("message", (message) => {
+      if (current()) this.received(JSON.parse(message.data));
+    });
     socket.addEventListener("close", (event) => {
-      if (this.socket !== socket || this.stopped) return;
+      if (!current()) return;
       this.socket = null;
       if (openedAt !== null && Date.now() - openedAt > STABLE_AFTER) this.delay = BACKOFF_FIRST;
       this.closed(event.code, token);
@@ -77,9 +83,10 @@ export class Watch {
   async closed(code, token) {
     if (code === CLOSE_COMPACTED) return; // received() has already handed over to compacted()
     if (code === CLOSE_UNAUTHORIZED) {
+      const generation = this.generation;
       this.handlers.status("reconnecting");
       await this.tokens.ask(token);
-      if (!this.stopped) this.open("reconnecting");
+      if (generation === this.generation) this.open("reconnecting");
       return;
     }
     this.handlers.status("reconnecting");
