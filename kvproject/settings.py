@@ -69,7 +69,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = KV_MAX_BODY_BYTES
 if KV_BACKEND.startswith(("redis://", "rediss://", "unix://")):
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "kvapp.redis_layer.ResilientPubSubChannelLayer",  # pubsub, surviving a Redis restart
             "CONFIG": {"hosts": [KV_BACKEND]},
         }
     }

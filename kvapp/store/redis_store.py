@@ -140,6 +140,8 @@ class RedisStore(Store):
             return
         try:
             await self._publisher(events)
+        except redis_errors.RedisError as exc:  # the layer's Redis is ours: away, as we know
+            logger.warning("event %d not broadcast (%s); watchers catch up from Redis", events[0].revision, exc)
         except Exception:
             logger.exception("publishing event %d failed", events[0].revision)
 

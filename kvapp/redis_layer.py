@@ -1,0 +1,66 @@
+"""channels_redis's pubsub layer, made to survive a Redis restart and to fail in kvstore's terms.
+
+After Redis restarts, the layer's pooled connections are stale: the first command on one
+fails although Redis is back (the failed connection reconnects, and re-subscribes its
+channels, as it fails). One retry covers that. Every call here is safe to repeat: a
+(un)subscribe is idempotent, and a message published twice is a duplicate hint that
+watchers drop by revision. A Redis that is really away becomes ``StoreUnavailable``, which
+the watch consumer turns into close code 1013 ("try again later") instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from redis import exceptions as redis_errors
+
+from kvapp.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTS = 2  # the first may meet a connection left stale by a Redis restart
+
+
+class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):
+    """The pubsub layer with one retry on a dead connection and StoreUnavailable after that."""
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        """Called when a consumer starts: a channel name subscribed in this process."""
+        return await self._retry("new_channel", prefix)
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Called to post to one channel (the watch consumer's sync marker)."""
+        await self._retry("send", channel, message)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Called when a watcher subscribes."""
+        await self._retry("group_add", group, channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Called by the broadcaster for each committed write."""
+        await self._retry("group_send", group, message)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Called when a watcher leaves; a Redis that is away has dropped the subscription anyway."""
+        try:
+            await self._retry("group_discard", group, channel)
+        except StoreUnavailable as exc:
+            logger.warning("could not unsubscribe %s from %s: %s", channel, group, exc)
+
+    async def _retry(self, name: str, *args: Any) -> Any:
+        """Run the upstream method, again once on a connection error, then give up in our terms."""
+        upstream: Callable[..., Awaitable[Any]] = RedisPubSubChannelLayer.__getattr__(self, name)
+        for _ in range(ATTEMPTS - 1):
+            with contextlib.suppress(*_CONNECTION_ERRORS):
+                return await upstream(*args)
+        try:
+            return await upstream(*args)
+        except _CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(f"the channel layer cannot reach Redis ({exc}); try again shortly") from None
+
+
+_CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
