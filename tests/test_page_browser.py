@@ -217,9 +217,16 @@ def test_paging_walks_forward_and_back_by_cursor(page: Page, shared_server: Serv
     page.get_by_role("button", name="Next page").click()
     expect(page.locator("#rows th")).to_have_text(keys[50:])
     expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+    put(shared_server, "paging/000a", "belongs on page 1")
+    put(shared_server, "paging/053a", "belongs here")
+    expect(page.locator("#rows th")).to_have_text([*keys[50:54], "paging/053a", keys[54]], timeout=LIVE_TIMEOUT)
     page.get_by_role("button", name="Previous page").click()
     expect(page.locator("#rows th").first).to_have_text(keys[0])
     expect(page.locator("#rows tr")).to_have_count(50)
+    put(shared_server, "paging/0005", "pushes the last row to the next page")
+    expect(row(page, "paging/0005")).to_be_visible(timeout=LIVE_TIMEOUT)
+    expect(page.locator("#rows tr")).to_have_count(50)
+    expect(page.locator("#rows th").last).to_have_text(keys[47])
 
 
 def test_token_is_asked_for_once_and_kept_for_the_session(page: Page, tmp_path: Path) -> None:
