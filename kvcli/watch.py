@@ -30,6 +30,7 @@ from kvcli.errors import (
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)  # seconds before each retry; the last one repeats
 OPEN_TIMEOUT = 5.0  # seconds for the TCP connect and the websocket handshake
 CLOSE_TIMEOUT = 1.0  # seconds to wait for the server's close frame when the user stops
+STABLE_CONNECTION = 5.0  # seconds open after which a connection counts as healthy again
 PING_INTERVAL = 20.0  # seconds; pings find a peer that vanished without closing the TCP connection
 PING_TIMEOUT = 20.0  # seconds
 
@@ -62,15 +63,17 @@ class WatchStream:
 
     def __iter__(self) -> Iterator[Event]:
         """Yield events forever; raise a ``kvcli.errors`` exception when retrying cannot help."""
-        attempt = 0
+        attempt = 0  # failed attempts since the last healthy connection; drives the backoff
         while True:
+            opened: float | None = None
             try:
                 if attempt:
                     self._check_not_rewound()
                 with self._open() as socket:
                     self._connected(attempt)
-                    attempt = 0
+                    opened = time.monotonic()
                     for frame in socket:
+                        attempt = 0
                         yield from self._events(frame)
                 reason = "the server closed the connection"
             except ConnectionClosed as exc:
@@ -81,6 +84,10 @@ class WatchStream:
                 raise UsageError(f"invalid watch URL: {exc}") from None
             except (OSError, TimeoutError, InvalidHandshake, ServerUnreachable, ServerTimeout, ServerError) as exc:
                 reason = str(exc) or type(exc).__name__
+            # A socket that is accepted and then closed at once (a server refusing while it starts
+            # or stops) is a failed attempt too, or the loop would reconnect without backing off.
+            if opened is not None and time.monotonic() - opened >= STABLE_CONNECTION:
+                attempt = 0
             if attempt == 0:
                 self.notify(f"watch: connection lost ({reason}); reconnecting after rev {self.last}")
             self.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])

@@ -20,7 +20,8 @@ import requests
 from kvcli.client import KVClient
 from kvcli.errors import AuthRequired, WatchCompacted
 from kvcli.output import format_event
-from kvcli.watch import WatchStream
+from kvcli.watch import RECONNECT_DELAYS, WatchStream
+from tests.support.ports import free_port
 from tests.support.server import PROJECT_ROOT, ServerProcess
 
 TOKEN = "s3cret"
@@ -72,6 +73,28 @@ def test_watch_delivers_writes_made_after_it_connected(server: ServerProcess) ->
     lines = take(WatchStream(client, "live/", client.revision(), on_connected), 3)
     writer.join()
     assert [re.sub(r" \(rev \d+\)$", "", line) for line in lines] == [f'put live/{i} = "{i}"' for i in range(3)]
+
+
+class _StopRetrying(Exception):
+    """Raised by the fake sleep to end an otherwise endless reconnect loop."""
+
+
+def test_watch_backs_off_and_reports_a_lost_connection_once() -> None:
+    notes: list[str] = []
+    delays: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) == len(RECONNECT_DELAYS) + 2:
+            raise _StopRetrying
+
+    stream = WatchStream(KVClient(f"http://127.0.0.1:{free_port()}"), "", 7, notes.append, sleep=fake_sleep)
+    with pytest.raises(_StopRetrying):
+        take(stream, 1)
+    assert delays == [*RECONNECT_DELAYS, RECONNECT_DELAYS[-1], RECONNECT_DELAYS[-1]]
+    assert len(notes) == 1
+    assert notes[0].startswith("watch: connection lost (")
+    assert notes[0].endswith("reconnecting after rev 7")
 
 
 def test_watch_of_compacted_history_stops_with_a_clear_error(tmp_path: Path) -> None:
