@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import signal
@@ -164,14 +163,13 @@ def watcher_factory() -> Iterator[list[subprocess.Popen]]:
 
 
 def start_watch(children: list[subprocess.Popen], url: str, prefix: str) -> subprocess.Popen:
-    """``python -m kvcli --url URL watch PREFIX`` with piped, line-buffered output."""
+    """``python -m kvcli --url URL watch PREFIX`` with piped output (the CLI must flush each line)."""
     child = subprocess.Popen(
         [sys.executable, "-m", "kvcli", "--url", url, "watch", prefix],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     children.append(child)
     return child
