@@ -3,13 +3,25 @@
 Live events arrive as hints through the Channels layer; the store's retained events are the
 truth. The layer may drop messages for a full channel without telling anyone
 (``ChannelFull``), and with several server processes batches may arrive out of order, so a
-watcher tracks the last revision it has handled and fills any gap from the store. A
-periodic check catches a dropped *last* message, which no later message would reveal.
+watcher tracks the last revision it has handled and fills any gap from the store.
+
+A dropped *last* message is revealed by no later one, so once a second a watcher that is
+behind the store posts a marker carrying the store's revision to its own channel. The
+marker queues behind every message already waiting; a batch being published at the very
+moment the revision was read may still land behind it, so a marker that finds events
+missing is posted once more, and only if they are still missing when that second marker
+comes round were they really dropped and are filled from the store. Catching up straight
+from the timer instead would jump past messages that are merely queued behind a slow
+client, and turn a watcher that is only slow into a compacted one.
+
+Every handler runs in the consumer's one dispatch loop (the timer only posts the marker),
+so ``last`` needs no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -17,6 +29,7 @@ from urllib.parse import parse_qs
 
 import orjson
 from channels.consumer import get_handler_name
+from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from kvapp.broadcast import WATCH_GROUP
@@ -35,6 +48,7 @@ CLOSE_COMPACTED = 4410
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 1013  # "try again later"
 SYNC_INTERVAL = 1.0  # seconds between checks for a silently dropped last message
+SYNC_MESSAGE = "kv.sync"  # the marker a watcher posts to itself; dispatched to kv_sync
 
 
 class WatchConsumer(AsyncJsonWebsocketConsumer):
@@ -47,7 +61,6 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         self.client = _client_address(self.scope)
         self.counted = False
         self.sync_task: asyncio.Task | None = None
-        self.lock = asyncio.Lock()
         self.closing = False  # set once a close is sent: no frame may follow it
         await self.accept()  # accept first: custom close codes only exist on an open socket
         try:
@@ -93,8 +106,26 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         if self.closing:
             return
         try:
-            async with self.lock:
-                await self._deliver(Event.from_message(m) for m in message["events"])
+            await self._deliver(Event.from_message(m) for m in message["events"])
+        except KVError as exc:
+            await self._refuse(exc)
+
+    async def kv_sync(self, message: dict[str, Any]) -> None:
+        """Called for the sync marker, after every message queued before it.
+
+        Events up to the marker's revision that have not arrived by now were dropped. The
+        layer may also have dropped this channel from the group (the in-memory layer does so
+        when a message sits unread past its expiry, and after its group expiry), so the
+        group is joined again before catching up; joining twice is harmless.
+        """
+        if self.closing or self.last >= message["revision"]:
+            return
+        if not message.get("confirm"):
+            await self._post_sync_marker(message["revision"], confirm=True)
+            return
+        try:
+            await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
+            await self._catch_up()
         except KVError as exc:
             await self._refuse(exc)
 
@@ -129,8 +160,7 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
             self.last = await store.revision()
             return
         self.last = after
-        async with self.lock:
-            await self._catch_up()
+        await self._catch_up()
 
     async def _deliver(self, events: Iterable[Event]) -> None:
         """Send events past ``self.last`` in order; on a gap, refill from the store."""
@@ -155,23 +185,24 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(event.as_message())
 
     async def _sync_periodically(self) -> None:
-        """Catch up if the store moved on but no message said so (a dropped last message).
-
-        A missed message may also mean the layer dropped this channel from the group (the
-        in-memory layer does so when a message sat unread past its expiry, and after its
-        group expiry), so the group is joined again; joining twice is harmless.
-        """
+        """Once per SYNC_INTERVAL, if the store is ahead, queue a marker behind the pending messages."""
         store = get_store()
         while not self.closing:
             await asyncio.sleep(SYNC_INTERVAL)
             try:
-                if await store.revision() > self.last:
-                    await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
-                    async with self.lock:
-                        await self._catch_up()
+                revision = await store.revision()
             except KVError as exc:
                 await self._refuse(exc)
                 return
+            if revision > self.last:
+                await self._post_sync_marker(revision, confirm=False)
+
+    async def _post_sync_marker(self, revision: int, confirm: bool) -> None:
+        """Queue a marker behind this channel's pending messages (a full channel: the next tick retries)."""
+        with contextlib.suppress(ChannelFull):
+            await self.channel_layer.send(
+                self.channel_name, {"type": SYNC_MESSAGE, "revision": revision, "confirm": confirm}
+            )
 
     async def _refuse(self, exc: KVError) -> None:
         """Tell the client why in one frame, then close with the matching code (once)."""

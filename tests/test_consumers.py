@@ -19,7 +19,7 @@ from channels.testing import WebsocketCommunicator
 
 from kvapp import consumers
 from kvapp.asgi_app import build_application
-from kvapp.broadcast import WATCH_GROUP, publish_events
+from kvapp.broadcast import EVENTS_MESSAGE, WATCH_GROUP, publish_events
 from kvapp.store import set_store
 from kvapp.store.pickle_store import PickleStore
 
@@ -43,17 +43,18 @@ class DroppingLayer(InMemoryChannelLayer):
     the silent loss a slow watcher meets, made deterministic.
     """
 
-    drop: set[int] = set()  # 1-based numbers of the sends to drop
+    drop: set[int] = set()  # 1-based numbers of the event messages to drop
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sends = 0
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        """Count the send; drop it (ChannelFull) if its number is listed."""
-        self.sends += 1
-        if self.sends in self.drop:
-            raise ChannelFull(channel)
+        """Count event messages (not sync markers); drop one (ChannelFull) if its number is listed."""
+        if message["type"] == EVENTS_MESSAGE:
+            self.sends += 1
+            if self.sends in self.drop:
+                raise ChannelFull(channel)
         await super().send(channel, message)
 
 
@@ -295,6 +296,28 @@ async def test_a_watcher_dropped_from_the_group_is_caught_up_and_rejoined(store,
     assert channel in layer.groups.get(WATCH_GROUP, {})
     await store.put("b", "2")
     assert _revisions(await _frames(ws, 1)) == [2]
+
+
+async def test_a_slow_client_is_not_caught_up_past_events_still_queued_for_it(small_store, open_sockets, monkeypatch):
+    # A server applying back-pressure (uvicorn) holds the consumer in send() while the client
+    # reads nothing; the store meanwhile moves far past its history. The queued messages still
+    # hold every event, so the watcher must get them all, not a needless "compacted".
+    monkeypatch.setattr(consumers, "SYNC_INTERVAL", 0.02)
+    gate = asyncio.Event()
+    original_send_json = consumers.WatchConsumer.send_json
+
+    async def send_json_when_the_client_reads(self: Any, content: Any, close: bool = False) -> None:
+        await gate.wait()
+        await original_send_json(self, content, close)
+
+    monkeypatch.setattr(consumers.WatchConsumer, "send_json", send_json_when_the_client_reads)
+    ws = await _watch(open_sockets)
+    writes = 4 * SMALL_HISTORY
+    await _put_many(small_store, writes)
+    await asyncio.sleep(0.2)  # several sync ticks pass while the consumer is stuck
+    gate.set()
+    assert _revisions(await _frames(ws, writes)) == list(range(1, writes + 1))
+    assert await ws.receive_nothing(QUIET)
 
 
 async def test_a_gap_older_than_the_history_ends_the_watch_with_compacted(small_store, open_sockets, monkeypatch):
