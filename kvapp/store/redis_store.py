@@ -5,9 +5,11 @@ itself and any number of server processes on any number of machines agree on one
 Each process publishes the events of the writes *it* made; a watcher that receives them out
 of order across processes fills the gap from ``events_since``, which reads the same Redis.
 
-Connection failures become ``StoreUnavailable`` (HTTP 503); the pool reconnects by itself on
-the next call once Redis is back. Writes are never retried inside the store: a script that
-timed out may have run, and running it again would write a second revision.
+Connection failures become ``StoreUnavailable`` (HTTP 503). Every call is tried once more
+on a fresh connection first: after a Redis restart the pooled connections are stale and the
+first command on one fails although Redis is back. That is safe for writes too, because each
+write carries an op ID its script remembers (see ``redis_scripts``): redis-py's own retries
+are off, since they would run a write whose reply was lost a second time.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import orjson
@@ -32,8 +35,12 @@ from kvapp.store.transfer import StoreNotEmpty
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 CONNECT_TIMEOUT = 2.0  # seconds to open a connection before answering 503
-COMMAND_TIMEOUT = 10.0  # seconds for one command; a 10k-pair page of big values takes a while
+COMMAND_TIMEOUT = 5.0  # seconds for one command; a 10k-pair page of big values takes a while
+ATTEMPTS = 2  # per call: the first may meet a connection a Redis restart left stale
+OP_TTL = 30  # seconds a write's op ID is remembered: outlasts a timeout, a reconnect and the retry
 DEFAULT_NAMESPACE = "kv"
 IMPORT_BATCH = 1000  # pairs staged per round trip during an import
 LEX_MAX = "+"  # ZRANGEBYLEX's "no upper bound"
@@ -51,10 +58,7 @@ class RedisStore(Store):
         self.history = history
         self.namespace = namespace
         self.where = _describe(url)
-        try:
-            ConnectionPool.from_url(url)  # parse now: a bad URL stops the start, not a request
-        except ValueError as exc:
-            raise StoreUnavailable(f"KV_BACKEND={self.where!r} is not a usable Redis URL ({exc})") from None
+        _check_url(url, self.where)  # now: a bad URL stops the start, not a request
         self._rev, self._pairs, self._keys, self._events = (f"{namespace}:{name}" for name in _LAYOUT)
         self._client: Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -64,8 +68,7 @@ class RedisStore(Store):
 
     async def get(self, key: str) -> Pair:
         """The pair for ``key``; raises KeyNotFound."""
-        with self._translate():
-            packed = await self._redis().hget(self._pairs, key)
+        packed = await self._call(lambda: self._redis().hget(self._pairs, key))
         if packed is None:
             raise KeyNotFound(key)
         return _unpack_pair(key, packed)
@@ -73,8 +76,7 @@ class RedisStore(Store):
     async def list(self, prefix: str = "", after: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page:
         """A page in key order, read in one script so its items and revision agree."""
         low, high = _lex_range(prefix, after)
-        with self._translate():
-            reply = await self._run("list", [self._rev, self._pairs, self._keys], [low, high, limit + 1])
+        reply = await self._run("list", [self._rev, self._pairs, self._keys], [low, high, limit + 1])
         keys = [raw.decode() for raw in reply[1::2]]
         items = [_unpack_pair(key, packed) for key, packed in zip(keys, reply[2::2], strict=True)]
         if len(items) > limit:
@@ -83,20 +85,18 @@ class RedisStore(Store):
 
     async def stats(self) -> Stats:
         """Revision and key count, read in one MULTI so they agree."""
-        with self._translate():
-            async with self._redis().pipeline(transaction=True) as pipe:
-                revision, keys = await pipe.get(self._rev).hlen(self._pairs).execute()
+        revision, keys = await self._call(
+            lambda: self._redis().pipeline(transaction=True).get(self._rev).hlen(self._pairs).execute()
+        )
         return Stats(int(revision or 0), keys, self.backend_name)
 
     async def revision(self) -> int:
         """The last revision any process committed."""
-        with self._translate():
-            return int(await self._redis().get(self._rev) or 0)
+        return int(await self._call(lambda: self._redis().get(self._rev)) or 0)
 
     async def events_since(self, revision: int) -> list[Event]:
         """Retained events after ``revision``; Compacted if the first needed one was trimmed."""
-        with self._translate():
-            reply = await self._run("events_since", [self._rev, self._events], [revision])
+        reply = await self._run("events_since", [self._rev, self._events], [revision])
         current, oldest = int(reply[0]), int(reply[1])
         if revision >= current:
             return []
@@ -108,11 +108,11 @@ class RedisStore(Store):
 
     async def put(self, key: str, value: str, if_revision: int | None = None) -> tuple[Pair, str | None]:
         """Write ``value`` in one script: CAS check, next revision, pair and event together."""
-        args = [key, value, _expected(if_revision), self.history]
-        with self._translate():
-            reply = await self._run("put", self._write_keys(), args)
+        args = [key, value, _expected(if_revision), self.history, OP_TTL]
+        reply = await self._run("put", self._write_keys(op=True), args)
         if reply[0] == b"conflict":
             raise _conflict(key, if_revision, reply[1])
+        _check_answered(reply)
         revision, created = int(reply[1]), int(reply[2])
         prev = reply[3].decode() if reply[3] is not None else None
         await self._publish([Event(revision, "put", key, value, created, prev)])
@@ -120,12 +120,13 @@ class RedisStore(Store):
 
     async def delete(self, key: str, if_revision: int | None = None) -> tuple[int, str]:
         """Remove ``key`` in one script; KeyNotFound or RevisionConflict change nothing."""
-        with self._translate():
-            reply = await self._run("delete", self._write_keys(), [key, _expected(if_revision), self.history])
+        args = [key, _expected(if_revision), self.history, OP_TTL]
+        reply = await self._run("delete", self._write_keys(op=True), args)
         if reply[0] == b"conflict":
             raise _conflict(key, if_revision, reply[1])
         if reply[0] == b"missing":
             raise KeyNotFound(key)
+        _check_answered(reply)
         revision, prev = int(reply[1]), reply[2].decode()
         await self._publish([Event(revision, "delete", key, None, None, prev)])
         return revision, prev
@@ -159,15 +160,11 @@ class RedisStore(Store):
         staged = [f"{staging}:pairs", f"{staging}:keys"]
         count, top = 0, revision
         try:
-            with self._translate():
-                for batch in _batches(pairs, IMPORT_BATCH):
-                    async with self._redis().pipeline(transaction=False) as pipe:
-                        pipe.hset(staged[0], mapping={pair.key: _pack_pair(pair) for pair in batch})
-                        pipe.zadd(staged[1], dict.fromkeys((pair.key for pair in batch), 0))
-                        await pipe.execute()
-                    count += len(batch)
-                    top = max(top, *(pair.revision for pair in batch))
-                installed = await self._run("install_import", [*self._write_keys(), *staged], [top])
+            for batch in _batches(pairs, IMPORT_BATCH):
+                await self._call(lambda batch=batch: _stage(self._redis(), staged, batch))
+                count += len(batch)
+                top = max(top, *(pair.revision for pair in batch))
+            installed = await self._run("install_import", [*self._write_keys(), *staged], [top])
         finally:
             with contextlib.suppress(redis_errors.RedisError):
                 await self._redis().delete(*staged)
@@ -193,25 +190,32 @@ class RedisStore(Store):
 
     async def _run(self, name: str, keys: list[str], args: list[object]) -> list:
         """Run one of the scripts (EVALSHA, loading it again after a Redis restart)."""
-        client = self._redis()
+        return await self._call(lambda: self._script(name)(keys=keys, args=args))
+
+    def _script(self, name: str) -> Any:
+        """The registered script ``name`` for the current client."""
         script = self._scripts.get(name)
         if script is None:
-            script = self._scripts[name] = client.register_script(_SOURCES[name])
-        return await script(keys=keys, args=args)
+            script = self._scripts[name] = self._redis().register_script(_SOURCES[name])
+        return script
 
-    def _write_keys(self) -> list[str]:
-        """KEYS for the write scripts, in the order they expect."""
-        return [self._rev, self._pairs, self._keys, self._events]
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Await ``operation()``, once more on a connection error; Redis failures become StoreUnavailable."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await operation()
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+                # The failed connection is dropped, so the next attempt connects afresh.
+                if attempt == ATTEMPTS:
+                    raise StoreUnavailable(f"Redis at {self.where} is unreachable ({exc}); try again shortly") from None
+            except redis_errors.RedisError as exc:
+                raise StoreUnavailable(f"Redis at {self.where} refused the command ({exc})") from None
+        raise AssertionError("the loop returns or raises")
 
-    @contextlib.contextmanager
-    def _translate(self) -> Iterator[None]:
-        """Turn Redis failures into StoreUnavailable with a message an operator can act on."""
-        try:
-            yield
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
-            raise StoreUnavailable(f"Redis at {self.where} is unreachable ({exc}); try again shortly") from None
-        except redis_errors.RedisError as exc:
-            raise StoreUnavailable(f"Redis at {self.where} refused the command ({exc})") from None
+    def _write_keys(self, op: bool = False) -> list[str]:
+        """KEYS for the write scripts, in the order they expect; ``op`` adds a new op ID."""
+        keys = [self._rev, self._pairs, self._keys, self._events]
+        return [*keys, f"{self.namespace}:op:{uuid.uuid4().hex}"] if op else keys
 
     async def aclose(self) -> None:
         """Close the connections of the current loop's client (tests, commands)."""
@@ -251,6 +255,35 @@ def _lex_range(prefix: str, after: str | None) -> tuple[bytes | str, bytes | str
     low = b"[" + prefix.encode() if after is None or after < prefix else b"(" + after.encode()
     high = b"(" + prefix.encode() + PREFIX_END if prefix else LEX_MAX
     return low, high
+
+
+def _check_url(url: str, where: str) -> None:
+    """Refuse a URL redis-py would misread (it ignores a database that is not a number)."""
+    parsed = urlparse(url)
+    try:
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+        ConnectionPool.from_url(url)
+    except ValueError as exc:
+        raise StoreUnavailable(f"KV_BACKEND={where!r} is not a usable Redis URL ({exc})") from None
+    database = parsed.path.strip("/")
+    if parsed.scheme != "unix" and database and not database.isdigit():
+        raise StoreUnavailable(f"KV_BACKEND={where!r} is not a usable Redis URL: the database must be a number")
+
+
+def _check_answered(reply: list) -> None:
+    """A replayed write whose event is already trimmed can only say which revision it took."""
+    if reply[0] == b"applied":
+        raise StoreUnavailable(
+            f"the write took revision {int(reply[1])} but its answer was lost; read the key to see its state"
+        )
+
+
+async def _stage(client: Redis, staged: list[str], batch: list[Pair]) -> None:
+    """Write one batch of an import under the staging keys (repeatable: HSET/ZADD overwrite)."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hset(staged[0], mapping={pair.key: _pack_pair(pair) for pair in batch})
+        pipe.zadd(staged[1], dict.fromkeys((pair.key for pair in batch), 0))
+        await pipe.execute()
 
 
 def _expected(if_revision: int | None) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.support.ports import free_port
 
@@ -54,11 +56,10 @@ class RedisServer:
         """Shut down; with ``save`` the data is written to disk first and loaded on the next start."""
         if self.process is None or self.process.poll() is not None:
             return
-        try:
+        if save:
             with self.client() as client:
-                client.shutdown(save=save, nosave=not save)
-        except redis.RedisError:
-            self.process.terminate()
+                client.save()
+        self.process.terminate()  # SIGTERM: a clean shutdown; with no save points it writes nothing
         self.process.wait(timeout=STOP_TIMEOUT)
 
     def restart(self, pause: float = 0.0, save: bool = True) -> None:
@@ -68,8 +69,15 @@ class RedisServer:
         self.start()
 
     def client(self, db: int = 0) -> redis.Redis:
-        """A plain synchronous client, for the fixture's own PING, FLUSHDB and SHUTDOWN."""
-        return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=2, socket_connect_timeout=2)
+        """A plain synchronous client that does not retry, for PING, SAVE and test setup."""
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            db=db,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     def _wait_for_ping(self) -> None:
         """Poll PING until +PONG, failing with the server's log if it never comes."""
