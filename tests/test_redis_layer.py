@@ -1,0 +1,65 @@
+"""The pubsub channel layer across a Redis restart: one retry on stale connections, then StoreUnavailable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from kvapp.errors import StoreUnavailable
+from kvapp.redis_layer import ResilientPubSubChannelLayer
+from tests.support.redis import RedisServer
+
+pytestmark = pytest.mark.redis
+
+RECEIVE_TIMEOUT = 5.0  # seconds
+GROUP = "kv.watch"
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def layers(private_redis: RedisServer) -> AsyncIterator[tuple[ResilientPubSubChannelLayer, ...]]:
+    """Two layers on one Redis, as two server processes would have."""
+    pair = tuple(ResilientPubSubChannelLayer(hosts=[private_redis.url()]) for _ in range(2))
+    yield pair
+    for layer in pair:
+        await layer.flush()
+
+
+async def send_and_receive(sender: ResilientPubSubChannelLayer, receiver: ResilientPubSubChannelLayer) -> None:
+    """A group member on ``receiver`` gets what ``sender`` sends to the group."""
+    channel = await receiver.new_channel()
+    await receiver.group_add(GROUP, channel)
+    await sender.group_send(GROUP, {"type": "kv.events", "events": [{"revision": 1}]})
+    message = await asyncio.wait_for(receiver.receive(channel), RECEIVE_TIMEOUT)
+    assert message == {"type": "kv.events", "events": [{"revision": 1}]}
+
+
+async def test_a_group_message_from_one_process_reaches_the_other(layers: tuple) -> None:
+    await send_and_receive(*layers)
+
+
+async def test_the_layer_works_again_after_redis_restarts(layers: tuple, private_redis: RedisServer) -> None:
+    await send_and_receive(*layers)  # both layers now hold connections
+    private_redis.restart()
+    await send_and_receive(*layers)
+
+
+async def test_a_redis_that_is_away_is_store_unavailable_and_leaving_still_works(
+    layers: tuple, private_redis: RedisServer
+) -> None:
+    sender, receiver = layers
+    channel = await receiver.new_channel()
+    await receiver.group_add(GROUP, channel)
+    private_redis.stop()
+    with pytest.raises(StoreUnavailable, match="cannot reach Redis"):
+        await sender.group_send(GROUP, {"type": "kv.events", "events": []})
+    await receiver.group_discard(GROUP, channel)  # no error: the subscription died with Redis
