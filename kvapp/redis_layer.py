@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlparse
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis import exceptions as redis_errors
@@ -27,6 +28,10 @@ ATTEMPTS = 2  # the first may meet a connection left stale by a Redis restart
 
 class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):
     """The pubsub layer with one retry on a dead connection and StoreUnavailable after that."""
+
+    def __init__(self, *args: Any, hosts: list[Any] | None = None, prefix: str | None = None, **kwargs: Any) -> None:
+        """Called by Channels with CONFIG; the default prefix is per database (see ``channel_prefix``)."""
+        super().__init__(*args, hosts=hosts, prefix=prefix or channel_prefix(hosts), **kwargs)
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         """Called when a consumer starts: a channel name subscribed in this process."""
@@ -64,3 +69,15 @@ class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):
 
 
 _CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+
+def channel_prefix(hosts: list[Any] | None) -> str:
+    """``asgi.db<N>.`` for the database in the first host's URL.
+
+    Redis pubsub channels ignore the database number, so two kvstore deployments on one
+    Redis server (databases 0 and 1, say) would otherwise hear each other's events.
+    """
+    first = (hosts or [""])[0]
+    url = first.get("address", "") if isinstance(first, dict) else str(first)
+    database = urlparse(url).path.strip("/") or "0"
+    return f"asgi.db{database}."

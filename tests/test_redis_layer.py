@@ -63,3 +63,17 @@ async def test_a_redis_that_is_away_is_store_unavailable_and_leaving_still_works
     with pytest.raises(StoreUnavailable, match="cannot reach Redis"):
         await sender.group_send(GROUP, {"type": "kv.events", "events": []})
     await receiver.group_discard(GROUP, channel)  # no error: the subscription died with Redis
+
+
+async def test_deployments_on_different_databases_do_not_hear_each_other(private_redis: RedisServer) -> None:
+    first, second = (ResilientPubSubChannelLayer(hosts=[private_redis.url(db)]) for db in (0, 1))
+    try:
+        channel = await second.new_channel()
+        await second.group_add(GROUP, channel)
+        await first.group_send(GROUP, {"type": "kv.events", "events": [{"revision": 7}]})
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(second.receive(channel), 0.5)
+        await send_and_receive(second, second)
+    finally:
+        await first.flush()
+        await second.flush()
