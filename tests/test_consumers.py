@@ -123,6 +123,20 @@ def _revisions(frames: list[dict[str, Any]]) -> list[int]:
     return [frame["revision"] for frame in frames]
 
 
+def _gate_sends(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Hold every frame the consumer sends until the returned event is set: a client not reading
+    on a server that applies back-pressure (uvicorn), which keeps the consumer stuck in send()."""
+    gate = asyncio.Event()
+    original_send_json = consumers.WatchConsumer.send_json
+
+    async def send_json_when_the_client_reads(self: Any, content: Any, close: bool = False) -> None:
+        await gate.wait()
+        await original_send_json(self, content, close)
+
+    monkeypatch.setattr(consumers.WatchConsumer, "send_json", send_json_when_the_client_reads)
+    return gate
+
+
 # --- live events ---------------------------------------------------------------------------
 
 
@@ -268,6 +282,21 @@ async def test_messages_dropped_by_a_full_channel_are_filled_from_the_store(stor
     assert await ws.receive_nothing(QUIET)
 
 
+async def test_events_caught_up_from_the_store_are_not_sent_again_when_their_messages_arrive(
+    store, open_sockets, settings, monkeypatch
+):
+    # The consumer is stuck sending revision 1 while 2's message is dropped and 3..6 queue up;
+    # 3 reveals the gap, the store supplies 2..6, and the queued 4..6 must then be skipped.
+    monkeypatch.setattr(DroppingLayer, "drop", {2})
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}.DroppingLayer"}}
+    gate = _gate_sends(monkeypatch)
+    ws = await _watch(open_sockets)
+    await _put_many(store, 6)
+    gate.set()
+    assert _revisions(await _frames(ws, 6)) == list(range(1, 7))
+    assert await ws.receive_nothing(QUIET)
+
+
 async def test_a_dropped_last_message_is_caught_by_the_periodic_sync(store, open_sockets, monkeypatch):
     monkeypatch.setattr(consumers, "SYNC_INTERVAL", 0.05)
     ws = await _watch(open_sockets)
@@ -303,14 +332,7 @@ async def test_a_slow_client_is_not_caught_up_past_events_still_queued_for_it(sm
     # reads nothing; the store meanwhile moves far past its history. The queued messages still
     # hold every event, so the watcher must get them all, not a needless "compacted".
     monkeypatch.setattr(consumers, "SYNC_INTERVAL", 0.02)
-    gate = asyncio.Event()
-    original_send_json = consumers.WatchConsumer.send_json
-
-    async def send_json_when_the_client_reads(self: Any, content: Any, close: bool = False) -> None:
-        await gate.wait()
-        await original_send_json(self, content, close)
-
-    monkeypatch.setattr(consumers.WatchConsumer, "send_json", send_json_when_the_client_reads)
+    gate = _gate_sends(monkeypatch)
     ws = await _watch(open_sockets)
     writes = 4 * SMALL_HISTORY
     await _put_many(small_store, writes)
@@ -398,6 +420,8 @@ async def test_healthz_counts_watchers_up_and_down(store, open_sockets, async_cl
     first = await _watch(open_sockets)
     second = await _watch(open_sockets, "prefix=a")
     assert await _healthz_watchers(async_client) == before + 2
+    metrics = (await async_client.get("/metrics")).content.decode()
+    assert f"kv_watchers {float(before + 2)}" in metrics.splitlines()
     await first.disconnect()
     await second.disconnect()
     open_sockets.clear()
@@ -410,3 +434,13 @@ async def test_refused_sockets_are_not_counted(store, open_sockets, async_client
     assert (await bad.receive_json_from(timeout=RECEIVE_TIMEOUT))["type"] == "error"
     assert await _closed_with(bad) == 4400
     assert await _healthz_watchers(async_client) == before
+
+
+async def test_watchers_over_the_per_client_limit_are_closed_4429(store, open_sockets, settings):
+    settings.KV_MAX_WATCHERS_PER_CLIENT = 1
+    first = await _watch(open_sockets)
+    second = await _watch(open_sockets)
+    assert (await second.receive_json_from(timeout=RECEIVE_TIMEOUT))["type"] == "error"
+    assert await _closed_with(second) == consumers.CLOSE_TOO_MANY == 4429
+    await store.put("a", "1")
+    assert _revisions(await _frames(first, 1)) == [1]
