@@ -202,7 +202,7 @@ async def test_fifty_watchers_each_get_all_two_hundred_racing_writes(daphne_serv
     start = current_revision(base)
     sockets = await asyncio.gather(*(watch(daphne_server, "prefix=a/" if i < 10 else "") for i in range(50)))
     try:
-        assert requests.get(f"{base}/healthz", timeout=HTTP_TIMEOUT).json()["watchers"] == 50
+        await _until_watchers(base, 50)
         expected_a = sum(op.key.startswith("a/") for op in ops)
         readers = [asyncio.create_task(read_frames(ws, expected_a if i < 10 else 200)) for i, ws in enumerate(sockets)]
         done = await write_concurrently(base, ops)
