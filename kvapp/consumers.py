@@ -46,7 +46,7 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_COMPACTED = 4410
 CLOSE_TOO_MANY = 4429
-CLOSE_UNAVAILABLE = 1013  # "try again later"
+CLOSE_UNAVAILABLE = 4503  # "try again later"; daphne (autobahn) can only send 1000 or 3000-4999, not 1013
 SYNC_INTERVAL = 1.0  # seconds between checks for a silently dropped last message
 SYNC_MESSAGE = "kv.sync"  # the marker a watcher posts to itself; dispatched to kv_sync
 

@@ -5,7 +5,7 @@ fails although Redis is back (the failed connection reconnects, and re-subscribe
 channels, as it fails). One retry covers that. Every call here is safe to repeat: a
 (un)subscribe is idempotent, and a message published twice is a duplicate hint that
 watchers drop by revision. A Redis that is really away becomes ``StoreUnavailable``, which
-the watch consumer turns into close code 1013 ("try again later") instead of a traceback.
+the watch consumer turns into close code 4503 ("try again later") instead of a traceback.
 """
 
 from __future__ import annotations

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 import requests
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from kvapp.consumers import CLOSE_UNAVAILABLE
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 
@@ -153,16 +155,18 @@ def test_the_processes_share_no_state_but_redis(cluster: Cluster) -> None:
 
 def test_a_redis_restart_gives_clean_errors_and_service_resumes(cluster: Cluster) -> None:
     before = put(cluster.a, "restart/kept", "survives").json()
-    cluster.redis.stop(save=True)
-    try:
-        for server in cluster.servers:
-            for answer in (get(server, "restart/kept"), put(server, "restart/new", "x"), health(server)):
-                assert answer.status_code == 503
-                assert answer.headers["Content-Type"].startswith("application/json")
-                assert "Redis" in answer.json()["error"]
-            assert health(server).json()["status"] == "unavailable"
-    finally:
-        cluster.redis.start()
+    with watch(cluster.b, "restart/", before["revision"]) as open_during_outage:
+        cluster.redis.stop(save=True)
+        try:
+            for server in cluster.servers:
+                for answer in (get(server, "restart/kept"), put(server, "restart/new", "x"), health(server)):
+                    assert answer.status_code == 503
+                    assert answer.headers["Content-Type"].startswith("application/json")
+                    assert "Redis" in answer.json()["error"]
+                assert health(server).json()["status"] == "unavailable"
+            _assert_closed_for_now(open_during_outage)
+        finally:
+            cluster.redis.start()
     _wait_until_healthy(cluster)
     assert get(cluster.b, "restart/kept").json()["value"] == "survives"
     start = revision(cluster.b)
@@ -173,6 +177,15 @@ def test_a_redis_restart_gives_clean_errors_and_service_resumes(cluster: Cluster
         assert [e["value"] for e in receive(on_b, 1)] == ["after the restart"]
     for server in cluster.servers:
         assert '" 500 ' not in server.log() and "Internal Server Error" not in server.log()
+
+
+def _assert_closed_for_now(socket: ClientConnection) -> None:
+    """An open watcher is told why and closed with 4503 ("try again later") within a sync interval."""
+    frame = json.loads(socket.recv(timeout=EVENT_TIMEOUT))
+    assert frame["type"] == "error" and "Redis" in frame["error"]
+    with pytest.raises(ConnectionClosed) as closed:
+        socket.recv(timeout=EVENT_TIMEOUT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAVAILABLE
 
 
 def _wait_until_healthy(cluster: Cluster) -> None:
