@@ -68,13 +68,16 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         except KVError as exc:
             return await self._refuse(exc)
         add_watcher(self.client)
-        self.counted = True
-        await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
-        # Subscribed before reading the revision: nothing committed after this read is missed.
+        self.counted = True  # from here on, disconnect() undoes the count and the subscription
         try:
+            # Subscribed before reading the revision: nothing committed after this read is missed.
+            await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
             await self._start_from(after)
         except KVError as exc:
             return await self._refuse(exc)
+        except Exception:  # e.g. the Redis layer unreachable: a clean close, not a crash that leaks the count
+            logger.exception("a watch could not start")
+            return await self._refuse(StoreUnavailable("the watch could not start; try again later"))
         self.sync_task = asyncio.create_task(self._sync_periodically())
 
     async def disconnect(self, code: int) -> None:

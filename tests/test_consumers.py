@@ -58,6 +58,14 @@ class DroppingLayer(InMemoryChannelLayer):
         await super().send(channel, message)
 
 
+class UnreachableLayer(InMemoryChannelLayer):
+    """A layer whose backend is down (as a Redis layer with Redis away): joining a group fails."""
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Fail as a network client would."""
+        raise ConnectionRefusedError("layer backend unreachable")
+
+
 @pytest.fixture(autouse=True)
 def fresh_layer(settings: Any) -> Iterator[None]:
     """A new in-memory layer per test, so no queue or group outlives its event loop."""
@@ -444,3 +452,15 @@ async def test_watchers_over_the_per_client_limit_are_closed_4429(store, open_so
     assert await _closed_with(second) == consumers.CLOSE_TOO_MANY == 4429
     await store.put("a", "1")
     assert _revisions(await _frames(first, 1)) == [1]
+
+
+async def test_an_unreachable_layer_closes_the_watch_cleanly_and_uncounted(store, open_sockets, settings, async_client):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}.UnreachableLayer"}}
+    before = await _healthz_watchers(async_client)
+    ws = await _watch(open_sockets)
+    frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    assert frame["type"] == "error"
+    assert await _closed_with(ws) == consumers.CLOSE_UNAVAILABLE
+    await ws.disconnect()
+    open_sockets.clear()
+    assert await _healthz_watchers(async_client) == before
