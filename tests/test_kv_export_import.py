@@ -206,3 +206,11 @@ def test_progress_bar_counts_the_pairs_on_request(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert "importing: 100%" in err
     assert "5.00/5.00" in err
+
+
+def test_export_without_output_writes_to_stdout(tmp_path: Path) -> None:
+    stdout = io.StringIO()
+    call_command("kv_export", progress=False, stdout=stdout, stderr=io.StringIO(), **seeded_pickle(tmp_path))
+    lines = stdout.getvalue().splitlines()
+    assert orjson.loads(lines[0])["format"] == "kvstore-export"
+    assert {orjson.loads(line)["key"]: orjson.loads(line)["value"] for line in lines[1:]} == PAIRS

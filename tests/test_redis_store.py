@@ -14,7 +14,7 @@ from kvapp.errors import RevisionConflict, StoreUnavailable
 from kvapp.store import redis_scripts
 from kvapp.store.base import Pair
 from kvapp.store.redis_store import RedisStore
-from tests.support.redis import RedisServer
+from tests.support.redis import RedisMissing, RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -131,3 +131,9 @@ def test_a_replayed_write_whose_event_is_trimmed_still_names_its_revision(privat
         put(keys=[*keys, "kv:op:second"], args=["k", "v2", "", 1, 30])
         assert put(keys=[*keys, "kv:op:first"], args=["k", "v", "", 1, 30]) == [b"applied", b"1"]
         assert client.get("kv:rev") == b"2"
+
+
+def test_a_missing_redis_server_is_an_error_not_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tests.support.redis.shutil.which", lambda name: None)
+    with pytest.raises(RedisMissing, match="redis-server is not on PATH"):
+        RedisServer(tmp_path).start()
