@@ -6,15 +6,17 @@ from typing import Any
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 
+from kvapp.fastpath import FastPathHandler
 from kvapp.origin import BrowserOriginValidator
 from kvapp.routing import websocket_urlpatterns
 
 
 def build_application(http_application: Any) -> ProtocolTypeRouter:
-    """HTTP to ``http_application``; websockets through the Origin check to the consumers."""
+    """HTTP through the lean path for kv views (``http_application`` for the rest); websockets
+    through the Origin check to the consumers."""
     return ProtocolTypeRouter(
         {
-            "http": http_application,
+            "http": FastPathHandler(http_application),
             "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
         }
     )

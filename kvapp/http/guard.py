@@ -36,7 +36,7 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
                 request.get_host()  # ALLOWED_HOSTS: Django checks it only when asked
                 if request.method not in methods:
                     raise errors.MethodNotAllowed(str(request.method), methods)
-                check_token(request.headers.get("Authorization"))
+                check_token(request.META.get("HTTP_AUTHORIZATION"))  # request.headers, minus building it
                 response = await view(request, *args, **kwargs)
             except errors.KVError as exc:
                 response = error_response(exc, text=text_errors)

@@ -1,0 +1,255 @@
+"""The lean ASGI HTTP handler: kvstore's API views without Django's per-request machinery.
+
+Django's ``ASGIHandler`` pays, on every request, for a thread-sensitive context, the
+``request_started``/``request_finished`` signals (``response.close()`` runs in a worker
+thread), a disconnect-listener task beside the view task, and the adaptation of each
+middleware's ``process_request``/``process_response`` to async through ``sync_to_async``
+(a thread hop each). For a key-value request that is many times the work of the request.
+
+This handler resolves the path with Django's own URL resolver (one URL conf) and, when
+the matched view is a ``kv_view`` (it carries ``kv_route``), builds Django's own
+``ASGIRequest``, runs the configured middleware's request/response hooks inline, awaits
+the view and writes the ``HttpResponse`` to ``send``. The view does its own method check,
+token check, error mapping and metrics, so both paths answer alike. Everything else (the
+page, static files, unknown paths) goes to Django's handler untouched.
+
+What is deliberately not done here: the request signals (the kv views use no database
+connection to recycle) and cancelling the view when the client disconnects (a write in
+flight completes either way; the store already tolerates an answer nobody waits for).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from io import BytesIO
+from typing import Any
+
+import orjson
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.asgi import get_script_prefix as scope_script_prefix
+from django.core.handlers.exception import response_for_exception
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.utils.module_loading import import_string
+
+from kvapp.conf import kv_settings
+from kvapp.http.responses import JSON
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Middleware whose hooks only read the request and set response headers: no I/O, no
+# database, no state, so calling them inline on the event loop is what Django would do
+# in a thread, minus the thread. Any other middleware in settings turns the fast path off,
+# because skipping it would make the two paths answer differently.
+INLINE_SAFE_MIDDLEWARE = frozenset(
+    {
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    }
+)
+
+_INTERNAL_ERROR = orjson.dumps({"error": "internal error; see the server log"})
+
+
+class BodyTooLarge(Exception):
+    """The request body is over KV_MAX_BODY_BYTES; the view is told so when it reads it."""
+
+
+class OversizedRequest(ASGIRequest):
+    """A request whose body was not kept because it is over the limit.
+
+    Reading ``body`` (or form data) raises RequestDataTooBig exactly as Django does when
+    Content-Length announces too much, so the view's own error mapping answers 413.
+    """
+
+    @property
+    def body(self) -> bytes:
+        """Called when the view reads the body; it never gets one."""
+        raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
+
+
+def _no_inner_handler(request: HttpRequest) -> HttpResponse:
+    """Stands in for ``get_response``: inline middleware is never asked to call onwards."""
+    raise RuntimeError("inline middleware must not call get_response")
+
+
+class InlineMiddleware:
+    """The configured middleware's request and response hooks, called in Django's order."""
+
+    def __init__(self, paths: list[str]) -> None:
+        instances = [import_string(path)(_no_inner_handler) for path in paths]
+        self.request_hooks = [getattr(middleware, "process_request", None) for middleware in instances]
+        self.response_hooks = [getattr(middleware, "process_response", None) for middleware in instances]
+
+    @classmethod
+    def from_settings(cls) -> InlineMiddleware | None:
+        """The inline chain, or None if some configured middleware cannot be run inline."""
+        unsafe = [path for path in settings.MIDDLEWARE if path not in INLINE_SAFE_MIDDLEWARE]
+        if unsafe:
+            logger.warning("fast path off: middleware %s cannot run inline", ", ".join(unsafe))
+            return None
+        return cls(list(settings.MIDDLEWARE))
+
+    async def run(self, request: HttpRequest, view: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> HttpResponse:
+        """Outer to inner ``process_request`` (any may answer early), the view, then back out."""
+        response = None
+        entered = 0
+        for hook in self.request_hooks:
+            entered += 1
+            if hook is not None and (response := hook(request)) is not None:
+                break
+        if response is None:
+            response = await view(request)
+        for hook in reversed(self.response_hooks[:entered]):
+            if hook is not None:
+                response = hook(request, response)
+        return response
+
+
+class FastPathHandler:
+    """ASGI app: kv views on the lean path, every other HTTP request to ``django_handler``."""
+
+    def __init__(self, django_handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.django_handler = django_handler
+        self.middleware = InlineMiddleware.from_settings()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Called once per HTTP request by the ASGI server (through the protocol router)."""
+        match = self._kv_match(scope) if self.middleware is not None else None
+        if match is None:
+            return await self.django_handler(scope, receive, send)
+        try:
+            body = await _read_body(receive, scope, kv_settings().max_body_bytes)
+        except BodyTooLarge:
+            body = None
+        except Disconnected:
+            return
+        try:
+            request = _build_request(scope, body)
+        except UnicodeDecodeError:
+            # Django answers an undecodable query string with its own 400; let it.
+            return await self.django_handler(scope, _replay(body or b"", receive), send)
+        await self._respond(request, match, send)
+
+    def _kv_match(self, scope: Scope) -> Any:
+        """The URL match if the path names a kv view, else None (also for non-HTTP scopes)."""
+        if scope["type"] != "http":
+            return None
+        path_info = scope["path"].removeprefix(scope_script_prefix(scope))
+        try:
+            match = get_resolver(settings.ROOT_URLCONF).resolve(path_info)
+        except Resolver404:
+            return None
+        return match if getattr(match.func, "kv_route", None) else None
+
+    async def _respond(self, request: HttpRequest, match: Any, send: Send) -> None:
+        """Run middleware hooks and the view; any failure becomes Django's 500, or ours."""
+        request.resolver_match = match
+        _set_script_prefix(request.script_name)
+
+        async def view(request: HttpRequest) -> HttpResponse:
+            # Inside the middleware, as in Django: an error page gets the same headers.
+            try:
+                return await match.func(request, *match.args, **match.kwargs)
+            except Exception as exc:
+                return await _response_for_exception(request, exc)
+
+        try:
+            response = await self.middleware.run(request, view)
+        except Exception as exc:
+            response = await _response_for_exception(request, exc)
+        try:
+            await _send_response(response, send)
+        except Exception:
+            logger.exception("could not send the response for %s %s", request.method, request.path)
+
+
+def _set_script_prefix(script_name: str) -> None:
+    """What Django's handler does per request (for reverse()).
+
+    Without a script name it is skipped: each request runs in its own task, whose context
+    starts from the server's, where the prefix is never set, so it is already the default.
+    """
+    if script_name:
+        set_script_prefix(script_name)
+
+
+class Disconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+async def _read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
+    """The whole body, refusing to hold more than ``limit`` bytes (BodyTooLarge)."""
+    if _declared_length(scope) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Disconnected
+        chunk = message.get("body", b"")
+        if not message.get("more_body", False) and not chunks:
+            return chunk  # the usual case: one message, no copy
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _declared_length(scope: Scope) -> int:
+    """The Content-Length header as a number (0 if absent or malformed)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _build_request(scope: Scope, body: bytes | None) -> ASGIRequest:
+    """Django's own request object; ``body`` None means it was over the limit."""
+    if body is None:
+        return OversizedRequest(scope, BytesIO())
+    return ASGIRequest(scope, BytesIO(body))
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands out the already-read body first, then the real one."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> dict[str, Any]:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+async def _response_for_exception(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """What Django answers for an exception (logged, handler500), in a thread as Django does."""
+    try:
+        return await sync_to_async(response_for_exception, thread_sensitive=False)(request, exc)
+    except Exception:
+        logger.exception("%s %s failed, and so did Django's error handling", request.method, request.path)
+        return HttpResponse(_INTERNAL_ERROR, status=500, content_type=JSON)
+
+
+async def _send_response(response: HttpResponse, send: Send) -> None:
+    """Write a complete (non-streaming) response: status, headers, cookies, one body message."""
+    body = response.content
+    headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+    if not response.has_header("Content-Length"):
+        headers.append((b"content-length", str(len(body)).encode("ascii")))
+    headers.extend((b"Set-Cookie", c.output(header="").encode("ascii").strip()) for c in response.cookies.values())
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

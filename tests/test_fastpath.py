@@ -1,0 +1,259 @@
+"""The lean ASGI path answers exactly like Django's full handler, and leaves other paths to it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+import pytest
+from django.core.asgi import get_asgi_application
+from django.test import override_settings
+
+from kvapp.fastpath import FastPathHandler
+from kvapp.store import set_store
+from kvapp.store.pickle_store import PickleStore
+
+DJANGO = get_asgi_application()
+FAST = FastPathHandler(DJANGO)
+IGNORED_HEADERS = {"content-length"}  # the fast path always sends one; Django leaves it to the server
+
+
+@dataclass
+class Answer:
+    """What a client would see."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        """The Content-Type header."""
+        return self.headers["content-type"]
+
+    def comparable(self) -> tuple[int, dict[str, str], bytes]:
+        """Everything except headers the two paths may legitimately differ in."""
+        return self.status, {k: v for k, v in self.headers.items() if k not in IGNORED_HEADERS}, self.body
+
+
+def scope_for(method: str, target: str, headers: list[tuple[bytes, bytes]], query: bytes = b"") -> dict[str, Any]:
+    """An ASGI HTTP scope as uvicorn/daphne build it: ``path`` percent-decoded, query raw."""
+    raw_path, _, text_query = target.partition("?")
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": unquote(raw_path),
+        "raw_path": raw_path.encode(),
+        "query_string": query or text_query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def call(
+    app: Any,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    chunks: list[bytes] | None = None,
+    query: bytes = b"",
+) -> Answer | None:
+    """Run one request through ``app``; None if it sent nothing."""
+    headers = list(headers or [])
+    if chunks is None:
+        chunks = [body]
+        headers.append((b"content-length", str(len(body)).encode()))
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    never = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await never.wait()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope_for(method, target, headers, query), receive, send)
+    if not sent:
+        return None
+    start = sent[0]
+    headers_out = {name.decode().lower(): value.decode("latin1") for name, value in start["headers"]}
+    return Answer(start["status"], headers_out, b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+def json_body(value: Any) -> bytes:
+    """A JSON request body."""
+    return orjson.dumps(value)
+
+
+# (method, target, body, extra headers): run in order against a fresh store on each path.
+REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
+    ("PUT", "/api/v1/kv/a%2Fb", json_body({"value": "x"}), []),
+    ("GET", "/api/v1/kv/a/b", b"", []),
+    ("GET", "/api/v1/kv/a%2Fb", b"", []),
+    ("PUT", "/api/v1/kv/caf%C3%A9", json_body({"value": "é"}), []),
+    ("GET", "/api/v1/kv/caf%C3%A9", b"", []),
+    ("GET", "/api/v1/kv/missing", b"", []),
+    ("PUT", "/api/v1/kv/k", b"{not json", []),
+    ("PUT", "/api/v1/kv/k", json_body({"value": 1}), []),
+    ("PUT", "/api/v1/kv/k", json_body(["value"]), []),
+    ("PUT", "/api/v1/kv/a/b", json_body({"value": "y", "if_revision": 99}), []),
+    ("PUT", "/api/v1/kv/a/b", json_body({"value": "y", "if_revision": 1}), []),
+    ("POST", "/api/v1/kv/a/b", json_body({"value": "z"}), []),
+    ("GET", "/api/v1/kv/", b"", []),
+    ("GET", "/api/v1/kv/a%0Ab", b"", []),
+    ("GET", "/api/v1/kv?prefix=a", b"", []),
+    ("GET", "/api/v1/kv?limit=x", b"", []),
+    ("GET", "/api/v1/kv?limit=1&after=a", b"", []),
+    ("DELETE", "/api/v1/kv/a/b?if_revision=99", b"", []),
+    ("DELETE", "/api/v1/kv/a/b", b"", []),
+    ("DELETE", "/api/v1/kv/a/b", b"", []),
+    ("POST", "/add?key=s&value=v", b"", []),
+    ("POST", "/add", b"key=t&value=w", [(b"content-type", b"application/x-www-form-urlencoded")]),
+    ("POST", "/add?key=s", b"", []),
+    ("GET", "/get?key=s", b"", []),
+    ("GET", "/get?key=nothing", b"", []),
+    ("GET", "/get", b"", []),
+    ("PUT", "/get?key=s", b"", []),
+    ("GET", "/get_all", b"", []),
+    ("GET", "/healthz", b"", []),
+    ("GET", "/no/such/path", b"", []),
+]
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[tuple[PickleStore, PickleStore]]:
+    """Two empty stores: one for each path, so the same sequence gives the same revisions."""
+    for name in ("fast", "full"):
+        (tmp_path / name).mkdir()
+    pair = (PickleStore(tmp_path / "fast" / "store.pickle"), PickleStore(tmp_path / "full" / "store.pickle"))
+    yield pair
+    set_store(None)
+    for store in pair:
+        store.close()
+
+
+async def both(stores: tuple[PickleStore, PickleStore], *args: Any, **kwargs: Any) -> tuple[Answer, Answer]:
+    """The same request through the fast path (on the first store) and Django's handler (second)."""
+    set_store(stores[0])
+    fast = await call(FAST, *args, **kwargs)
+    set_store(stores[1])
+    full = await call(DJANGO, *args, **kwargs)
+    assert fast is not None and full is not None
+    return fast, full
+
+
+async def test_fast_path_answers_every_request_like_django(stores: tuple[PickleStore, PickleStore]) -> None:
+    statuses = set()
+    for method, target, body, headers in REQUESTS:
+        fast, full = await both(stores, method, target, body, headers)
+        assert fast.comparable() == full.comparable(), f"{method} {target}"
+        statuses.add(fast.status)
+    assert statuses == {200, 400, 404, 405, 409}  # the table exercises every answer it claims to
+
+
+async def test_fast_path_sends_the_security_headers_and_a_length(stores: tuple[PickleStore, PickleStore]) -> None:
+    fast, _ = await both(stores, "GET", "/api/v1/kv/missing")
+    assert fast.headers["x-content-type-options"] == "nosniff"
+    assert fast.headers["x-frame-options"] == "DENY"
+    assert fast.headers["referrer-policy"] == "same-origin"
+    assert fast.content_type == "application/json; charset=utf-8"
+    assert int(fast.headers["content-length"]) == len(fast.body)
+
+
+@override_settings(KV_MAX_BODY_BYTES=2048, DATA_UPLOAD_MAX_MEMORY_SIZE=2048)
+async def test_a_body_over_the_limit_is_413_on_both_paths(stores: tuple[PickleStore, PickleStore]) -> None:
+    big = json_body({"value": "v" * 4000})
+    fast, full = await both(stores, "PUT", "/api/v1/kv/big", big)
+    assert fast.comparable() == full.comparable()
+    assert fast.status == 413
+    assert orjson.loads(fast.body)["error"] == "request body is over 2048 bytes"
+
+
+@override_settings(KV_MAX_BODY_BYTES=2048, DATA_UPLOAD_MAX_MEMORY_SIZE=2048)
+async def test_a_chunked_body_is_cut_off_at_the_limit(stores: tuple[PickleStore, PickleStore]) -> None:
+    set_store(stores[0])
+    answer = await call(FAST, "PUT", "/api/v1/kv/big", chunks=[b'{"value": "' + b"v" * 1500, b"v" * 1500 + b'"}'])
+    assert answer.status == 413
+    assert orjson.loads(answer.body) == {"error": "request body is over 2048 bytes"}
+    assert stores[0].index.get("big") is None
+
+
+@override_settings(KV_TOKEN="s3cret")
+async def test_token_checks_match(stores: tuple[PickleStore, PickleStore]) -> None:
+    for headers in ([], [(b"authorization", b"Bearer wrong")], [(b"authorization", b"Bearer s3cret")]):
+        fast, full = await both(stores, "GET", "/healthz", headers=headers)
+        assert fast.comparable() == full.comparable()
+    assert fast.status == 200
+
+
+async def test_an_unexpected_error_is_the_same_json_500(
+    stores: tuple[PickleStore, PickleStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(key: str) -> None:
+        raise RuntimeError("bug")
+
+    for store in stores:
+        monkeypatch.setattr(store, "get", broken)
+    fast, full = await both(stores, "GET", "/api/v1/kv/k")
+    assert fast.comparable() == full.comparable()
+    assert fast.status == 500
+    assert orjson.loads(fast.body) == {"error": "internal error; see the server log"}
+
+
+async def test_non_api_paths_fall_through_to_django(stores: tuple[PickleStore, PickleStore]) -> None:
+    seen: list[str] = []
+
+    async def spy(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+        await DJANGO(scope, receive, send)
+
+    set_store(stores[0])
+    handler = FastPathHandler(spy)
+    for target in ("/no/such/path", "/static/none.js", "/api/v1/kvx"):
+        answer = await call(handler, "GET", target)
+        assert answer.status == 404
+    await call(handler, "GET", "/api/v1/kv/k")
+    await call(handler, "GET", "/healthz")
+    assert seen == ["/no/such/path", "/static/none.js", "/api/v1/kvx"]
+
+
+async def test_an_undecodable_query_goes_to_django_with_its_body(stores: tuple[PickleStore, PickleStore]) -> None:
+    fast, full = await both(stores, "POST", "/add", query=b"key=\xff&value=v")
+    assert fast.comparable() == full.comparable()
+    assert fast.status == 400
+    assert stores[0].index.get("\ufffd") is None
+
+
+async def test_a_client_gone_before_its_body_gets_nothing(stores: tuple[PickleStore, PickleStore]) -> None:
+    set_store(stores[0])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await FAST(scope_for("PUT", "/api/v1/kv/k", []), receive, send)
+    assert sent == []
+    assert stores[0].index.get("k") is None
+
+
+@override_settings(MIDDLEWARE=["django.middleware.common.CommonMiddleware"])
+def test_unknown_middleware_turns_the_fast_path_off() -> None:
+    assert FastPathHandler(DJANGO).middleware is None
