@@ -76,7 +76,7 @@ if KV_BACKEND.startswith(("redis://", "rediss://", "unix://")):
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "kvapp.layers.SharedMessageChannelLayer",  # no deepcopy per watcher
             "CONFIG": {"capacity": 1000},
         }
     }
