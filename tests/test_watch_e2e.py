@@ -166,7 +166,7 @@ def assert_stream_matches(frames: list[dict[str, Any]], done: list[Done], first:
     for frame in frames:
         expected = by_revision.get(frame["revision"])
         if expected is None:
-            continue  # a seed write (the seed route reports no revision); checked by key below
+            continue  # a seed write: the seed route reports no revision, so only its place is checked here
         assert (frame["type"], frame["key"], frame["prev"]) == (expected.op.kind, expected.op.key, expected.prev)
         if frame["type"] == "put":
             assert frame["value"] == expected.op.value
@@ -193,6 +193,21 @@ def listing(base: str, prefix: str) -> dict[str, str]:
     return {item["key"]: item["value"] for item in response.json()["items"]}
 
 
+async def _until_watchers(base: str, count: int) -> None:
+    """Poll /healthz until it counts ``count`` watchers (closes are processed asynchronously)."""
+    deadline = time.monotonic() + FRAME_TIMEOUT
+    while (seen := healthz_watchers(base)) != count:
+        assert time.monotonic() < deadline, f"/healthz still counts {seen} watchers, expected {count}"
+        await asyncio.sleep(0.05)
+
+
+def healthz_watchers(base: str) -> int:
+    """The watcher count /healthz reports."""
+    response = requests.get(f"{base}/healthz", timeout=HTTP_TIMEOUT)
+    assert response.status_code == 200, response.text
+    return response.json()["watchers"]
+
+
 # --- scenarios -----------------------------------------------------------------------------------
 
 
@@ -217,20 +232,6 @@ async def test_fifty_watchers_each_get_all_two_hundred_racing_writes(daphne_serv
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets))
     await _until_watchers(base, 0)
-
-
-async def _until_watchers(base: str, count: int) -> None:
-    """Poll /healthz until it counts ``count`` watchers (closes are processed asynchronously)."""
-    deadline = time.monotonic() + FRAME_TIMEOUT
-    while (seen := current_revision_and_watchers(base)[1]) != count:
-        assert time.monotonic() < deadline, f"/healthz still counts {seen} watchers, expected {count}"
-        await asyncio.sleep(0.05)
-
-
-def current_revision_and_watchers(base: str) -> tuple[int, int]:
-    """Revision and watcher count from /healthz."""
-    body = requests.get(f"{base}/healthz", timeout=HTTP_TIMEOUT).json()
-    return body["revision"], body["watchers"]
 
 
 async def test_concurrent_writers_on_shared_keys_are_published_in_commit_order(daphne_server):
