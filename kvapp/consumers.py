@@ -21,7 +21,6 @@ so ``last`` needs no lock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -131,6 +130,9 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
             await self._catch_up()
         except KVError as exc:
             await self._refuse(exc)
+        except Exception:  # the layer's backend away: close cleanly rather than crash the consumer
+            logger.exception("a watch could not rejoin its group")
+            await self._refuse(StoreUnavailable("the watch lost its event feed; try again later"))
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:
@@ -201,11 +203,15 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
                 await self._post_sync_marker(revision, confirm=False)
 
     async def _post_sync_marker(self, revision: int, confirm: bool) -> None:
-        """Queue a marker behind this channel's pending messages (a full channel: the next tick retries)."""
-        with contextlib.suppress(ChannelFull):
+        """Queue a marker behind this channel's pending messages; if it cannot be queued the next tick retries."""
+        try:
             await self.channel_layer.send(
                 self.channel_name, {"type": SYNC_MESSAGE, "revision": revision, "confirm": confirm}
             )
+        except ChannelFull:
+            pass  # messages are waiting; they or the next marker will show what is missing
+        except Exception:  # a layer outage must not end the sync loop that would notice it is over
+            logger.warning("could not post a watch sync marker", exc_info=True)
 
     async def _refuse(self, exc: KVError) -> None:
         """Tell the client why in one frame, then close with the matching code (once)."""

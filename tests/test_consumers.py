@@ -66,6 +66,19 @@ class UnreachableLayer(InMemoryChannelLayer):
         raise ConnectionRefusedError("layer backend unreachable")
 
 
+class FlakyMarkerLayer(InMemoryChannelLayer):
+    """A layer whose backend fails the first few sync-marker sends, then recovers."""
+
+    failures_left = 3
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Fail a sync marker as a network client would, while failures are left."""
+        if message["type"] == consumers.SYNC_MESSAGE and self.failures_left > 0:
+            self.failures_left -= 1
+            raise ConnectionResetError("layer backend went away")
+        await super().send(channel, message)
+
+
 @pytest.fixture(autouse=True)
 def fresh_layer(settings: Any) -> Iterator[None]:
     """A new in-memory layer per test, so no queue or group outlives its event loop."""
@@ -320,6 +333,17 @@ async def test_a_dropped_last_message_is_caught_by_the_periodic_sync(store, open
         ("delete", "seen", 3),
     ]
     assert await ws.receive_nothing(QUIET)
+
+
+async def test_the_periodic_sync_survives_a_layer_outage(store, open_sockets, monkeypatch, settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}.FlakyMarkerLayer"}}
+    monkeypatch.setattr(consumers, "SYNC_INTERVAL", 0.02)
+    ws = await _watch(open_sockets)
+    store.set_publisher(None)  # a dropped last message, only the sync can reveal it
+    await store.put("unseen", "1")
+    store.set_publisher(publish_events)
+    assert _revisions(await _frames(ws, 1)) == [1]
+    assert get_channel_layer().failures_left == 0
 
 
 async def test_a_watcher_dropped_from_the_group_is_caught_up_and_rejoined(store, open_sockets, monkeypatch):
