@@ -22,6 +22,7 @@ from kvapp.asgi_app import build_application
 from kvapp.broadcast import EVENTS_MESSAGE, WATCH_GROUP, publish_events
 from kvapp.store import set_store
 from kvapp.store.pickle_store import PickleStore
+from kvapp.watchers import watchers_of
 
 RECEIVE_TIMEOUT = 2.0  # seconds; generous for a loaded 2-core box
 QUIET = 0.2  # seconds of silence that count as "nothing more was sent"
@@ -469,7 +470,7 @@ async def test_refused_sockets_are_not_counted(store, open_sockets, async_client
 
 
 async def test_watchers_over_the_per_client_limit_are_closed_4429(store, open_sockets, settings):
-    settings.KV_MAX_WATCHERS_PER_CLIENT = 1
+    settings.KV_MAX_WATCHERS_PER_CLIENT = watchers_of("unknown") + 1  # the communicator has no client address
     first = await _watch(open_sockets)
     second = await _watch(open_sockets)
     assert (await second.receive_json_from(timeout=RECEIVE_TIMEOUT))["type"] == "error"
