@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
+from django.conf import settings as django_settings
 from django.core.checks import Error, Tags, Warning, register
 
 from kvapp.conf import kv_settings
@@ -31,6 +32,30 @@ def check_kv_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Wa
                 "KV_MAX_BODY_BYTES is smaller than KV_MAX_VALUE_BYTES, so legal values are refused",
                 hint="Raise KV_MAX_BODY_BYTES to at least KV_MAX_VALUE_BYTES (6x allows escaped JSON).",
                 id="kvapp.E002",
+            )
+        )
+    return problems
+
+
+@register(Tags.security)
+def check_exposure(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Warn about settings that open the store to anyone: no token with any Host, or DEBUG on."""
+    problems: list[Warning] = []
+    if not kv_settings().token and "*" in django_settings.ALLOWED_HOSTS:
+        problems.append(
+            Warning(
+                "DJANGO_ALLOWED_HOSTS accepts any host and KV_TOKEN is not set: anyone who can reach "
+                "the server can read and change every key",
+                hint="Set KV_TOKEN, or list the host names this server answers to in DJANGO_ALLOWED_HOSTS.",
+                id="kvapp.W001",
+            )
+        )
+    if django_settings.DEBUG:
+        problems.append(
+            Warning(
+                "DJANGO_DEBUG is on: error pages show settings and source code",
+                hint="Unset DJANGO_DEBUG outside development.",
+                id="kvapp.W002",
             )
         )
     return problems
