@@ -35,6 +35,7 @@ from kvapp.broadcast import WATCH_GROUP
 from kvapp.conf import kv_settings
 from kvapp.errors import Compacted, KVError, StoreUnavailable, Unauthorized
 from kvapp.http.guard import check_token
+from kvapp.revision_poll import revision_poll
 from kvapp.store import get_store
 from kvapp.store.base import Event
 from kvapp.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
@@ -61,7 +62,7 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         self.counted = False
         self.sync_task: asyncio.Task | None = None
         self.closing = False  # set once a close is sent: no frame may follow it
-        await self.accept()  # accept first: custom close codes only exist on an open socket
+        self.accepted = False
         try:
             after = self._parse_request()
         except KVError as exc:
@@ -69,8 +70,6 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         add_watcher(self.client)
         self.counted = True  # from here on, disconnect() undoes the count and the subscription
         try:
-            # Subscribed before reading the revision: nothing committed after this read is missed.
-            await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
             await self._start_from(after)
         except KVError as exc:
             return await self._refuse(exc)
@@ -78,6 +77,27 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("a watch could not start")
             return await self._refuse(StoreUnavailable("the watch could not start; try again later"))
         self.sync_task = asyncio.create_task(self._sync_periodically())
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Called per connection; a layer that cannot even make a channel is refused cleanly.
+
+        Channels asks the layer for this consumer's channel before ``connect`` runs; with
+        Redis away that raises, which would end the handshake as an HTTP 500.
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        except StoreUnavailable as exc:
+            if getattr(self, "channel_name", None):
+                raise  # the channel exists, so this is not a start-up failure
+            await receive()  # the websocket.connect message
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": orjson.dumps({"type": "error", "error": str(exc)}).decode()})
+            await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        """Complete the handshake (once)."""
+        self.accepted = True
+        await super().accept(subprotocol, headers)
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes, from either side."""
@@ -159,13 +179,17 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         return int(raw_after)
 
     async def _start_from(self, after: int | None) -> None:
-        """Without ``after``: only future writes. With it: replay retained events first."""
-        store = get_store()
-        if after is None:
-            self.last = await store.revision()
-            return
-        self.last = after
-        await self._catch_up()
+        """Subscribe, fix the starting revision, accept, then replay (if ``after`` was given).
+
+        The order closes two windows: subscribing before reading the revision means nothing
+        committed after the read is missed, and reading it before accepting means a write
+        the client makes once its handshake completes is after the start, so it is sent.
+        """
+        await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
+        self.last = await get_store().revision() if after is None else after
+        await self.accept()
+        if after is not None:
+            await self._catch_up()
 
     async def _deliver(self, events: Iterable[Event]) -> None:
         """Send events past ``self.last`` in order; on a gap, refill from the store."""
@@ -191,11 +215,10 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
 
     async def _sync_periodically(self) -> None:
         """Once per SYNC_INTERVAL, if the store is ahead, queue a marker behind the pending messages."""
-        store = get_store()
         while not self.closing:
             await asyncio.sleep(SYNC_INTERVAL)
             try:
-                revision = await store.revision()
+                revision = await revision_poll.latest()
             except KVError as exc:
                 await self._refuse(exc)
                 return
@@ -218,6 +241,8 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         if self.closing:
             return
         self.closing = True
+        if not self.accepted:
+            await self.accept()  # custom close codes and the reason frame need an open socket
         if isinstance(exc, Compacted):
             await self.send_json({"type": "compacted", "oldest": exc.oldest})
         else:

@@ -20,6 +20,7 @@ from channels.testing import WebsocketCommunicator
 from kvapp import consumers
 from kvapp.asgi_app import build_application
 from kvapp.broadcast import EVENTS_MESSAGE, WATCH_GROUP, publish_events
+from kvapp.errors import StoreUnavailable
 from kvapp.store import set_store
 from kvapp.store.pickle_store import PickleStore
 from kvapp.watchers import watchers_of
@@ -65,6 +66,14 @@ class UnreachableLayer(InMemoryChannelLayer):
     async def group_add(self, group: str, channel: str) -> None:
         """Fail as a network client would."""
         raise ConnectionRefusedError("layer backend unreachable")
+
+
+class NoChannelLayer(InMemoryChannelLayer):
+    """A layer that cannot even create a consumer's channel (Redis away when the socket opens)."""
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        """Fail the way kvstore's Redis layer reports an outage."""
+        raise StoreUnavailable("Redis is unreachable")
 
 
 class FlakyMarkerLayer(InMemoryChannelLayer):
@@ -489,3 +498,21 @@ async def test_an_unreachable_layer_closes_the_watch_cleanly_and_uncounted(store
     await ws.disconnect()
     open_sockets.clear()
     assert await _healthz_watchers(async_client) == before
+
+
+async def test_a_layer_that_cannot_make_a_channel_refuses_the_watch_with_4503_not_a_500(store, settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}.NoChannelLayer"}}
+    ws = WebsocketCommunicator(APPLICATION, "/ws/watch")
+    connected, _ = await ws.connect(timeout=RECEIVE_TIMEOUT)
+    assert connected
+    frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    assert frame["type"] == "error"
+    assert "unreachable" in frame["error"]
+    assert await _closed_with(ws) == consumers.CLOSE_UNAVAILABLE
+
+
+async def test_a_write_right_after_the_handshake_is_delivered_without_after(store, open_sockets):
+    ws = await _watch(open_sockets, "prefix=race/")
+    await store.put("race/k", "v")
+    frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    assert (frame["key"], frame["revision"]) == ("race/k", 1)
