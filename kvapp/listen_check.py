@@ -11,6 +11,7 @@ a private network may make it fine, and only the operator knows.
 from __future__ import annotations
 
 import ipaddress
+import re
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 _RUNSERVER_ALL_INTERFACES = "0"  # runserver treats "0:8000" as 0.0.0.0:8000
 
 _VALUE_FLAGS = {"-b", "--bind", "--host"}
+_UNESCAPED_COLON = re.compile(r"(?<!\\):")  # Twisted endpoint strings escape colons in values
 
 
 def bound_hosts(argv: Sequence[str]) -> list[str]:
@@ -41,7 +43,7 @@ def bound_hosts(argv: Sequence[str]) -> list[str]:
 
 def _endpoint_hosts(endpoint: str) -> list[str]:
     """The interface of a Twisted endpoint string; ``tcp:8000`` alone means every interface."""
-    kind, *fields = endpoint.split(":")
+    kind, *fields = _UNESCAPED_COLON.split(endpoint)
     if kind not in {"tcp", "tcp6", "ssl"}:
         return []  # unix sockets and file descriptors are not network listeners
     for field in fields:

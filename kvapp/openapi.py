@@ -23,6 +23,7 @@ API_VERSION = "1"
 # Routes in kvapp.urls that are deliberately not in the document, and why.
 NOT_DOCUMENTED = {
     "/": "the HTML page is for people, not part of the JSON API",
+    "/static/{name}": "the page's scripts and styles",
 }
 
 Schema = dict[str, Any]
