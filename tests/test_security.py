@@ -313,6 +313,7 @@ def test_real_server_sends_security_headers_on_page_and_api(secured: ServerProce
     for response in (page, api_answer, refused):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "same-origin"
     csp = page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp
     assert "script-src 'self'" in csp
