@@ -22,7 +22,6 @@ class KVSettings:
     journal_max_bytes: int
     max_watchers: int
     max_watchers_per_client: int
-    watch_idle_seconds: int
 
 
 @cache
@@ -39,5 +38,4 @@ def kv_settings() -> KVSettings:
         journal_max_bytes=getattr(settings, "KV_JOURNAL_MAX_BYTES", 64 * 1024 * 1024),
         max_watchers=getattr(settings, "KV_MAX_WATCHERS", 10_000),
         max_watchers_per_client=getattr(settings, "KV_MAX_WATCHERS_PER_CLIENT", 2_000),
-        watch_idle_seconds=getattr(settings, "KV_WATCH_IDLE_SECONDS", 3600),
     )
