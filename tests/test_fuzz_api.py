@@ -9,7 +9,6 @@ one being held to account.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -97,7 +96,7 @@ def test_api_answers_match_the_document(
     fuzz()
 
 
-def test_fuzz_server_survived(fuzz_server: ServerProcess, tmp_path: Path) -> None:
+def test_fuzz_server_survived(fuzz_server: ServerProcess) -> None:
     """After the fuzzing the server still answers and logged no unhandled exception."""
     assert requests.get(f"{fuzz_server.url}/healthz", timeout=REQUEST_TIMEOUT).json()["status"] == "ok"
     assert "Traceback" not in fuzz_server.log()
