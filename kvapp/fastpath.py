@@ -63,6 +63,10 @@ class BodyTooLarge(Exception):
     """The request body is over KV_MAX_BODY_BYTES; the view is told so when it reads it."""
 
 
+class Disconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
 class OversizedRequest(ASGIRequest):
     """A request whose body was not kept because it is over the limit.
 
@@ -167,9 +171,15 @@ class FastPathHandler:
         except Exception as exc:
             response = await _response_for_exception(request, exc)
         try:
-            await _send_response(response, send)
+            messages = _response_messages(response)
         except Exception:
-            logger.exception("could not send the response for %s %s", request.method, request.path)
+            logger.exception("cannot send the response to %s %s; answering 500", request.method, request.path)
+            messages = _response_messages(HttpResponse(_INTERNAL_ERROR, status=500, content_type=JSON))
+        try:
+            for message in messages:
+                await send(message)
+        except OSError as exc:  # the client is gone; nothing is left to tell it
+            logger.debug("could not send the response to %s %s: %s", request.method, request.path, exc)
 
 
 def _set_script_prefix(script_name: str) -> None:
@@ -180,10 +190,6 @@ def _set_script_prefix(script_name: str) -> None:
     """
     if script_name:
         set_script_prefix(script_name)
-
-
-class Disconnected(Exception):
-    """The client went away before its request body arrived."""
 
 
 async def _read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
@@ -244,12 +250,20 @@ async def _response_for_exception(request: HttpRequest, exc: Exception) -> HttpR
         return HttpResponse(_INTERNAL_ERROR, status=500, content_type=JSON)
 
 
-async def _send_response(response: HttpResponse, send: Send) -> None:
-    """Write a complete (non-streaming) response: status, headers, cookies, one body message."""
+def _response_messages(response: HttpResponse) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ASGI messages for a complete response: status, headers and cookies, then the body.
+
+    kv views answer with whole bodies; a streaming response here is a bug, refused (TypeError)
+    before anything is sent so the client still gets a proper 500.
+    """
+    if response.streaming:
+        raise TypeError("kv views must not return streaming responses")
     body = response.content
     headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
     if not response.has_header("Content-Length"):
         headers.append((b"content-length", str(len(body)).encode("ascii")))
     headers.extend((b"Set-Cookie", c.output(header="").encode("ascii").strip()) for c in response.cookies.values())
-    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    return (
+        {"type": "http.response.start", "status": response.status_code, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )

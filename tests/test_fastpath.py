@@ -12,9 +12,12 @@ from urllib.parse import unquote
 import orjson
 import pytest
 from django.core.asgi import get_asgi_application
+from django.http import StreamingHttpResponse
 from django.test import override_settings
 
+from kvapp import urls as kv_urls
 from kvapp.fastpath import FastPathHandler
+from kvapp.http.guard import kv_view
 from kvapp.store import set_store
 from kvapp.store.pickle_store import PickleStore
 
@@ -257,3 +260,17 @@ async def test_a_client_gone_before_its_body_gets_nothing(stores: tuple[PickleSt
 @override_settings(MIDDLEWARE=["django.middleware.common.CommonMiddleware"])
 def test_unknown_middleware_turns_the_fast_path_off() -> None:
     assert FastPathHandler(DJANGO).middleware is None
+
+
+async def test_a_streaming_response_is_refused_with_a_json_500(
+    stores: tuple[PickleStore, PickleStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def streaming(request: Any, key: str = "") -> StreamingHttpResponse:
+        return StreamingHttpResponse(iter([b"a", b"b"]))
+
+    (item,) = [pattern for pattern in kv_urls.urlpatterns if pattern.name == "kv-item"]
+    monkeypatch.setattr(item, "callback", kv_view("GET", route="kv")(streaming))
+    set_store(stores[0])
+    answer = await call(FAST, "GET", "/api/v1/kv/k")
+    assert answer.status == 500
+    assert orjson.loads(answer.body) == {"error": "internal error; see the server log"}
