@@ -19,11 +19,11 @@ import asyncio
 import atexit
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kvapp.errors import KeyNotFound, RevisionConflict, StoreUnavailable
+from kvapp.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreUnavailable
 from kvapp.store import journal, snapshot
 from kvapp.store.base import DEFAULT_PAGE_SIZE, Event, Page, Pair, Stats, Store
 from kvapp.store.files import FileLock
@@ -69,6 +69,9 @@ class PickleStore(Store):
         self._snapshot_bytes = self.path.stat().st_size if self.path.exists() else 0
         # One thread: journal appends must hit the disk in batch order.
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kv-journal")
+        # Its own thread, not self._io: a long pickle must not hold up journal appends.
+        self._fold_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kv-fold")
+        self._fold_job: Future | None = None  # the background fold; close() waits for it
         self._pending: list[_Op] = []
         self._wakeup: asyncio.Event | None = None
         self._committer: asyncio.Task | None = None
@@ -88,7 +91,7 @@ class PickleStore(Store):
             is_last = path == self.journal_path or not self.journal_path.exists()
             for event in journal.read(path, is_last=is_last):
                 if event.revision > index.revision:
-                    index.apply(event)
+                    _replay(index, event, path)
                     replayed += 1
         if state.upgraded_from_seed or replayed or self.folding_path.exists():
             snapshot.dump(self.path, index.snapshot_state())
@@ -240,9 +243,14 @@ class PickleStore(Store):
             return
         state = self.index.snapshot_state()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._io, self._rotate_journal)
-        # The default pool, not self._io: a long pickle must not hold up journal appends.
-        self._folding = loop.run_in_executor(None, self._write_snapshot, state)
+        # A fold that failed (disk full, I/O error) left its journal behind: rotating now would
+        # replace that file and drop its events from disk. Retry the snapshot instead; it
+        # covers both journals.
+        if not self.folding_path.exists():
+            await loop.run_in_executor(self._io, self._rotate_journal)
+        self._fold_job = self._fold_pool.submit(self._write_snapshot, state)
+        self._folding = asyncio.wrap_future(self._fold_job, loop=loop)
+        self._folding.add_done_callback(_report_fold_failure)
 
     def _rotate_journal(self) -> None:
         """Set the full journal aside for folding and start an empty one."""
@@ -257,7 +265,7 @@ class PickleStore(Store):
 
     def fold_now(self) -> None:
         """Fold synchronously; called at clean shutdown with no writes in flight."""
-        if self._folding is not None and not self._folding.done():
+        if self._fold_job is not None and not self._fold_job.done():
             return  # a background fold owns the files; the journal stays valid
         self._snapshot_bytes = snapshot.dump(self.path, self.index.snapshot_state())
         self._journal.close()
@@ -271,6 +279,10 @@ class PickleStore(Store):
         self._closed = True
         atexit.unregister(self.close)
         try:
+            # A background fold still writing must finish before the lock is released: a new
+            # server taking over would otherwise have its fresh snapshot replaced by this older
+            # one, and its journal deleted.
+            self._fold_pool.shutdown(wait=True)
             if self._failure is None and self._journal.size:
                 self.fold_now()
         except OSError:
@@ -279,6 +291,26 @@ class PickleStore(Store):
             self._journal.close()
             self._io.shutdown(wait=False)
             self._lock.release()
+
+
+def _replay(index: MemoryIndex, event: Event, path: Path) -> None:
+    """Apply a journaled event at start; a gap in the revisions is damage, not a bug to crash on."""
+    try:
+        index.apply(event)
+    except ValueError:
+        raise CorruptStore(
+            f"journal {path} continues at revision {event.revision} but the store is at revision "
+            f"{index.revision}: writes in between are missing; refusing to start rather than lose them"
+        ) from None
+
+
+def _report_fold_failure(folding: asyncio.Future) -> None:
+    """Called when a background fold ends: log a failure (the journal is kept and the fold retried)."""
+    if folding.cancelled() or folding.exception() is None:
+        return
+    logger.error(
+        "could not write the snapshot (%s); the journal is kept and folding will be retried", folding.exception()
+    )
 
 
 def _fail(batch: list[_Op], error: BaseException) -> None:
