@@ -7,6 +7,7 @@ import re
 from kvapp.errors import InvalidKey, InvalidRequest, ValueTooLarge
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+MAX_REVISION = 2**63 - 1  # etcd's int64 revisions; larger is a client bug, not a revision
 
 
 def check_key(key: object, max_bytes: int) -> str:
@@ -35,8 +36,8 @@ def check_value(value: object, max_bytes: int) -> str:
 
 def check_revision(revision: object) -> int:
     """Return ``revision`` if it is a whole number >= 0 (``True`` is not a number here)."""
-    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
-        raise InvalidRequest('"if_revision" must be a whole number >= 0')
+    if isinstance(revision, bool) or not isinstance(revision, int) or not 0 <= revision <= MAX_REVISION:
+        raise InvalidRequest(f'"if_revision" must be a whole number from 0 to {MAX_REVISION}')
     return revision
 
 

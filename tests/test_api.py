@@ -191,6 +191,8 @@ BAD_REQUESTS: list[tuple[str, str, Any, int]] = [
     ("DELETE", "/api/v1/kv/existing?if_revision=abc", None, 400),
     ("DELETE", "/api/v1/kv/existing?if_revision=-3", None, 400),
     ("DELETE", "/api/v1/kv/existing?if_revision=99", None, 409),
+    ("DELETE", f"/api/v1/kv/existing?if_revision={10**30}", None, 400),
+    ("PUT", "/api/v1/kv/a", {"value": "x", "if_revision": 2**63}, 400),
     ("DELETE", "/api/v1/kv/missing", None, 404),
     ("POST", "/api/v1/kv/existing", {"value": "x"}, 405),
     ("PATCH", "/api/v1/kv/existing", {"value": "x"}, 405),
@@ -234,6 +236,9 @@ SEED_BAD_REQUESTS: list[tuple[str, str, int]] = [
     ("GET", "/add?key=k&value=v", 405),
     ("POST", "/get?key=k", 405),
     ("POST", "/get_all", 405),
+    ("GET", "/get?key=%FF", 400),
+    ("POST", "/add?key=%FF&value=v", 400),
+    ("POST", "/add?key=k&value=%C3%28", 400),
 ]
 
 
@@ -265,3 +270,17 @@ async def test_a_host_outside_allowed_hosts_is_a_json_400(client: AsyncClient, s
     assert response.status_code == 400
     assert "Host" in response.json()["error"]
     assert state(store) == before
+
+
+async def test_seed_add_refuses_a_form_body_that_is_not_utf8(client: AsyncClient, store: PickleStore) -> None:
+    before = state(store)
+    response = await client.post("/add", data=b"key=%FF&value=v", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "UTF-8" in response.content.decode()
+    assert state(store) == before
+
+
+async def test_seed_add_decodes_utf8_form_bodies(client: AsyncClient) -> None:
+    body = "key=caf%C3%A9&value=cr%C3%A8me+br%C3%BBl%C3%A9e"
+    assert (await client.post("/add", data=body, content_type="application/x-www-form-urlencoded")).status_code == 200
+    assert (await client.get("/get?key=caf%C3%A9")).content.decode() == "crème brûlée"

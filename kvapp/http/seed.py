@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from django.http import HttpRequest, HttpResponse
 
 from kvapp.conf import kv_settings
@@ -16,7 +18,7 @@ from kvapp.validation import check_key, check_value
 @kv_view("GET", route="seed_get", text_errors=True)
 async def seed_get(request: HttpRequest) -> HttpResponse:
     """``GET /get?key=K``: the bare value as text."""
-    key = request.GET.get("key")
+    key = _strict(request.META.get("QUERY_STRING", "")).get("key")
     if not key:
         raise InvalidRequest("the key parameter is required: /get?key=K")
     key = check_key(key, kv_settings().max_key_bytes)
@@ -53,6 +55,23 @@ async def seed_get_all(request: HttpRequest) -> HttpResponse:
 
 def _param(request: HttpRequest, name: str) -> str | None:
     """A parameter from the query string, else from a form body."""
-    if name in request.GET:
-        return request.GET[name]
+    query = _strict(request.META.get("QUERY_STRING", ""))
+    if name in query:
+        return query[name]
+    if request.content_type == "application/x-www-form-urlencoded":
+        return _strict(request.body).get(name)
     return request.POST.get(name)
+
+
+def _strict(encoded: str | bytes) -> dict[str, str]:
+    """Decode ``a=1&b=2``, refusing bytes that are not UTF-8.
+
+    Django's QueryDict replaces them with U+FFFD, which would store a different key or value
+    than the client sent; the JSON API refuses them too.
+    """
+    try:
+        if isinstance(encoded, bytes):
+            encoded = encoded.decode("utf-8")
+        return dict(parse_qsl(encoded, keep_blank_values=True, encoding="utf-8", errors="strict"))
+    except UnicodeError:
+        raise InvalidRequest("parameters are not valid UTF-8 (check their percent-encoding)") from None
