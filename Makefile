@@ -25,10 +25,10 @@ run: $(VENV)/.runtime
 run-uvicorn: $(VENV)/.runtime
 	$(BIN)/uvicorn --host $(HOST) --port $(PORT) --no-access-log kvproject.asgi:application
 
-bench: $(VENV)/.runtime
+bench: system-deps $(VENV)/.runtime
 	$(BIN)/python -m bench.run
 
-bench-short: $(VENV)/.runtime
+bench-short: system-deps $(VENV)/.runtime
 	$(BIN)/python -m bench.run --short
 
 system-deps:

@@ -27,8 +27,14 @@ class LoadResult:
     errors: int
 
 
+class WrkMissing(RuntimeError):
+    """The load generator is not installed."""
+
+
 def run_wrk(url: str, seconds: float, script: str | None = None, env: dict[str, str] | None = None) -> LoadResult:
     """Run wrk (32 connections, 2 threads) against ``url`` for ``seconds``."""
+    if not Path(WRK).exists():
+        raise WrkMissing(f"{WRK} not found: install Debian's wrk package (make system-deps)")
     command = [WRK, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency", url]
     if script:
         command[1:1] = ["-s", str(BENCH_DIR / script)]
