@@ -26,9 +26,8 @@ def store(tmp_path: Path) -> Iterator[PickleStore]:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A real daphne server on a free port with its own data file."""
-    process = ServerProcess(tmp_path / "store.pickle").start()
-    yield process
-    process.stop()
+    with ServerProcess(tmp_path / "store.pickle") as process:
+        yield process
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +36,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     started = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield started
     started.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, free to stop and restart."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()

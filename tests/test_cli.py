@@ -62,17 +62,15 @@ def assert_one_error_line(result: Result, *fragments: str) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real server shared by this module's tests."""
-    process = ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle").start()
-    yield process
-    process.stop()
+    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server that requires ``Authorization: Bearer s3cret``."""
-    process = ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle", env={"KV_TOKEN": TOKEN}).start()
-    yield process
-    process.stop()
+    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle", env={"KV_TOKEN": TOKEN}) as process:
+        yield process
 
 
 @pytest.fixture

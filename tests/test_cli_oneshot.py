@@ -20,9 +20,8 @@ RUN_TIMEOUT = 30  # seconds per CLI process
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for this module (each test uses its own keys); starting one per test is slow."""
-    process = ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle", env={"KV_TOKEN": TOKEN}).start()
-    yield process
-    process.stop()
+    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle", env={"KV_TOKEN": TOKEN}) as process:
+        yield process
 
 
 def kvcli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

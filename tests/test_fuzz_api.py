@@ -35,9 +35,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One real daphne server for the whole module (a server per operation would triple the runtime)."""
     data = tmp_path_factory.mktemp("fuzz") / "store.pickle"
-    process = ServerProcess(data).start()
-    yield process
-    process.stop()
+    with ServerProcess(data) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

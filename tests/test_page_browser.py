@@ -36,9 +36,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the tests that only need their own key prefix."""
-    process = ServerProcess(tmp_path_factory.mktemp("page") / "store.pickle").start()
-    yield process
-    process.stop()
+    with ServerProcess(tmp_path_factory.mktemp("page") / "store.pickle") as process:
+        yield process
 
 
 class PageErrors:

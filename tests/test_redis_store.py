@@ -5,7 +5,7 @@ The behaviour it shares with the pickle backend is in ``test_store_contract.py``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +17,6 @@ from kvapp.store.redis_store import RedisStore
 from tests.support.redis import RedisMissing, RedisServer
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own, free to stop and restart."""
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

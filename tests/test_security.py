@@ -96,9 +96,8 @@ def token(settings: Any) -> str:
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real daphne server with a token and small limits, shared by the module's real-socket tests."""
     data = tmp_path_factory.mktemp("secured") / "store.pickle"
-    process = ServerProcess(data, env={"KV_TOKEN": TOKEN, **SERVER_LIMITS}).start()
-    yield process
-    process.stop()
+    with ServerProcess(data, env={"KV_TOKEN": TOKEN, **SERVER_LIMITS}) as process:
+        yield process
 
 
 def _auth(value: str = TOKEN) -> dict[str, str]:

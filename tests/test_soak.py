@@ -168,9 +168,8 @@ class Sampler:
 @pytest.fixture
 def soak_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A real daphne server of its own (a soak must not share a process with other tests)."""
-    process = ServerProcess(tmp_path / "store.pickle").start()
-    yield process
-    process.stop()
+    with ServerProcess(tmp_path / "store.pickle") as process:
+        yield process
 
 
 def _wait_for_watchers(url: str, count: int) -> None:

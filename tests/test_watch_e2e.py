@@ -40,26 +40,23 @@ IDLE_PADDING = "p" * 4096  # 3,000 events of 4 KiB outgrow the kernel socket buf
 @pytest.fixture(scope="module")
 def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One daphne server (the recommended one) shared by the scenarios that need no special config."""
-    process = ServerProcess(tmp_path_factory.mktemp("watch") / "store.pickle").start()
-    yield process
-    process.stop()
+    with ServerProcess(tmp_path_factory.mktemp("watch") / "store.pickle") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
 def uvicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A uvicorn server with the default history; unlike daphne it applies websocket back-pressure."""
-    process = ServerProcess(tmp_path_factory.mktemp("watch-uvicorn") / "store.pickle", kind="uvicorn").start()
-    yield process
-    process.stop()
+    with ServerProcess(tmp_path_factory.mktemp("watch-uvicorn") / "store.pickle", kind="uvicorn") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
 def small_history_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A uvicorn server keeping only SMALL_HISTORY events; uvicorn applies websocket back-pressure."""
     data = tmp_path_factory.mktemp("watch-small") / "store.pickle"
-    process = ServerProcess(data, kind="uvicorn", env={"KV_HISTORY": str(SMALL_HISTORY)}).start()
-    yield process
-    process.stop()
+    with ServerProcess(data, kind="uvicorn", env={"KV_HISTORY": str(SMALL_HISTORY)}) as process:
+        yield process
 
 
 # --- writing -------------------------------------------------------------------------------------

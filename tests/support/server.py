@@ -78,6 +78,14 @@ class ServerProcess:
             self.wait_ready()
         return self
 
+    def __enter__(self) -> ServerProcess:
+        """Start (and wait for) the server for a ``with`` block."""
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop it cleanly whatever happened in the block."""
+        self.stop()
+
     def wait_ready(self) -> None:
         """Poll /healthz until it answers, failing loudly with the server log if it never does."""
         deadline = time.monotonic() + START_TIMEOUT
