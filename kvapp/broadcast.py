@@ -1,13 +1,15 @@
 """Fan committed events out through the Channels layer to every watch socket.
 
 One group message per committed batch (not per event) keeps the layer's work per write
-small; watchers filter by prefix themselves.
+small, and each event travels as the JSON text watchers send, encoded once per batch rather
+than once per watcher; watchers filter by prefix themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 from channels.layers import get_channel_layer
 
 from kvapp.store.base import Event
@@ -16,9 +18,17 @@ WATCH_GROUP = "kv.watch"
 EVENTS_MESSAGE = "kv.events"  # dispatched to WatchConsumer.kv_events
 
 
+Frame = tuple[int, str, str]  # (revision, key, the event's JSON text as watchers receive it)
+
+
+def encode_frame(event: Event) -> Frame:
+    """An event ready to send: the JSON is encoded once here, not once per watcher."""
+    return event.revision, event.key, orjson.dumps(event.as_message()).decode()
+
+
 async def publish_events(events: Sequence[Event]) -> None:
     """Called by the store after each committed batch, in revision order."""
     layer = get_channel_layer()
     if layer is None:
         return
-    await layer.group_send(WATCH_GROUP, {"type": EVENTS_MESSAGE, "events": [event.as_message() for event in events]})
+    await layer.group_send(WATCH_GROUP, {"type": EVENTS_MESSAGE, "events": [encode_frame(event) for event in events]})

@@ -31,13 +31,12 @@ from channels.consumer import get_handler_name
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from kvapp.broadcast import WATCH_GROUP
+from kvapp.broadcast import WATCH_GROUP, Frame, encode_frame
 from kvapp.conf import kv_settings
 from kvapp.errors import Compacted, KVError, StoreUnavailable, Unauthorized
 from kvapp.http.guard import check_token
 from kvapp.revision_poll import revision_poll
 from kvapp.store import get_store
-from kvapp.store.base import Event
 from kvapp.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
 
 logger = logging.getLogger(__name__)
@@ -128,7 +127,7 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         if self.closing:
             return
         try:
-            await self._deliver(Event.from_message(m) for m in message["events"])
+            await self._deliver(message["events"])
         except KVError as exc:
             await self._refuse(exc)
 
@@ -191,27 +190,27 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         if after is not None:
             await self._catch_up()
 
-    async def _deliver(self, events: Iterable[Event]) -> None:
-        """Send events past ``self.last`` in order; on a gap, refill from the store."""
-        for event in events:
-            if event.revision <= self.last:
+    async def _deliver(self, frames: Iterable[Frame]) -> None:
+        """Send frames past ``self.last`` in order; on a gap, refill from the store."""
+        for revision, key, text in frames:
+            if revision <= self.last:
                 continue  # already sent (replay seam, or a late message from another process)
-            if event.revision > self.last + 1:
+            if revision > self.last + 1:
                 await self._catch_up()
-                if event.revision <= self.last:
+                if revision <= self.last:
                     continue
-            await self._send_event(event)
+            await self._send_frame(revision, key, text)
 
     async def _catch_up(self) -> None:
         """Send every retained event after ``self.last``; Compacted if they are gone."""
         for event in await get_store().events_since(self.last):
-            await self._send_event(event)
+            await self._send_frame(*encode_frame(event))
 
-    async def _send_event(self, event: Event) -> None:
+    async def _send_frame(self, revision: int, key: str, text: str) -> None:
         """Send one event if its key is watched, and remember its revision either way."""
-        self.last = event.revision
-        if event.key.startswith(self.prefix) and not self.closing:
-            await self.send_json(event.as_message())
+        self.last = revision
+        if key.startswith(self.prefix) and not self.closing:
+            await self.send(text_data=text)
 
     async def _sync_periodically(self) -> None:
         """Once per SYNC_INTERVAL, if the store is ahead, queue a marker behind the pending messages."""

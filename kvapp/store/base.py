@@ -38,18 +38,6 @@ class Event(NamedTuple):
             }
         return {"type": "delete", "key": self.key, "revision": self.revision, "prev": self.prev}
 
-    @classmethod
-    def from_message(cls, message: dict[str, Any]) -> Event:
-        """Rebuild an event from :meth:`as_message`'s form."""
-        return cls(
-            message["revision"],
-            message["type"],
-            message["key"],
-            message.get("value"),
-            message.get("created"),
-            message.get("prev"),
-        )
-
 
 class Pair(NamedTuple):
     """A stored pair with its revisions (etcd's mod_revision / create_revision)."""
