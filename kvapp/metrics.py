@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter("kv_requests_total", "HTTP requests answered", ["route", "method", "status"])
@@ -13,10 +15,24 @@ LATENCY = Histogram(
 )
 KEYS = Gauge("kv_keys", "Pairs in the store")
 REVISION = Gauge("kv_revision", "Current store revision")
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 WATCHERS = Gauge("kv_watchers", "Open watch websockets in this process")
+
+
+@cache
+def _request_counter(route: str, method: str, status: int) -> Counter:
+    """The labelled child; ``labels()`` re-validates and locks on every call, a few µs per request."""
+    return REQUESTS.labels(route, method, str(status))
+
+
+@cache
+def _latency_histogram(route: str) -> Histogram:
+    """The labelled child, cached for the same reason."""
+    return LATENCY.labels(route)
 
 
 def observe(route: str, method: str, status: int, seconds: float) -> None:
     """Record one answered request."""
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route).observe(seconds)
+    # The method is the client's word: an unknown one must not mint a new label per request.
+    _request_counter(route, method if method in KNOWN_METHODS else "OTHER", status).inc()
+    _latency_histogram(route).observe(seconds)

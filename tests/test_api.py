@@ -284,3 +284,11 @@ async def test_seed_add_decodes_utf8_form_bodies(client: AsyncClient) -> None:
     body = "key=caf%C3%A9&value=cr%C3%A8me+br%C3%BBl%C3%A9e"
     assert (await client.post("/add", data=body, content_type="application/x-www-form-urlencoded")).status_code == 200
     assert (await client.get("/get?key=caf%C3%A9")).content.decode() == "crème brûlée"
+
+
+async def test_unknown_methods_share_one_metrics_label(client: AsyncClient) -> None:
+    for verb in ["BREW", "WHEN", "PROPFIND"]:
+        assert (await client.generic(verb, "/api/v1/kv/a")).status_code == 405
+    text = (await client.get("/metrics")).content.decode()
+    assert 'method="OTHER",route="kv",status="405"' in text
+    assert "BREW" not in text
