@@ -145,10 +145,9 @@ def test_every_supported_server_serves_the_api(tmp_path: Path, kind: str) -> Non
 
 
 def test_the_data_file_is_created_at_first_start(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "store.pickle").start()
-    requests.put(f"{server.url}/api/v1/kv/a", json={"value": "1"}, timeout=10)
-    server.stop()
-    assert server.data.exists()
+    with ServerProcess(tmp_path / "store.pickle") as server:
+        assert server.data.exists()
+        assert requests.get(f"{server.url}/healthz", timeout=10).json()["revision"] == 0
 
 
 def _env() -> dict[str, str]:

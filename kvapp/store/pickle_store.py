@@ -93,7 +93,9 @@ class PickleStore(Store):
                 if event.revision > index.revision:
                     _replay(index, event, path)
                     replayed += 1
-        if state.upgraded_from_seed or replayed or self.folding_path.exists():
+        # Also on first start, so the data file exists (and its directory is proven writable)
+        # before the first request rather than only after the first fold.
+        if state.upgraded_from_seed or replayed or self.folding_path.exists() or not self.path.exists():
             snapshot.dump(self.path, index.snapshot_state())
             self.folding_path.unlink(missing_ok=True)
             self.journal_path.unlink(missing_ok=True)
@@ -141,6 +143,8 @@ class PickleStore(Store):
         """Add an op to the next batch and wake the committer."""
         if self._failure is not None:
             raise StoreUnavailable(f"the journal could not be written ({self._failure}); restart the server")
+        if self._closed:
+            raise StoreUnavailable("the store is shutting down")
         loop = asyncio.get_running_loop()
         op = _Op(kind, key, value, if_revision, loop.create_future())
         self._pending.append(op)
