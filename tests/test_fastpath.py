@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -20,28 +19,16 @@ from kvapp.fastpath import FastPathHandler
 from kvapp.http.guard import kv_view
 from kvapp.store import set_store
 from kvapp.store.pickle_store import PickleStore
+from tests.support.asgi import Answer
 
 DJANGO = get_asgi_application()
 FAST = FastPathHandler(DJANGO)
 IGNORED_HEADERS = {"content-length"}  # the fast path always sends one; Django leaves it to the server
 
 
-@dataclass
-class Answer:
-    """What a client would see."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def content_type(self) -> str:
-        """The Content-Type header."""
-        return self.headers["content-type"]
-
-    def comparable(self) -> tuple[int, dict[str, str], bytes]:
-        """Everything except headers the two paths may legitimately differ in."""
-        return self.status, {k: v for k, v in self.headers.items() if k not in IGNORED_HEADERS}, self.body
+def comparable(answer: Answer) -> tuple[int, dict[str, str], bytes]:
+    """Everything except headers the two paths may legitimately differ in."""
+    return answer.status, {k: v for k, v in answer.headers.items() if k not in IGNORED_HEADERS}, answer.body
 
 
 def scope_for(method: str, target: str, headers: list[tuple[bytes, bytes]], query: bytes = b"") -> dict[str, Any]:
@@ -164,7 +151,7 @@ async def test_fast_path_answers_every_request_like_django(stores: tuple[PickleS
     statuses = set()
     for method, target, body, headers in REQUESTS:
         fast, full = await both(stores, method, target, body, headers)
-        assert fast.comparable() == full.comparable(), f"{method} {target}"
+        assert comparable(fast) == comparable(full), f"{method} {target}"
         statuses.add(fast.status)
     assert statuses == {200, 400, 404, 405, 409}  # the table exercises every answer it claims to
 
@@ -182,7 +169,7 @@ async def test_fast_path_sends_the_security_headers_and_a_length(stores: tuple[P
 async def test_a_body_over_the_limit_is_413_on_both_paths(stores: tuple[PickleStore, PickleStore]) -> None:
     big = json_body({"value": "v" * 4000})
     fast, full = await both(stores, "PUT", "/api/v1/kv/big", big)
-    assert fast.comparable() == full.comparable()
+    assert comparable(fast) == comparable(full)
     assert fast.status == 413
     assert orjson.loads(fast.body)["error"] == "request body is over 2048 bytes"
 
@@ -200,7 +187,7 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(stores: tuple[PickleStore,
 async def test_token_checks_match(stores: tuple[PickleStore, PickleStore]) -> None:
     for headers in ([], [(b"authorization", b"Bearer wrong")], [(b"authorization", b"Bearer s3cret")]):
         fast, full = await both(stores, "GET", "/healthz", headers=headers)
-        assert fast.comparable() == full.comparable()
+        assert comparable(fast) == comparable(full)
     assert fast.status == 200
 
 
@@ -213,7 +200,7 @@ async def test_an_unexpected_error_is_the_same_json_500(
     for store in stores:
         monkeypatch.setattr(store, "get", broken)
     fast, full = await both(stores, "GET", "/api/v1/kv/k")
-    assert fast.comparable() == full.comparable()
+    assert comparable(fast) == comparable(full)
     assert fast.status == 500
     assert orjson.loads(fast.body) == {"error": "internal error; see the server log"}
 
@@ -237,7 +224,7 @@ async def test_non_api_paths_fall_through_to_django(stores: tuple[PickleStore, P
 
 async def test_an_undecodable_query_goes_to_django_with_its_body(stores: tuple[PickleStore, PickleStore]) -> None:
     fast, full = await both(stores, "POST", "/add", query=b"key=\xff&value=v")
-    assert fast.comparable() == full.comparable()
+    assert comparable(fast) == comparable(full)
     assert fast.status == 400
     assert stores[0].index.get("\ufffd") is None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,20 +11,10 @@ from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
 from kvapp.asgi_app import build_application
+from tests.support.asgi import Answer
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "kvapp" / "static" / "kvapp"
 APPLICATION = build_application(get_asgi_application())
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode()
 
 
 async def call(path: str, method: str = "GET", headers: dict[str, str] | None = None) -> Answer:

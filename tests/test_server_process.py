@@ -60,15 +60,17 @@ def assert_all_present(url: str, acknowledged: dict[str, tuple[str, int]]) -> No
     assert session.get(f"{url}/healthz", timeout=10).json()["revision"] >= top
 
 
+def assert_all_present_after_restart(data: Path, acknowledged: dict[str, tuple[str, int]]) -> None:
+    """Start a new server on the same data file and check every acknowledged write."""
+    with ServerProcess(data) as restarted:
+        assert_all_present(restarted.url, acknowledged)
+
+
 def test_kill_9_right_after_the_last_answer_loses_no_acknowledged_write(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "store.pickle").start()
     acknowledged = write_concurrently(server.url, WRITES_PER_WRITER, threading.Event())
     server.kill()
-    restarted = ServerProcess(server.data).start()
-    try:
-        assert_all_present(restarted.url, acknowledged)
-    finally:
-        restarted.stop()
+    assert_all_present_after_restart(server.data, acknowledged)
 
 
 def test_kill_9_in_the_middle_of_concurrent_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
@@ -81,11 +83,7 @@ def test_kill_9_in_the_middle_of_concurrent_writes_loses_no_acknowledged_write(t
     server.kill()  # writers are mid-request: some writes were never answered
     stop.set()
     runner.join()
-    restarted = ServerProcess(server.data).start()
-    try:
-        assert_all_present(restarted.url, result)
-    finally:
-        restarted.stop()
+    assert_all_present_after_restart(server.data, result)
 
 
 def test_a_clean_stop_folds_the_journal_and_keeps_everything(tmp_path: Path) -> None:
@@ -94,11 +92,7 @@ def test_a_clean_stop_folds_the_journal_and_keeps_everything(tmp_path: Path) -> 
     server.stop()
     assert server.data.exists()
     assert not server.data.with_name("store.pickle.journal").exists(), "folded at shutdown"
-    restarted = ServerProcess(server.data).start()
-    try:
-        assert_all_present(restarted.url, acknowledged)
-    finally:
-        restarted.stop()
+    assert_all_present_after_restart(server.data, acknowledged)
 
 
 def test_a_second_server_on_the_same_file_exits_nonzero_and_the_first_keeps_serving(server: ServerProcess) -> None:
