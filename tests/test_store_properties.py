@@ -13,6 +13,7 @@ invented, revisions never reused.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import shutil
 import tempfile
@@ -87,9 +88,9 @@ class StoreMachine(RuleBasedStateMachine):
         for _ in range(SETTLE_ROUNDS):
             self.store._io.submit(lambda: None).result()  # one I/O thread: runs after queued appends
             self._run(asyncio.sleep(SETTLE_SECONDS))  # the committer resumes and records its fold
-            folding = self.store._folding
-            if folding is not None and not folding.done():
-                self._run(asyncio.wait([folding]))  # a failed fold is the store's to report, not ours
+            folding = self.store._fold_job
+            if folding is not None:
+                concurrent.futures.wait([folding])  # a failed fold is the store's to report, not ours
 
     def _acknowledge(self, event: Event) -> None:
         """Record an acknowledged write in the model."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import orjson
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kvapp import metrics
 from kvapp.errors import StoreUnavailable
 from kvapp.http.guard import kv_view
-from kvapp.http.responses import JSON, json_response
+from kvapp.http.responses import json_response
 from kvapp.store import get_store
 from kvapp.watchers import watcher_count
 
@@ -21,8 +20,7 @@ async def healthz(request: HttpRequest) -> HttpResponse:
     try:
         stats = await store.stats()
     except StoreUnavailable as exc:
-        body = {"status": "unavailable", "error": str(exc), "backend": store.backend_name}
-        return HttpResponse(orjson.dumps(body), status=503, content_type=JSON)
+        return json_response({"status": "unavailable", "error": str(exc), "backend": store.backend_name}, status=503)
     return json_response(
         {
             "status": "ok",

@@ -66,7 +66,7 @@ class PickleStore(Store):
             self._lock.release()
             raise
         self._journal = journal.JournalWriter(self.journal_path)
-        self._snapshot_bytes = self.path.stat().st_size if self.path.exists() else 0
+        self._snapshot_bytes = self.path.stat().st_size  # _recover made sure it exists
         # One thread: journal appends must hit the disk in batch order.
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kv-journal")
         # Its own thread, not self._io: a long pickle must not hold up journal appends.
@@ -75,7 +75,6 @@ class PickleStore(Store):
         self._pending: list[_Op] = []
         self._wakeup: asyncio.Event | None = None
         self._committer: asyncio.Task | None = None
-        self._folding: asyncio.Future | None = None
         self._failure: BaseException | None = None
         self._closed = False
         atexit.register(self.close)
@@ -241,23 +240,24 @@ class PickleStore(Store):
         of a million keys folds rarely, a small one often. The committer calls this between
         batches, so no append is in flight while the journal is swapped.
         """
-        if self._folding is not None and not self._folding.done():
+        if self._fold_job is not None and not self._fold_job.done():
             return
         if self._journal.size < max(self.journal_max_bytes, self._snapshot_bytes):
             return
         state = self.index.snapshot_state()
-        loop = asyncio.get_running_loop()
-        # A fold that failed (disk full, I/O error) left its journal behind: rotating now would
-        # replace that file and drop its events from disk. Retry the snapshot instead; it
-        # covers both journals.
-        if not self.folding_path.exists():
-            await loop.run_in_executor(self._io, self._rotate_journal)
+        await asyncio.get_running_loop().run_in_executor(self._io, self._rotate_journal)
         self._fold_job = self._fold_pool.submit(self._write_snapshot, state)
-        self._folding = asyncio.wrap_future(self._fold_job, loop=loop)
-        self._folding.add_done_callback(_report_fold_failure)
+        self._fold_job.add_done_callback(_report_fold_failure)
 
     def _rotate_journal(self) -> None:
-        """Set the full journal aside for folding and start an empty one."""
+        """Set the full journal aside for folding and start an empty one (in the I/O thread).
+
+        A fold that failed (disk full, I/O error) left its journal behind: rotating over it
+        would drop its events from disk, so the journal stays and the retried snapshot,
+        which covers both, replaces them.
+        """
+        if self.folding_path.exists():
+            return
         self._journal.close()
         self.journal_path.replace(self.folding_path)
         self._journal = journal.JournalWriter(self.journal_path)
@@ -287,13 +287,13 @@ class PickleStore(Store):
             # server taking over would otherwise have its fresh snapshot replaced by this older
             # one, and its journal deleted.
             self._fold_pool.shutdown(wait=True)
+            self._io.shutdown(wait=True)  # an append in flight finishes before its file is folded and closed
             if self._failure is None and self._journal.size:
                 self.fold_now()
         except OSError:
             logger.exception("could not fold the journal at shutdown; it will be replayed at start")
         finally:
             self._journal.close()
-            self._io.shutdown(wait=False)
             self._lock.release()
 
 
@@ -308,8 +308,8 @@ def _replay(index: MemoryIndex, event: Event, path: Path) -> None:
         ) from None
 
 
-def _report_fold_failure(folding: asyncio.Future) -> None:
-    """Called when a background fold ends: log a failure (the journal is kept and the fold retried)."""
+def _report_fold_failure(folding: Future) -> None:
+    """Called (in the fold thread) when a background fold ends: log a failure; the journal is kept."""
     if folding.cancelled() or folding.exception() is None:
         return
     logger.error(
