@@ -240,12 +240,14 @@ class PickleStore(Store):
         of a million keys folds rarely, a small one often. The committer calls this between
         batches, so no append is in flight while the journal is swapped.
         """
-        if self._fold_job is not None and not self._fold_job.done():
-            return
+        if self._closed or (self._fold_job is not None and not self._fold_job.done()):
+            return  # closed: close() folds (or the journal replays at start); its pools are gone
         if self._journal.size < max(self.journal_max_bytes, self._snapshot_bytes):
             return
         state = self.index.snapshot_state()
         await asyncio.get_running_loop().run_in_executor(self._io, self._rotate_journal)
+        if self._closed:
+            return  # closed during the rotation; close() has folded everything already
         self._fold_job = self._fold_pool.submit(self._write_snapshot, state)
         self._fold_job.add_done_callback(_report_fold_failure)
 
