@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 
 from kvapp import errors, metrics
 from kvapp.conf import kv_settings
+from kvapp.http.hosts import check_host
 from kvapp.http.responses import error_response
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
         async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             started = perf_counter()
             try:
-                request.get_host()  # ALLOWED_HOSTS: Django checks it only when asked
+                check_host(request)  # ALLOWED_HOSTS: Django checks it only when asked
                 if request.method not in methods:
                     raise errors.MethodNotAllowed(str(request.method), methods)
                 check_token(request.META.get("HTTP_AUTHORIZATION"))  # request.headers, minus building it

@@ -1,0 +1,56 @@
+"""The ALLOWED_HOSTS check, remembered per Host header instead of re-parsed per request.
+
+``HttpRequest.get_host()`` splits the header, lower-cases it and walks ALLOWED_HOSTS with
+pattern matching: ~7 µs, for an answer that only changes when the header or the settings
+do. The verdict is Django's own, cached by the request fields it reads and dropped when a
+setting changes; the cache is bounded, because clients choose what they put in Host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import DisallowedHost
+from django.core.signals import setting_changed
+from django.http import HttpRequest
+
+MAX_REMEMBERED_HOSTS = 256
+
+# The request fields get_host() reads (X-Forwarded-* only when the settings say so).
+_HOST_FIELDS = ("HTTP_X_FORWARDED_HOST", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "HTTP_X_FORWARDED_PORT")
+_HOST_SETTINGS = frozenset({"ALLOWED_HOSTS", "DEBUG", "USE_X_FORWARDED_HOST", "USE_X_FORWARDED_PORT"})
+
+_refusals: dict[tuple[Any, ...], str | None] = {}
+
+
+def check_host(request: HttpRequest) -> None:
+    """Raise DisallowedHost, with Django's message, unless ALLOWED_HOSTS admits the request's host."""
+    meta = request.META
+    fields = tuple(meta.get(name) for name in _HOST_FIELDS)
+    try:
+        refusal = _refusals[fields]
+    except KeyError:
+        refusal = _verdict(request)
+        if len(_refusals) >= MAX_REMEMBERED_HOSTS:
+            _refusals.clear()
+        _refusals[fields] = refusal
+    if refusal is not None:
+        raise DisallowedHost(refusal)
+
+
+def _verdict(request: HttpRequest) -> str | None:
+    """Django's answer: None if allowed, else the reason it gives."""
+    try:
+        request.get_host()
+    except DisallowedHost as exc:
+        return str(exc)
+    return None
+
+
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    """Called when a test overrides settings: verdicts under the old ones no longer hold."""
+    if setting in _HOST_SETTINGS:
+        _refusals.clear()
+
+
+setting_changed.connect(_forget)
