@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -25,6 +26,7 @@ class LoadResult:
     p99_ms: float
     requests: int
     errors: int
+    server_cpu_us: float = 0.0  # the server process's CPU time per request, µs (0 if not measured)
 
 
 class WrkMissing(RuntimeError):
@@ -42,6 +44,24 @@ def run_wrk(url: str, seconds: float, script: str | None = None, env: dict[str, 
         command, capture_output=True, text=True, check=True, env={**os.environ, **(env or {})}
     ).stdout
     return parse_wrk(output)
+
+
+def run_wrk_on(server_pid: int, url: str, seconds: float, script: str, env: dict[str, str]) -> LoadResult:
+    """``run_wrk``, also charging the server process's CPU time to the requests it answered.
+
+    CPU per request is the steadiest figure on a shared machine: throughput falls when a
+    neighbour takes a core, the work per request barely moves.
+    """
+    before = process_cpu_seconds(server_pid)
+    result = run_wrk(url, seconds, script, env)
+    used = process_cpu_seconds(server_pid) - before
+    return dataclasses.replace(result, server_cpu_us=used / max(result.requests, 1) * 1e6)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads included (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def parse_wrk(output: str) -> LoadResult:

@@ -19,6 +19,10 @@ def _lat(name: str) -> Callable[[dict[str, Any]], str]:
     return lambda r: f"{r[name].p50_ms:.1f} / {r[name].p99_ms:.1f}"
 
 
+def _cpu(put: str, get: str) -> Callable[[dict[str, Any]], str]:
+    return lambda r: f"{r[put].server_cpu_us:.0f} / {r[get].server_cpu_us:.0f}"
+
+
 def _watch(n: int) -> Callable[[dict[str, Any]], str]:
     return lambda r: f"{r[f'watch{n}'].p50_ms:.1f} / {r[f'watch{n}'].p99_ms:.1f} / {r[f'watch{n}'].max_ms:.0f}"
 
@@ -44,6 +48,8 @@ ROWS: list[Row] = [
     ("bare ASGI app, same PUTs: req/s (ceiling)", lambda r: f"{r['bare_put'].rps:,.0f}", "", None),
     ("bare ASGI app, same GETs: req/s (ceiling)", lambda r: f"{r['bare_get'].rps:,.0f}", "", None),
     ("bare ASGI GET latency p50 / p99 ms", _lat("bare_get"), "", None),
+    ("server CPU µs per PUT / GET: kvstore", _cpu("put", "get"), "", None),
+    ("server CPU µs per PUT / GET: bare ASGI app", _cpu("bare_put", "bare_get"), "", None),
     (
         "puts/s ÷ ceiling",
         lambda r: f"{_ratio(r, 'put', 'bare_put'):.0%}",

@@ -66,11 +66,11 @@ def bench_server(kind: str, mode: Mode, workdir: Path) -> dict[str, Any]:
         warm = {"KV_BENCH_PREFIX": "bench/warm/"}
         loads: dict[str, Callable[[dict[str, str]], LoadResult]] = {
             # The same requests (wrk's Lua scripts cost wrk CPU on this box too) against the bare app.
-            "bare_get": lambda new_keys: run_wrk(bare.url, mode.load_seconds, "get.lua", keys_env),
-            "bare_put": lambda new_keys: run_wrk(bare.url, mode.load_seconds, "put.lua", new_keys),
-            "get": lambda new_keys: run_wrk(kv.url, mode.load_seconds, "get.lua", keys_env),
-            "put": lambda new_keys: run_wrk(kv.url, mode.load_seconds, "put.lua", new_keys),
-            "put_big": lambda new_keys: run_wrk(big_kv.url, mode.load_seconds, "put.lua", new_keys),
+            "bare_get": lambda new_keys: bare.load(mode.load_seconds, "get.lua", keys_env),
+            "bare_put": lambda new_keys: bare.load(mode.load_seconds, "put.lua", new_keys),
+            "get": lambda new_keys: kv.load(mode.load_seconds, "get.lua", keys_env),
+            "put": lambda new_keys: kv.load(mode.load_seconds, "put.lua", new_keys),
+            "put_big": lambda new_keys: big_kv.load(mode.load_seconds, "put.lua", new_keys),
         }
         for url, script, env in (
             (bare.url, "get.lua", keys_env),

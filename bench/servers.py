@@ -13,6 +13,8 @@ from pathlib import Path
 
 import requests
 
+from bench.load import LoadResult, run_wrk_on
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 120.0  # seconds; a million-key upgrade on a busy 2-core box is slow
@@ -83,6 +85,10 @@ class Server:
             except requests.RequestException:
                 time.sleep(0.02)
         raise RuntimeError(f"{self.kind} did not answer within {START_TIMEOUT}s")
+
+    def load(self, seconds: float, script: str, env: dict[str, str]) -> LoadResult:
+        """Drive it with wrk for ``seconds``, measuring its CPU time per request too."""
+        return run_wrk_on(self.process.pid, self.url, seconds, script, env)
 
     def rss_mb(self) -> float:
         """Resident memory of the server process, in MiB."""
