@@ -155,16 +155,16 @@ def _revisions(frames: list[dict[str, Any]]) -> list[int]:
 
 
 def _gate_sends(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Hold every frame the consumer sends until the returned event is set: a client not reading
-    on a server that applies back-pressure (uvicorn), which keeps the consumer stuck in send()."""
+    """Hold every event frame the consumer sends until the returned event is set: a client not
+    reading on a server that applies back-pressure (uvicorn), which keeps the consumer stuck in send()."""
     gate = asyncio.Event()
-    original_send_json = consumers.WatchConsumer.send_json
+    original_send_frame = consumers.WatchConsumer._send_frame
 
-    async def send_json_when_the_client_reads(self: Any, content: Any, close: bool = False) -> None:
+    async def send_frame_when_the_client_reads(self: Any, revision: int, key: str, text: str) -> None:
         await gate.wait()
-        await original_send_json(self, content, close)
+        await original_send_frame(self, revision, key, text)
 
-    monkeypatch.setattr(consumers.WatchConsumer, "send_json", send_json_when_the_client_reads)
+    monkeypatch.setattr(consumers.WatchConsumer, "_send_frame", send_frame_when_the_client_reads)
     return gate
 
 
@@ -395,6 +395,79 @@ async def test_a_gap_older_than_the_history_ends_the_watch_with_compacted(small_
     await small_store.put("last", "x")
     assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "compacted", "oldest": 6}
     assert await _closed_with(ws) == 4410
+
+
+# --- the receive loop ----------------------------------------------------------------------------
+
+
+async def test_a_disconnect_ends_the_consumer_and_leaves_the_group(store, open_sockets):
+    ws = await _watch(open_sockets)
+    layer = get_channel_layer()
+    [channel] = layer.groups[WATCH_GROUP]
+    await ws.disconnect()
+    open_sockets.clear()
+    assert ws.future.done() and ws.future.exception() is None
+    assert channel not in layer.groups.get(WATCH_GROUP, {})
+
+
+async def test_a_disconnect_during_a_delivery_waits_for_the_delivery_to_finish(store, open_sockets, monkeypatch):
+    gate = _gate_sends(monkeypatch)
+    ws = await _watch(open_sockets)
+    seen_at_disconnect: list[int] = []
+    original_disconnect = consumers.WatchConsumer.disconnect
+
+    async def recording_disconnect(self: Any, code: int) -> None:
+        seen_at_disconnect.append(self.last)
+        await original_disconnect(self, code)
+
+    monkeypatch.setattr(consumers.WatchConsumer, "disconnect", recording_disconnect)
+    await store.put("a", "1")
+    await asyncio.sleep(QUIET)  # the feed is now held inside the delivery of revision 1
+    await ws.send_input({"type": "websocket.disconnect", "code": 1000})
+    await asyncio.sleep(QUIET)
+    assert seen_at_disconnect == []
+    gate.set()
+    await ws.wait(RECEIVE_TIMEOUT)
+    open_sockets.clear()
+    assert seen_at_disconnect == [1]
+
+
+async def test_client_frames_during_a_delivery_do_not_stop_the_feed(store, open_sockets, monkeypatch):
+    gate = _gate_sends(monkeypatch)
+    ws = await _watch(open_sockets)
+    await store.put("a", "1")
+    await asyncio.sleep(QUIET)
+    await ws.send_to(text_data="hello")
+    await store.put("b", "2")
+    gate.set()
+    assert _revisions(await _frames(ws, 2)) == [1, 2]
+    await ws.send_to(text_data="again")
+    await store.put("c", "3")
+    assert _revisions(await _frames(ws, 1)) == [3]
+
+
+async def test_a_failing_layer_handler_ends_the_consumer_with_its_error(store, open_sockets):
+    ws = await _watch(open_sockets)
+    layer = get_channel_layer()
+    [channel] = layer.groups[WATCH_GROUP]
+    await layer.send(channel, {"type": "kv.unknown"})
+    with pytest.raises(ValueError, match="no handler"):
+        await ws.wait(RECEIVE_TIMEOUT)
+    open_sockets.clear()
+
+
+async def test_a_cancelled_consumer_gives_its_channel_back_to_the_layer(store, settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "kvapp.layers.SharedMessageChannelLayer"}}
+    ws = WebsocketCommunicator(APPLICATION, "/ws/watch")
+    assert (await ws.connect(timeout=RECEIVE_TIMEOUT))[0]
+    layer = get_channel_layer()
+    [channel] = layer.groups[WATCH_GROUP]
+    await asyncio.sleep(QUIET)
+    assert channel in layer.channels  # the feed waits on it
+    ws.future.cancel()  # what daphne does to an application that outlives its connection
+    with pytest.raises(asyncio.CancelledError):
+        await ws.future
+    assert channel not in layer.channels
 
 
 # --- auth and origin ---------------------------------------------------------------------------
