@@ -11,6 +11,8 @@ watchers, which the profile of a 200-watcher run showed as most of the server's 
   messages, so one event delivered to N watchers costs N sweeps of N entries: quadratic.
   Expiry is measured in minutes (60 s messages, a day for memberships), so sweeping at
   most once a second changes nothing observable.
+- ``group_send`` validates every member's name and the message again for each member, on
+  every message; members were validated when they joined, and the message is checked once.
 - ``receive`` drops a channel's queue whenever it runs empty, so the next message (the
   usual case: a watcher keeps up) builds a new ``asyncio.Queue``; ``send`` and ``receive``
   also build one on every call only to throw it away. Here a queue lives while its
@@ -48,17 +50,21 @@ class SharedMessageChannelLayer(InMemoryChannelLayer):
         """Called to put ``message`` on every member's channel; full channels miss it, as upstream."""
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
+        assert "__asgi_channel__" not in message
         self._clean_expired()
+        item = (time.time() + self.expiry, message)
         for channel in list(self.groups.get(group, ())):
             # A full channel misses this message; its consumer catches up from the store.
-            with contextlib.suppress(ChannelFull):
-                self._enqueue(channel, message)
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue(channel).put_nowait(item)
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Called by each consumer to wait for its next message (upstream, minus the waste)."""
         self.require_valid_channel_name(channel)
         self._clean_expired()
         queue = self._queue(channel)
+        if not queue.empty():  # a consumer that is behind: no need to register as waiting
+            return queue.get_nowait()[1]
         self._waiting[channel] += 1
         try:
             _, message = await queue.get()
