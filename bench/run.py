@@ -118,7 +118,7 @@ def main() -> None:
     """Parse arguments, run everything, print (and optionally save) the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--short", action="store_true", help="short load phases, for a quick check")
-    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: daphne,uvicorn")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: daphne,uvicorn,uvicorn-h11")
     parser.add_argument("--label", default="kvstore", help="a name for this run in the table's heading")
     parser.add_argument("--out", type=Path, help="also write the table (markdown) to this file")
     args = parser.parse_args()

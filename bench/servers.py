@@ -28,6 +28,8 @@ def server_command(kind: str, app: str, port: int) -> list[str]:
         return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
     if kind == "uvicorn":
         return [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--no-access-log", app]
+    if kind == "uvicorn-h11":  # plain uvicorn, as `pip install uvicorn` without uvloop/httptools runs
+        return [*server_command("uvicorn", app, port), "--http", "h11", "--loop", "asyncio"]
     raise ValueError(f"unknown server {kind!r}")
 
 
