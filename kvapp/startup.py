@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from kvapp.conf import kv_settings
@@ -20,3 +21,15 @@ def open_store_or_exit() -> None:
     except (StoreLocked, CorruptStore, StoreUnavailable) as exc:
         print(f"kvstore: cannot start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_STORE_UNUSABLE) from None
+    freeze_startup_objects()
+
+
+def freeze_startup_objects() -> None:
+    """Take what start-up loaded (Django, the apps, the store's index) out of the collector's sight.
+
+    Those objects live as long as the process, yet every full collection walks them all:
+    a 30-60 ms pause for every request and watcher in flight, which was the tail of the
+    watch latency under daphne. Start-up garbage is collected first, so none is kept.
+    """
+    gc.collect()
+    gc.freeze()
