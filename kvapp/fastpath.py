@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from io import BytesIO
 from typing import Any
 
-import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -38,7 +37,7 @@ from django.urls import get_resolver, set_script_prefix
 from django.utils.module_loading import import_string
 
 from kvapp.conf import kv_settings
-from kvapp.http.responses import JSON
+from kvapp.http.fallback import server_error
 from kvapp.route_table import route_table
 
 logger = logging.getLogger(__name__)
@@ -57,8 +56,6 @@ INLINE_SAFE_MIDDLEWARE = frozenset(
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
     }
 )
-
-_INTERNAL_ERROR = orjson.dumps({"error": "internal error; see the server log"})
 
 
 class BodyTooLarge(Exception):
@@ -173,7 +170,7 @@ class FastPathHandler:
             messages = _response_messages(response)
         except Exception:
             logger.exception("cannot send the response to %s %s; answering 500", request.method, request.path)
-            messages = _response_messages(HttpResponse(_INTERNAL_ERROR, status=500, content_type=JSON))
+            messages = _response_messages(server_error(request))
         try:
             for message in messages:
                 await send(message)
@@ -246,7 +243,7 @@ async def _response_for_exception(request: HttpRequest, exc: Exception) -> HttpR
         return await sync_to_async(response_for_exception, thread_sensitive=False)(request, exc)
     except Exception:
         logger.exception("%s %s failed, and so did Django's error handling", request.method, request.path)
-        return HttpResponse(_INTERNAL_ERROR, status=500, content_type=JSON)
+        return server_error(request)
 
 
 def _response_messages(response: HttpResponse) -> tuple[dict[str, Any], dict[str, Any]]:
