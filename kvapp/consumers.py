@@ -78,9 +78,17 @@ class LayerFeedConsumer(AsyncJsonWebsocketConsumer):
         self.base_send = send
         self.feed_parked = False  # the feed is waiting on the layer, between two handlers
         self.feed_stopping = False
-        with contextlib.suppress(StopConsumer):
-            await self.dispatch(await receive())  # websocket.connect (or an early disconnect)
-            await self._dispatch_until_disconnect(receive)
+        try:
+            with contextlib.suppress(StopConsumer):
+                await self.dispatch(await receive())  # websocket.connect (or an early disconnect)
+                await self._dispatch_until_disconnect(receive)
+        finally:
+            # disconnect() runs only for a websocket.disconnect message; a server that cancels
+            # the application (daphne, once the connection is gone) skips it, so release here too.
+            await self.release()
+
+    async def release(self) -> None:
+        """Called when the consumer ends, however it ends; must be safe to call twice."""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the handler for ``message`` directly.
@@ -142,13 +150,14 @@ class LayerFeedConsumer(AsyncJsonWebsocketConsumer):
 class WatchConsumer(LayerFeedConsumer):
     """``/ws/watch?prefix=P&after=R``: replay after R (if given), then live events."""
 
+    counted = False  # this socket holds a watcher slot and a group membership
+    sync_task: asyncio.Task | None = None
+
     async def connect(self) -> None:
         """Called on the handshake: check the request, then subscribe before reading the revision."""
         self.prefix = ""
         self.last = 0
         self.client = _client_address(self.scope)
-        self.counted = False
-        self.sync_task: asyncio.Task | None = None
         self.closing = False  # set once a close is sent: no frame may follow it
         self.accepted = False
         try:
@@ -156,7 +165,7 @@ class WatchConsumer(LayerFeedConsumer):
         except KVError as exc:
             return await self._refuse(exc)
         add_watcher(self.client)
-        self.counted = True  # from here on, disconnect() undoes the count and the subscription
+        self.counted = True  # from here on, release() undoes the count and the subscription
         try:
             await self._start_from(after)
         except KVError as exc:
@@ -189,12 +198,20 @@ class WatchConsumer(LayerFeedConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes, from either side."""
+        await self.release()
+
+    async def release(self) -> None:
+        """Called when the consumer ends: stop the timer, give back the watcher slot, leave the group."""
         if self.sync_task is not None:
             self.sync_task.cancel()
-        if self.counted:
-            self.counted = False
-            remove_watcher(self.client)
+        if not self.counted:
+            return
+        self.counted = False
+        remove_watcher(self.client)
+        try:
             await self.channel_layer.group_discard(WATCH_GROUP, self.channel_name)
+        except Exception:  # the layer's backend away: its group expiry drops the membership instead
+            logger.warning("a closed watch could not leave its group", exc_info=True)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Called for client frames; the watch protocol has none, so any frame (even non-JSON) is ignored."""

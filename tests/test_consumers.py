@@ -23,7 +23,7 @@ from kvapp.broadcast import EVENTS_MESSAGE, WATCH_GROUP, publish_events
 from kvapp.errors import StoreUnavailable
 from kvapp.store import set_store
 from kvapp.store.pickle_store import PickleStore
-from kvapp.watchers import watchers_of
+from kvapp.watchers import watcher_count, watchers_of
 
 RECEIVE_TIMEOUT = 2.0  # seconds; generous for a loaded 2-core box
 QUIET = 0.2  # seconds of silence that count as "nothing more was sent"
@@ -458,16 +458,32 @@ async def test_a_failing_layer_handler_ends_the_consumer_with_its_error(store, o
 
 async def test_a_cancelled_consumer_gives_its_channel_back_to_the_layer(store, settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "kvapp.layers.SharedMessageChannelLayer"}}
+    start = watcher_count()
     ws = WebsocketCommunicator(APPLICATION, "/ws/watch")
     assert (await ws.connect(timeout=RECEIVE_TIMEOUT))[0]
     layer = get_channel_layer()
     [channel] = layer.groups[WATCH_GROUP]
     await asyncio.sleep(QUIET)
     assert channel in layer.channels  # the feed waits on it
+    assert watcher_count() == start + 1
+    assert _sync_tasks()
     ws.future.cancel()  # what daphne does to an application that outlives its connection
     with pytest.raises(asyncio.CancelledError):
         await ws.future
+    await asyncio.sleep(0)  # let the cancelled sync task finish
     assert channel not in layer.channels
+    assert watcher_count() == start, "a cancelled watch must give its watcher slot back"
+    assert not _sync_tasks(), "a cancelled watch must stop its sync timer"
+    assert channel not in layer.groups.get(WATCH_GROUP, ())
+
+
+def _sync_tasks() -> list[asyncio.Task]:
+    """The watchers' periodic sync tasks still running on this loop."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and task.get_coro().__qualname__ == "WatchConsumer._sync_periodically"
+    ]
 
 
 # --- auth and origin ---------------------------------------------------------------------------
