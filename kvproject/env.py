@@ -60,10 +60,18 @@ def secret_key(path: Path) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key)
-        return key
-    except FileExistsError:  # pragma: no cover - lost a race with another process
+        pass
+    # Written aside, then linked into place: the file never exists without its key, and a
+    # process that loses the race to another one starting uses the winner's key.
+    key = secrets.token_urlsafe(50)
+    aside = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    try:
+        os.link(aside, path)
+    except FileExistsError:
         return path.read_text().strip()
+    finally:
+        aside.unlink()
+    return key

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.test import AsyncClient
 
+from kvapp.http import api
 from kvapp.store.pickle_store import PickleStore
 
 JSON = "application/json"
@@ -100,12 +101,16 @@ async def test_listing_is_sorted_prefixed_and_paged_with_next(client: AsyncClien
     assert [item["key"] for item in everything["items"]] == ["a/1", "b/1", "b/2", "b/3", "c"]
 
 
-async def test_listing_limit_above_the_maximum_is_clamped(client: AsyncClient, store: PickleStore) -> None:
+async def test_listing_limit_above_the_maximum_is_clamped(
+    client: AsyncClient, store: PickleStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "MAX_PAGE_SIZE", 2)
     for i in range(3):
         await put(client, f"k{i}", {"value": "v"})
     response = await client.get("/api/v1/kv?limit=1000000")
     assert response.status_code == 200
-    assert len(response.json()["items"]) == 3
+    assert [item["key"] for item in response.json()["items"]] == ["k0", "k1"]
+    assert response.json()["next"] == "k1"
 
 
 async def test_healthz_reports_revision_keys_and_backend(client: AsyncClient) -> None:
@@ -121,14 +126,12 @@ async def test_metrics_are_prometheus_text_with_requests_keys_revision_watchers(
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
-    for name in [
-        "kv_requests_total",
-        "kv_request_duration_seconds_bucket",
-        "kv_keys 1.0",
-        "kv_revision 1.0",
-        "kv_watchers",
-    ]:
-        assert name in text
+    samples = text.splitlines()  # sample lines, not the # HELP / # TYPE lines that are always there
+    assert any(line.startswith('kv_requests_total{method="PUT",route="kv",status="200"} ') for line in samples)
+    assert any(line.startswith('kv_request_duration_seconds_bucket{le="0.0005",route="kv"} ') for line in samples)
+    assert "kv_keys 1.0" in samples
+    assert "kv_revision 1.0" in samples
+    assert any(line.startswith("kv_watchers ") for line in samples)
 
 
 async def test_seed_add_get_and_get_all(client: AsyncClient, store: PickleStore) -> None:
