@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from django.http import HttpRequest, HttpResponse
@@ -29,7 +30,7 @@ async def seed_get(request: HttpRequest) -> HttpResponse:
 @kv_view("POST", route="seed_add", text_errors=True)
 async def seed_add(request: HttpRequest) -> HttpResponse:
     """``POST /add?key=K&value=V`` (or the same as a form body)."""
-    key, value = _param(request, "key"), _param(request, "value")
+    key, value = _params(request, "key", "value")
     if not key or value is None:
         raise InvalidRequest("key and value are required: /add?key=K&value=V")
     settings = kv_settings()
@@ -53,14 +54,16 @@ async def seed_get_all(request: HttpRequest) -> HttpResponse:
         after = page.next
 
 
-def _param(request: HttpRequest, name: str) -> str | None:
-    """A parameter from the query string, else from a form body."""
+def _params(request: HttpRequest, *names: str) -> list[str | None]:
+    """Each parameter from the query string, else from a form body (parsed once, only if needed)."""
     query = _strict(request.META.get("QUERY_STRING", ""))
-    if name in query:
-        return query[name]
+    if all(name in query for name in names):
+        return [query[name] for name in names]
     if request.content_type == "application/x-www-form-urlencoded":
-        return _strict(request.body).get(name)
-    return request.POST.get(name)
+        form: Mapping[str, str] = _strict(request.body)
+    else:
+        form = request.POST
+    return [query[name] if name in query else form.get(name) for name in names]
 
 
 def _strict(encoded: str | bytes) -> dict[str, str]:
