@@ -11,6 +11,7 @@ from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
 from kvapp.asgi_app import build_application
+from kvapp.http.assets import load_asset
 from tests.support.asgi import Answer
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "kvapp" / "static" / "kvapp"
@@ -146,3 +147,15 @@ def test_scripts_never_put_data_into_html(name: str) -> None:
     source = (STATIC_DIR / name).read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in source, f"{name} uses {sink}"
+
+
+def test_a_static_file_is_read_once_per_version_of_it(tmp_path: Path) -> None:
+    script = tmp_path / "x.js"
+    script.write_text("one")
+    with override_settings(STATICFILES_DIRS=[str(tmp_path)]):
+        first = load_asset("x.js")
+        assert load_asset("x.js") is first  # unchanged on disk: not read again
+        script.write_text("two!")  # a redeploy
+        second = load_asset("x.js")
+    assert first is not None and second is not None
+    assert (second.body, second.etag != first.etag) == (b"two!", True)

@@ -5,7 +5,8 @@ under plain daphne or uvicorn with DEBUG off and no web server in front, and has
 of small files. Rejected alternatives: whitenoise's middleware is sync-only (a thread hop on
 every API request, the hot path) and ``django.views.static.serve`` is a sync view that
 needs ``collectstatic`` first. This async view finds files with the staticfiles finders
-(which refuse paths outside the static dirs) and reads them in a worker thread.
+(which refuse paths outside the static dirs) and reads them in a worker thread, again only
+when a file's modification time or size changed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import mimetypes
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,19 +51,35 @@ class Asset:
     modified: float  # seconds since the epoch
 
 
+# Each file read and hashed once per version of it, keyed by its path: (mtime, size, Asset).
+_loaded: dict[str, tuple[int, int, Asset]] = {}
+
+
 def load_asset(name: str) -> Asset | None:
-    """Find and read ``name`` (blocking: call it in a thread); None if there is no such file."""
+    """Find ``name`` and read it unless it is unchanged since last time (blocking: call it in a
+    thread); None if there is no such file."""
     try:
         found = finders.find(name)
     except SuspiciousFileOperation:
         return None  # a path climbing out of the static dirs
-    if not isinstance(found, str) or not Path(found).is_file():
+    if not isinstance(found, str):
         return None
+    try:
+        status = os.stat(found)
+    except OSError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    cached = _loaded.get(found)
+    if cached is not None and cached[:2] == (status.st_mtime_ns, status.st_size):
+        return cached[2]
     file = Path(found)
     body = file.read_bytes()
     content_type = CONTENT_TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0] or FALLBACK_TYPE
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return Asset(body, content_type, etag, file.stat().st_mtime)
+    asset = Asset(body, content_type, etag, status.st_mtime)
+    _loaded[found] = (status.st_mtime_ns, status.st_size, asset)
+    return asset
 
 
 async def static_file(request: HttpRequest, name: str) -> HttpResponse:
