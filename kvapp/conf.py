@@ -1,4 +1,5 @@
-"""The one typed accessor for kvstore's settings, so defaults live in exactly one place."""
+"""The one typed accessor for kvstore's settings; their defaults (and environment variables) are in
+``kvproject/settings.py``, the one place that defines them."""
 
 from __future__ import annotations
 
@@ -26,16 +27,16 @@ class KVSettings:
 
 @cache
 def kv_settings() -> KVSettings:
-    """Read the KV_* settings with their defaults (cached; cleared when tests change settings)."""
+    """Read the KV_* settings (cached; cleared when tests change settings)."""
     return KVSettings(
-        data=str(getattr(settings, "KV_DATA", "store.pickle")),
-        backend=getattr(settings, "KV_BACKEND", ""),
-        token=getattr(settings, "KV_TOKEN", ""),
-        history=getattr(settings, "KV_HISTORY", 10_000),
-        max_key_bytes=getattr(settings, "KV_MAX_KEY_BYTES", 1024),
-        max_value_bytes=getattr(settings, "KV_MAX_VALUE_BYTES", 1024 * 1024),
-        max_body_bytes=getattr(settings, "KV_MAX_BODY_BYTES", 8 * 1024 * 1024),
-        journal_max_bytes=getattr(settings, "KV_JOURNAL_MAX_BYTES", 64 * 1024 * 1024),
-        max_watchers=getattr(settings, "KV_MAX_WATCHERS", 10_000),
-        max_watchers_per_client=getattr(settings, "KV_MAX_WATCHERS_PER_CLIENT", 2_000),
+        data=str(settings.KV_DATA),
+        backend=settings.KV_BACKEND,
+        token=settings.KV_TOKEN,
+        history=settings.KV_HISTORY,
+        max_key_bytes=settings.KV_MAX_KEY_BYTES,
+        max_value_bytes=settings.KV_MAX_VALUE_BYTES,
+        max_body_bytes=settings.KV_MAX_BODY_BYTES,
+        journal_max_bytes=settings.KV_JOURNAL_MAX_BYTES,
+        max_watchers=settings.KV_MAX_WATCHERS,
+        max_watchers_per_client=settings.KV_MAX_WATCHERS_PER_CLIENT,
     )
