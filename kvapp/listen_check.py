@@ -89,9 +89,9 @@ def exposure_warning(argv: Sequence[str], token: str) -> str | None:
     )
 
 
-def warn_if_exposed(token: str, argv: Sequence[str] | None = None) -> None:
+def warn_if_exposed(token: str) -> None:
     """Called once at start: print the warning to stderr if this server is exposed."""
-    message = exposure_warning(sys.argv if argv is None else argv, token)
+    message = exposure_warning(sys.argv, token)
     if message is None:
         return
     print(message, file=sys.stderr, flush=True)

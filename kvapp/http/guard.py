@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import logging
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
@@ -20,8 +19,6 @@ from kvapp import errors, metrics
 from kvapp.conf import kv_settings
 from kvapp.http.hosts import check_host
 from kvapp.http.responses import error_response
-
-logger = logging.getLogger(__name__)
 
 View = Callable[..., Awaitable[HttpResponse]]
 
