@@ -69,3 +69,11 @@ class MethodNotAllowed(KVError):
     def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
         super().__init__(f"method {method} is not allowed here; use {', '.join(allowed)}")
         self.allowed = allowed
+
+
+class BadExport(KVError):
+    """The input is not a kvstore export, or one of its lines is damaged."""
+
+
+class StoreNotEmpty(KVError):
+    """An import must go into an empty store, so no existing revision is overwritten."""

@@ -28,10 +28,9 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from kvapp.errors import Compacted, KeyNotFound, RevisionConflict, StoreUnavailable
+from kvapp.errors import Compacted, KeyNotFound, RevisionConflict, StoreNotEmpty, StoreUnavailable
 from kvapp.store import redis_scripts
 from kvapp.store.base import DEFAULT_PAGE_SIZE, Event, Page, Pair, Stats, Store
-from kvapp.store.transfer import StoreNotEmpty
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kvapp.conf import kv_settings
-from kvapp.errors import KVError
+from kvapp.errors import BadExport, KVError, StoreNotEmpty
 from kvapp.store import snapshot
 from kvapp.store.base import MAX_PAGE_SIZE, Pair, Store
 from kvapp.store.index import MemoryIndex
@@ -34,14 +34,6 @@ if TYPE_CHECKING:
 FORMAT_NAME = "kvstore-export"
 FORMAT_VERSION = 1
 PICKLE = "pickle"
-
-
-class BadExport(KVError):
-    """The input is not a kvstore export, or one of its lines is damaged."""
-
-
-class StoreNotEmpty(KVError):
-    """An import must go into an empty store, so no existing revision is overwritten."""
 
 
 @dataclass(frozen=True)
