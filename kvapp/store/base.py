@@ -7,9 +7,12 @@ swapped by configuration without touching HTTP or websocket code.
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 10_000
@@ -82,6 +85,8 @@ class Store(abc.ABC):
     """A revisioned key-value store; every write is durable before its call returns."""
 
     backend_name: str = ""
+    # Publishing failures the backend expects (its own service away): a warning, not a traceback.
+    expected_publish_errors: tuple[type[Exception], ...] = ()
 
     def __init__(self) -> None:
         self._publisher: Publisher | None = None
@@ -124,3 +129,23 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Called at shutdown to release files and connections."""
+
+    async def _publish(self, events: Sequence[Event]) -> None:
+        """Hand a committed batch to the broadcaster; a failure there never fails the write.
+
+        A watcher that misses the message still gets the events: it sees the revision move
+        and reads them back with ``events_since``.
+        """
+        if not events or self._publisher is None:
+            return
+        try:
+            await self._publisher(events)
+        except self.expected_publish_errors as exc:
+            logger.warning(
+                "events %d..%d not broadcast (%s); watchers catch up from the store",
+                events[0].revision,
+                events[-1].revision,
+                exc,
+            )
+        except Exception:
+            logger.exception("publishing events %d..%d failed", events[0].revision, events[-1].revision)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,15 +220,6 @@ class PickleStore(Store):
             events.append(event)
             outcomes.append(event)
         return events, outcomes
-
-    async def _publish(self, events: Sequence[Event]) -> None:
-        """Hand a committed batch to the broadcaster; a failure there never fails the write."""
-        if not events or self._publisher is None:
-            return
-        try:
-            await self._publisher(events)
-        except Exception:
-            logger.exception("publishing events %d..%d failed", events[0].revision, events[-1].revision)
 
     # --- folding the journal into a snapshot ----------------------------------------------
 
