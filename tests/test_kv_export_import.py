@@ -14,7 +14,6 @@ from django.core.management import CommandError, call_command
 
 from kvapp.errors import Compacted
 from kvapp.store.base import Pair, Store
-from tests.support.backends import close
 from tests.support.redis import RedisServer
 
 T = TypeVar("T")
@@ -54,7 +53,7 @@ async def contents(store: Store) -> tuple[int, list[Pair]]:
         page = await store.list(limit=10_000)
         return page.revision, page.items
     finally:
-        await close(store)
+        await store.aclose()
 
 
 def open_store(options: dict[str, Any]) -> Store:

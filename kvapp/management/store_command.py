@@ -52,10 +52,7 @@ class StoreCommand(BaseCommand):
         try:
             await self.handle_store(store, options)
         finally:
-            aclose = getattr(store, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            store.close()
+            await store.aclose()
 
     async def handle_store(self, store: Store, options: dict[str, Any]) -> None:
         """The command's work on the opened store."""

@@ -130,6 +130,10 @@ class Store(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Called at shutdown to release files and connections."""
 
+    async def aclose(self) -> None:
+        """Called instead of ``close`` from a running event loop (commands, tests)."""
+        self.close()
+
     async def _publish(self, events: Sequence[Event]) -> None:
         """Hand a committed batch to the broadcaster; a failure there never fails the write.
 

@@ -40,17 +40,10 @@ class Backend:
 
     async def reopen(self, store: Store, history: int = 10_000) -> Store:
         """Close ``store`` (as a server restart would) and open the same data again."""
-        await close(store)
+        await store.aclose()
         return self.open(history)
 
     async def close_all(self) -> None:
         """Release every store this backend opened (fixture teardown)."""
         for store in self.opened:
-            await close(store)
-
-
-async def close(store: Store) -> None:
-    """Close a store of either kind (Redis connections are closed on the running loop)."""
-    if isinstance(store, RedisStore):
-        await store.aclose()
-    store.close()
+            await store.aclose()
