@@ -72,10 +72,15 @@ class LayerFeedConsumer(AsyncJsonWebsocketConsumer):
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         """Called per connection: Channels' ``AsyncConsumer.__call__`` with the loops below."""
         self.scope = scope
+        self.base_send = send  # first: a consumer the layer gives no channel still answers
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
+        try:
+            self.channel_name = await self.channel_layer.new_channel()
+        except StoreUnavailable as exc:  # e.g. Redis away: a clean refusal, not a handshake ending in HTTP 500
+            await receive()  # websocket.connect
+            await self.refuse(exc)
+            return
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        self.base_send = send
         self.feed_parked = False  # the feed is waiting on the layer, between two handlers
         self.feed_stopping = False
         try:
@@ -86,6 +91,10 @@ class LayerFeedConsumer(AsyncJsonWebsocketConsumer):
             # disconnect() runs only for a websocket.disconnect message; a server that cancels
             # the application (daphne, once the connection is gone) skips it, so release here too.
             await self.release()
+
+    async def refuse(self, exc: KVError) -> None:
+        """Called when the socket must close because of ``exc``, before or after the handshake."""
+        raise NotImplementedError
 
     async def release(self) -> None:
         """Called when the consumer ends, however it ends; must be safe to call twice."""
@@ -152,44 +161,28 @@ class WatchConsumer(LayerFeedConsumer):
 
     counted = False  # this socket holds a watcher slot and a group membership
     sync_task: asyncio.Task | None = None
+    accepted = False
+    closing = False  # set once a close is sent: no frame may follow it
 
     async def connect(self) -> None:
         """Called on the handshake: check the request, then subscribe before reading the revision."""
         self.prefix = ""
         self.last = 0
         self.client = _client_address(self.scope)
-        self.closing = False  # set once a close is sent: no frame may follow it
-        self.accepted = False
         try:
             after = self._parse_request()
         except KVError as exc:
-            return await self._refuse(exc)
+            return await self.refuse(exc)
         add_watcher(self.client)
         self.counted = True  # from here on, release() undoes the count and the subscription
         try:
             await self._start_from(after)
         except KVError as exc:
-            return await self._refuse(exc)
+            return await self.refuse(exc)
         except Exception:  # e.g. the Redis layer unreachable: a clean close, not a crash that leaks the count
             logger.exception("a watch could not start")
-            return await self._refuse(StoreUnavailable("the watch could not start; try again later"))
+            return await self.refuse(StoreUnavailable("the watch could not start; try again later"))
         self.sync_task = asyncio.create_task(self._sync_periodically())
-
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        """Called per connection; a layer that cannot even make a channel is refused cleanly.
-
-        Channels asks the layer for this consumer's channel before ``connect`` runs; with
-        Redis away that raises, which would end the handshake as an HTTP 500.
-        """
-        try:
-            await super().__call__(scope, receive, send)
-        except StoreUnavailable as exc:
-            if getattr(self, "channel_name", None):
-                raise  # the channel exists, so this is not a start-up failure
-            await receive()  # the websocket.connect message
-            await send({"type": "websocket.accept"})
-            await send({"type": "websocket.send", "text": orjson.dumps({"type": "error", "error": str(exc)}).decode()})
-            await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
 
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         """Complete the handshake (once)."""
@@ -223,7 +216,7 @@ class WatchConsumer(LayerFeedConsumer):
         try:
             await self._deliver(message["events"])
         except KVError as exc:
-            await self._refuse(exc)
+            await self.refuse(exc)
 
     async def kv_sync(self, message: dict[str, Any]) -> None:
         """Called for the sync marker, after every message queued before it.
@@ -242,10 +235,10 @@ class WatchConsumer(LayerFeedConsumer):
             await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
             await self._catch_up()
         except KVError as exc:
-            await self._refuse(exc)
+            await self.refuse(exc)
         except Exception:  # the layer's backend away: close cleanly rather than crash the consumer
             logger.exception("a watch could not rejoin its group")
-            await self._refuse(StoreUnavailable("the watch lost its event feed; try again later"))
+            await self.refuse(StoreUnavailable("the watch lost its event feed; try again later"))
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:
@@ -313,7 +306,7 @@ class WatchConsumer(LayerFeedConsumer):
             try:
                 revision = await revision_poll.latest()
             except KVError as exc:
-                await self._refuse(exc)
+                await self.refuse(exc)
                 return
             if revision > self.last:
                 await self._post_sync_marker(revision, confirm=False)
@@ -329,7 +322,7 @@ class WatchConsumer(LayerFeedConsumer):
         except Exception:  # a layer outage must not end the sync loop that would notice it is over
             logger.warning("could not post a watch sync marker", exc_info=True)
 
-    async def _refuse(self, exc: KVError) -> None:
+    async def refuse(self, exc: KVError) -> None:
         """Tell the client why in one frame, then close with the matching code (once)."""
         if self.closing:
             return
