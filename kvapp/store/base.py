@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -126,6 +126,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def events_since(self, revision: int) -> list[Event]:
         """Retained events with revision > ``revision``; raises Compacted if some are gone."""
+
+    @abc.abstractmethod
+    async def restore(self, pairs: Iterable[Pair], revision: int) -> int:
+        """Called by an import into this empty store: load ``pairs`` all or nothing; returns their number.
+
+        Every pair keeps its revisions; the store's revision becomes the highest of
+        ``revision`` and theirs, so no revision is reused after the restore.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Called at shutdown to release files and connections."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,10 +58,11 @@ class PickleStore(Store):
         self.journal_path = self.path.with_name(self.path.name + ".journal")
         self.folding_path = self.path.with_name(self.path.name + ".journal.folding")
         self.journal_max_bytes = journal_max_bytes
+        self.history = history
         self._lock = FileLock(self.path.with_name(self.path.name + ".lock"))
         self._lock.acquire(self.path)
         try:
-            self.index = self._recover(history)
+            self.index = self._recover()
         except BaseException:
             self._lock.release()
             raise
@@ -80,10 +82,10 @@ class PickleStore(Store):
 
     # --- recovery -------------------------------------------------------------------------
 
-    def _recover(self, history: int) -> MemoryIndex:
+    def _recover(self) -> MemoryIndex:
         """Snapshot, then the journal being folded (if a fold was cut short), then the journal."""
         state = snapshot.load(self.path)
-        index = MemoryIndex(state, history)
+        index = MemoryIndex(state, self.history)
         replayed = 0
         for path in (self.folding_path, self.journal_path):
             is_last = path == self.journal_path or not self.journal_path.exists()
@@ -220,6 +222,21 @@ class PickleStore(Store):
             events.append(event)
             outcomes.append(event)
         return events, outcomes
+
+    # --- backup and restore -----------------------------------------------------------------
+
+    async def restore(self, pairs: Iterable[Pair], revision: int) -> int:
+        """Write ``pairs`` as the snapshot, atomically, while this process holds the lock.
+
+        The store is empty, so its journal is too: the snapshot alone is the whole new state.
+        A bad pair stops the import before the snapshot is written, so nothing is loaded.
+        """
+        table = {pair.key: (pair.value, pair.revision, pair.created) for pair in pairs}
+        top = max([revision, *(entry[1] for entry in table.values())])
+        state = snapshot.SnapshotState(top, table, [])
+        self._snapshot_bytes = await asyncio.to_thread(snapshot.dump, self.path, state)
+        self.index = MemoryIndex(state, self.history)
+        return len(table)
 
     # --- folding the journal into a snapshot ----------------------------------------------
 

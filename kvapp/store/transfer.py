@@ -13,23 +13,16 @@ are not carried: a watcher resuming from before the restore is told ``compacted`
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from kvapp.conf import kv_settings
 from kvapp.errors import BadExport, KVError, StoreNotEmpty
-from kvapp.store import snapshot
 from kvapp.store.base import MAX_PAGE_SIZE, Pair, Store
-from kvapp.store.index import MemoryIndex
-from kvapp.store.snapshot import SnapshotState
 from kvapp.validation import check_key, check_value
-
-if TYPE_CHECKING:
-    from kvapp.store.pickle_store import PickleStore
 
 FORMAT_NAME = "kvstore-export"
 FORMAT_VERSION = 1
@@ -138,24 +131,7 @@ async def restore(store: Store, header: Header, pairs: Iterable[Pair]) -> int:
             f"the target {stats.backend} store is not empty (revision {stats.revision}, {stats.keys} keys); "
             "import only into a new, empty store"
         )
-    from kvapp.store.pickle_store import PickleStore
-
-    if isinstance(store, PickleStore):
-        return await _restore_pickle(store, pairs, header.revision)
-    return await store.restore(pairs, header.revision)  # type: ignore[attr-defined]
-
-
-async def _restore_pickle(store: PickleStore, pairs: Iterable[Pair], revision: int) -> int:
-    """Write the pairs as the store's snapshot, atomically, while this process holds its lock.
-
-    The store is empty, so its journal is too: the snapshot alone is the whole new state.
-    """
-    table = {pair.key: (pair.value, pair.revision, pair.created) for pair in pairs}
-    top = max([revision, *(entry[1] for entry in table.values())])
-    state = SnapshotState(top, table, [])
-    await asyncio.to_thread(snapshot.dump, store.path, state)
-    store.index = MemoryIndex(state, store.index.events.maxlen or 1)
-    return len(table)
+    return await store.restore(pairs, header.revision)
 
 
 def _parse(line: str | bytes, number: int) -> dict[str, Any]:
