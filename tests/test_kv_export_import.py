@@ -12,6 +12,7 @@ import orjson
 import pytest
 from django.core.management import CommandError, call_command
 
+from kvapp import store as kv_store
 from kvapp.errors import Compacted
 from kvapp.store.base import Pair, Store
 from tests.support.redis import RedisServer
@@ -58,9 +59,7 @@ async def contents(store: Store) -> tuple[int, list[Pair]]:
 
 def open_store(options: dict[str, Any]) -> Store:
     """The store the command options name."""
-    from kvapp.store.transfer import open_backend
-
-    return open_backend(options["backend"], options.get("data", ""))
+    return kv_store.open_store(options["backend"], options.get("data"))
 
 
 def export(options: dict[str, Any], output: Path) -> str:

@@ -10,10 +10,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from kvapp.conf import kv_settings
 from kvapp.errors import KVError
+from kvapp.store import PICKLE, open_store
 from kvapp.store.base import Store
-from kvapp.store.transfer import PICKLE, open_backend
 
 
 class StoreCommand(BaseCommand):
@@ -39,11 +38,8 @@ class StoreCommand(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Called by Django: open the store, run the command, report failures in one line."""
-        settings = kv_settings()
-        backend = options["backend"] if options["backend"] is not None else settings.backend
-        data = options["data"] or settings.data
         try:
-            asyncio.run(self._run(open_backend(backend, data), options))
+            asyncio.run(self._run(open_store(options["backend"], options["data"]), options))
         except (KVError, OSError) as exc:
             raise CommandError(str(exc)) from None
 

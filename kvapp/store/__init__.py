@@ -5,21 +5,28 @@ from __future__ import annotations
 from kvapp.conf import kv_settings
 from kvapp.store.base import Event, Page, Pair, Stats, Store
 
-__all__ = ["Event", "Page", "Pair", "Stats", "Store", "get_store", "open_store", "set_store"]
+__all__ = ["PICKLE", "Event", "Page", "Pair", "Stats", "Store", "get_store", "open_store", "set_store"]
+
+PICKLE = "pickle"  # the backend name that selects the pickle file explicitly
 
 _store: Store | None = None
 
 
-def open_store() -> Store:
-    """Build the configured backend; raises StoreLocked/CorruptStore so start-up can report them."""
+def open_store(backend: str | None = None, data: str | None = None) -> Store:
+    """Build a backend; raises StoreLocked/CorruptStore so start-up can report them.
+
+    ``backend`` is "pickle" (or "") for the file at ``data``, else a Redis URL; either left
+    out (None) is taken from the settings, as the server takes both.
+    """
     settings = kv_settings()
-    if settings.backend:
+    backend = settings.backend if backend is None else backend
+    if backend and backend != PICKLE:
         from kvapp.store.redis_store import RedisStore
 
-        return RedisStore(settings.backend, history=settings.history)
+        return RedisStore(backend, history=settings.history)
     from kvapp.store.pickle_store import PickleStore
 
-    return PickleStore(settings.data, history=settings.history, journal_max_bytes=settings.journal_max_bytes)
+    return PickleStore(data or settings.data, history=settings.history, journal_max_bytes=settings.journal_max_bytes)
 
 
 def get_store() -> Store:

@@ -26,7 +26,6 @@ from kvapp.validation import check_key, check_value
 
 FORMAT_NAME = "kvstore-export"
 FORMAT_VERSION = 1
-PICKLE = "pickle"
 
 
 @dataclass(frozen=True)
@@ -36,18 +35,6 @@ class Header:
     revision: int
     keys: int
     backend: str
-
-
-def open_backend(backend: str, data: str) -> Store:
-    """The store ``backend`` names: "pickle" (or "") for the file at ``data``, else a Redis URL."""
-    history = kv_settings().history
-    if backend and backend != PICKLE:
-        from kvapp.store.redis_store import RedisStore
-
-        return RedisStore(backend, history=history)
-    from kvapp.store.pickle_store import PickleStore
-
-    return PickleStore(data, history=history, journal_max_bytes=kv_settings().journal_max_bytes)
 
 
 # --- export -------------------------------------------------------------------------------
