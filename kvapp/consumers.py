@@ -39,19 +39,22 @@ from channels.layers import get_channel_layer
 
 from kvapp.broadcast import WATCH_GROUP, Frame, encode_frame
 from kvapp.conf import kv_settings
-from kvapp.errors import Compacted, KVError, StoreUnavailable, Unauthorized
+from kvapp.errors import Compacted, InvalidRequest, KVError, StoreUnavailable, TooManyWatchers
 from kvapp.http.guard import check_token
+from kvapp.http.responses import status_for
 from kvapp.revision_poll import revision_poll
 from kvapp.store import get_store
 from kvapp.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
 
 logger = logging.getLogger(__name__)
 
+CLOSE_CODE_BASE = 4000  # a refused watch closes with 4000 + the HTTP status of its failure
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_COMPACTED = 4410
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503  # "try again later"; daphne (autobahn) can only send 1000 or 3000-4999, not 1013
+HTTP_SERVER_ERROR = 500  # status_for's answer for a fault the client cannot fix; a watch says "try later"
 SYNC_INTERVAL = 1.0  # seconds between checks for a silently dropped last message
 SYNC_MESSAGE = "kv.sync"  # the marker a watcher posts to itself; dispatched to kv_sync
 DISCONNECT_MESSAGE = "websocket.disconnect"
@@ -336,29 +339,14 @@ class WatchConsumer(LayerFeedConsumer):
         await self.close(code=_close_code(exc))
 
 
-class BadWatchRequest(KVError):
+class BadWatchRequest(InvalidRequest):
     """The watch URL's parameters are malformed."""
 
 
-class TooManyWatchers(KVError):
-    """The server's or this client's watcher limit is reached."""
-
-
-_CLOSE_CODES: list[tuple[type[KVError], int]] = [
-    (Unauthorized, CLOSE_UNAUTHORIZED),
-    (Compacted, CLOSE_COMPACTED),
-    (BadWatchRequest, CLOSE_BAD_REQUEST),
-    (TooManyWatchers, CLOSE_TOO_MANY),
-    (StoreUnavailable, CLOSE_UNAVAILABLE),
-]
-
-
 def _close_code(exc: KVError) -> int:
-    """The websocket close code for a failure."""
-    for kind, code in _CLOSE_CODES:
-        if isinstance(exc, kind):
-            return code
-    return CLOSE_UNAVAILABLE
+    """The websocket close code for a failure: 4000 + its HTTP status; 4503 for a server fault."""
+    status = status_for(exc)
+    return CLOSE_UNAVAILABLE if status == HTTP_SERVER_ERROR else CLOSE_CODE_BASE + status
 
 
 def _client_address(scope: dict[str, Any]) -> str:

@@ -77,3 +77,7 @@ class BadExport(KVError):
 
 class StoreNotEmpty(KVError):
     """An import must go into an empty store, so no existing revision is overwritten."""
+
+
+class TooManyWatchers(KVError):
+    """The server's or this client's watcher limit is reached."""

@@ -21,6 +21,7 @@ _STATUS: list[tuple[type[errors.KVError], int]] = [
     (errors.RevisionConflict, 409),
     (errors.Compacted, 410),
     (errors.ValueTooLarge, 413),
+    (errors.TooManyWatchers, 429),
     (errors.StoreUnavailable, 503),
 ]
 
