@@ -15,10 +15,11 @@ from the timer instead would jump past messages that are merely queued behind a 
 client, and turn a watcher that is only slow into a compacted one.
 
 Every layer message is handled by the consumer's one feed loop, started after ``connect``
-and stopped before ``disconnect`` (the timer only posts the marker), so ``last`` needs no
-lock. The feed awaits the layer directly: Channels' own loop starts a task and an
-``asyncio.wait`` per message, which with every committed batch going to every watcher was
-a sixth of a daphne server's time at 200 watchers.
+and stopped before ``disconnect``; the timer only posts the marker, or closes the watch when
+the store fails, and never touches ``last``, so ``last`` needs no lock. The feed awaits the
+layer directly: Channels' own loop starts a task and an ``asyncio.wait`` per message, which
+with every committed batch going to every watcher was a sixth of a daphne server's time at
+200 watchers.
 """
 
 from __future__ import annotations

@@ -18,12 +18,12 @@ def watchers_of(client: str) -> int:
 
 
 def add_watcher(client: str) -> None:
-    """Called when a watch socket is accepted."""
+    """Called when a watch request passes its checks, just before the socket is accepted."""
     _by_client[client] += 1
 
 
 def remove_watcher(client: str) -> None:
-    """Called when an accepted watch socket closes."""
+    """Called when a counted watch socket ends, however it ends."""
     _by_client[client] -= 1
     if _by_client[client] <= 0:
         del _by_client[client]
