@@ -43,8 +43,14 @@ class SharedMessageChannelLayer(InMemoryChannelLayer):
         self._waiting: Counter[str] = Counter()  # channel -> receive() calls waiting on it
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        """Called to put ``message`` on one channel; ChannelFull if its queue is at capacity."""
-        self._enqueue(channel, message)
+        """Called to put ``message`` on one channel (upstream, minus its deepcopy); ChannelFull if it is full."""
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_channel_name(channel)
+        assert "__asgi_channel__" not in message
+        try:
+            self._queue(channel).put_nowait((time.time() + self.expiry, message))
+        except asyncio.QueueFull:
+            raise ChannelFull(channel) from None
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Called to put ``message`` on every member's channel; full channels miss it, as upstream."""
@@ -95,14 +101,3 @@ class SharedMessageChannelLayer(InMemoryChannelLayer):
         if queue is None:
             queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
         return queue
-
-    def _enqueue(self, channel: str, message: dict[str, Any]) -> None:
-        """The upstream ``send`` without its deepcopy."""
-        assert isinstance(message, dict), "message is not a dict"
-        self.require_valid_channel_name(channel)
-        assert "__asgi_channel__" not in message
-        queue = self._queue(channel)
-        try:
-            queue.put_nowait((time.time() + self.expiry, message))
-        except asyncio.QueueFull:
-            raise ChannelFull(channel) from None

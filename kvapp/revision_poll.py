@@ -27,9 +27,8 @@ class RevisionPoll:
         """The store's revision as of at most FRESH_FOR seconds ago."""
         if time.monotonic() - self._read_at < FRESH_FOR:
             return self._value
-        if self._inflight is not None and self._inflight.get_loop() is asyncio.get_running_loop():
-            return await asyncio.shield(self._inflight)
-        self._inflight = asyncio.ensure_future(self._read())
+        if self._inflight is None or self._inflight.get_loop() is not asyncio.get_running_loop():
+            self._inflight = asyncio.ensure_future(self._read())
         return await asyncio.shield(self._inflight)
 
     async def _read(self) -> int:
