@@ -46,7 +46,7 @@ class KVShell(cmd.Cmd):
 
     def default(self, line: str) -> bool:
         """Called for an unknown command: one usage line, and the prompt again."""
-        name = line.split(maxsplit=1)[0] if line.strip() else line
+        name = line.split(maxsplit=1)[0]  # cmd strips the line and sends an empty one to emptyline()
         report(UsageError(f"unknown command {name!r}; type help to list commands"), self.env.stderr)
         return False
 

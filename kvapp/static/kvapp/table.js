@@ -41,11 +41,14 @@ class Row {
   /** Called with a newer version of the pair (a watch event or a write's answer). */
   update(pair, flash = true) {
     this.pair = pair;
-    this.revisionCell.textContent = String(pair.revision);
-    this.createdCell.textContent = String(pair.created);
-    if (this.mode === "edit") this.noteChange(`This pair changed while you were editing (now revision ${pair.revision}).`);
-    else this.valueCell.replaceChildren(valueView(pair.value));
-    if (this.mode === "confirm") this.showView();
+    if (this.mode === "confirm") {
+      this.showView(); // the delete was asked about an older version: back to the view
+    } else {
+      this.revisionCell.textContent = String(pair.revision);
+      this.createdCell.textContent = String(pair.created);
+      if (this.mode === "edit") this.noteChange(`This pair changed while you were editing (now revision ${pair.revision}).`);
+      else this.valueCell.replaceChildren(valueView(pair.value));
+    }
     if (flash) this.flash();
   }
 
@@ -160,14 +163,13 @@ export class PairTable {
     return last ? last.dataset.key : null;
   }
 
-  /** Add a row in key order; returns it. */
+  /** Add a row in key order. */
   insert(pair) {
     const row = new Row(pair, this.actions);
     const before = Array.from(this.tbody.children).find((tr) => compareKeys(tr.dataset.key, pair.key) > 0);
     this.tbody.insertBefore(row.tr, before || null);
     this.rows.set(pair.key, row);
     row.flash();
-    return row;
   }
 
   remove(key) {

@@ -24,12 +24,10 @@ export class Watch {
     this.prefix = prefix;
     this.last = after;
     this.delay = BACKOFF_FIRST;
-    this.stopped = false;
     this.open("connecting");
   }
 
   stop() {
-    this.stopped = true;
     this.generation += 1;
     clearTimeout(this.timer);
     if (this.socket) {
@@ -51,7 +49,7 @@ export class Watch {
     this.handlers.status(state);
     const token = this.tokens.value;
     const socket = new WebSocket(this.url(token));
-    const current = () => this.socket === socket && !this.stopped;
+    const current = () => this.socket === socket; // stop() and a newer open() both replace it
     let openedAt = null;
     this.socket = socket;
     socket.addEventListener("open", () => {
