@@ -60,5 +60,7 @@ async def test_a_failed_read_reaches_every_waiter_and_is_not_cached(counting_sto
     counting_store.broken = True
     results = await asyncio.gather(poll.latest(), poll.latest(), return_exceptions=True)
     assert all(isinstance(result, StoreUnavailable) for result in results)
+    await counting_store.put("a", "1")
     counting_store.broken = False
-    assert await poll.latest() == 0
+    assert await poll.latest() == 1  # read afresh: a cached answer would still say 0
+    assert counting_store.reads == 2
