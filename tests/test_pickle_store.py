@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import errno
 import os
 import pickle
 import subprocess
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kvapp.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreLocked
-from kvapp.store import records
+from kvapp.store import records, snapshot
 from kvapp.store.pickle_store import PickleStore
 
 
@@ -106,6 +108,30 @@ async def test_journal_folds_in_the_background_when_it_outgrows_the_threshold(tm
     assert (await recovered.get("key199")).value == "v" * 20
     recovered.close()
     store.close()
+
+
+async def test_a_failed_fold_is_retried_after_more_writes_not_after_every_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PickleStore(tmp_path / "store.pickle", journal_max_bytes=2048)
+    attempts = 0
+
+    def disk_full(path: Path, state: snapshot.SnapshotState) -> int:
+        nonlocal attempts
+        attempts += 1
+        raise OSError(errno.ENOSPC, "No space left on device (simulated)")
+
+    monkeypatch.setattr(snapshot, "dump", disk_full)
+    for i in range(200):  # about 7 thresholds' worth of journal
+        await store.put(f"key{i:03}", "v" * 20)
+        if store._fold_job is not None:
+            concurrent.futures.wait([store._fold_job])
+    assert 2 <= attempts <= 10, f"{attempts} snapshot attempts for 200 writes"
+    store.close()
+    monkeypatch.undo()
+    recovered = PickleStore(store.path)
+    assert (await recovered.stats()).keys == 200, "the journals kept every write"
+    recovered.close()
 
 
 async def test_a_fold_cut_short_by_a_crash_is_finished_at_start(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ class PickleStore(Store):
             raise
         self._journal = journal.JournalWriter(self.journal_path)
         self._snapshot_bytes = self.path.stat().st_size  # _recover made sure it exists
+        self._next_fold_at = 0  # journal bytes to wait for after a failed fold (0: the last one worked)
         # One thread: journal appends must hit the disk in batch order.
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kv-journal")
         # Its own thread, not self._io: a long pickle must not hold up journal appends.
@@ -249,13 +250,15 @@ class PickleStore(Store):
         """
         if self._closed or (self._fold_job is not None and not self._fold_job.done()):
             return  # closed: close() folds (or the journal replays at start); its pools are gone
-        if self._journal.size < max(self.journal_max_bytes, self._snapshot_bytes):
+        threshold = max(self.journal_max_bytes, self._snapshot_bytes)
+        if self._journal.size < max(threshold, self._next_fold_at):
             return
         state = self.index.snapshot_state()
         await asyncio.get_running_loop().run_in_executor(self._io, self._rotate_journal)
         if self._closed:
             return  # closed during the rotation; close() has folded everything already
-        self._fold_job = self._fold_pool.submit(self._write_snapshot, state)
+        retry_at = self._journal.size + threshold
+        self._fold_job = self._fold_pool.submit(self._write_snapshot, state, retry_at)
         self._fold_job.add_done_callback(_report_fold_failure)
 
     def _rotate_journal(self) -> None:
@@ -271,9 +274,19 @@ class PickleStore(Store):
         self.journal_path.replace(self.folding_path)
         self._journal = journal.JournalWriter(self.journal_path)
 
-    def _write_snapshot(self, state: snapshot.SnapshotState) -> None:
-        """Write the snapshot, then drop the journal it replaces (a crash between is harmless)."""
-        self._snapshot_bytes = snapshot.dump(self.path, state)
+    def _write_snapshot(self, state: snapshot.SnapshotState, retry_at: int) -> None:
+        """Write the snapshot, then drop the journal it replaces (a crash between is harmless).
+
+        After a failure the journal is not rotated, so it stays over the threshold: without
+        ``retry_at`` every later batch would copy the index and pickle the store again. The
+        retry waits until another threshold's worth of writes has been journaled.
+        """
+        try:
+            self._snapshot_bytes = snapshot.dump(self.path, state)
+        except BaseException:
+            self._next_fold_at = retry_at
+            raise
+        self._next_fold_at = 0
         self.folding_path.unlink(missing_ok=True)
 
     def fold_now(self) -> None:
