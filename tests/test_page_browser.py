@@ -134,7 +134,9 @@ def test_http_writes_appear_on_the_open_page_without_reload(page: Page, shared_s
     requests.delete(kv_url(shared_server, "live/a"), timeout=5).raise_for_status()
     expect(row(page, "live/a")).to_have_count(0, timeout=LIVE_TIMEOUT)
     put(shared_server, "elsewhere/x", "not under the prefix")
-    expect(page.locator("#rows tr")).to_have_count(1)
+    put(shared_server, "live/c", "after the one elsewhere")  # events arrive in order: this one comes second
+    expect(row(page, "live/c")).to_be_visible(timeout=LIVE_TIMEOUT)
+    expect(page.locator("#rows th")).to_have_text(["live/b", "live/c"])
 
 
 def test_add_edit_and_delete_from_the_page_reach_the_store(page: Page, shared_server: ServerProcess) -> None:
@@ -229,8 +231,7 @@ def test_paging_walks_forward_and_back_by_cursor(page: Page, shared_server: Serv
 
 
 def test_token_is_asked_for_once_and_kept_for_the_session(page: Page, tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "store.pickle", env={"KV_TOKEN": TOKEN}).start()
-    try:
+    with ServerProcess(tmp_path / "store.pickle", env={"KV_TOKEN": TOKEN}) as server:
         put(server, "secret/a", "1", token=TOKEN)
         page.goto(server.url)
         token_input = page.get_by_label("Access token")
@@ -245,13 +246,10 @@ def test_token_is_asked_for_once_and_kept_for_the_session(page: Page, tmp_path: 
         expect(row(page, "secret/a")).to_be_visible()
         expect(page.locator("#live")).to_have_text("live")
         expect(token_input).to_be_hidden()
-    finally:
-        server.stop()
 
 
 def test_page_reconnects_after_a_server_restart_and_catches_up(page: Page, tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "store.pickle").start()
-    try:
+    with ServerProcess(tmp_path / "store.pickle") as server:
         put(server, "re/a", "before")
         open_page(page, server, "re/")
         server.stop()
@@ -260,5 +258,3 @@ def test_page_reconnects_after_a_server_restart_and_catches_up(page: Page, tmp_p
         put(server, "re/a", "while away")
         expect(page.locator("#live")).to_have_text("live", timeout=15_000)
         expect(row(page, "re/a").locator("td").first).to_have_text("while away", timeout=LIVE_TIMEOUT)
-    finally:
-        server.stop()
