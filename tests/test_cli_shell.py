@@ -118,12 +118,9 @@ def test_history_is_saved_to_kv_history_file(server: ServerProcess, spawn_shell:
 
 
 def test_token_option_works_in_the_shell(tmp_path: Path, spawn_shell: Spawn) -> None:
-    server = ServerProcess(tmp_path / "store.pickle", env={"KV_TOKEN": "s3cret"}).start()
-    try:
+    with ServerProcess(tmp_path / "store.pickle", env={"KV_TOKEN": "s3cret"}) as server:
         without = spawn_shell(server.url)
         assert "token" in run(without, "get a")
         shell = spawn_shell(server.url, "--token", "s3cret")
         assert run(shell, "put a 1") == 'stored a = "1" (rev 1)\n'
         assert requests.get(f"{server.url}/api/v1/kv/a", headers={"Authorization": "Bearer s3cret"}).ok
-    finally:
-        server.stop()

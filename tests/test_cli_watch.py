@@ -97,26 +97,20 @@ def test_watch_backs_off_and_reports_a_lost_connection_once() -> None:
 
 
 def test_watch_of_compacted_history_stops_with_a_clear_error(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "store.pickle", env={"KV_HISTORY": "2"}).start()
-    try:
+    with ServerProcess(tmp_path / "store.pickle", env={"KV_HISTORY": "2"}) as server:
         for i in range(5):
             write(server, "PUT", f"k{i}", "v")
         with pytest.raises(WatchCompacted, match=r"events after rev 0 are no longer kept \(oldest kept is rev 4\)"):
             take(WatchStream(KVClient(server.url), "", 0, lambda note: None), 1)
-    finally:
-        server.stop()
 
 
 def test_watch_needs_the_token_on_the_handshake(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "store.pickle", env={"KV_TOKEN": TOKEN}).start()
-    try:
+    with ServerProcess(tmp_path / "store.pickle", env={"KV_TOKEN": TOKEN}) as server:
         with pytest.raises(AuthRequired, match="token"):
             take(WatchStream(KVClient(server.url), "", 0, lambda note: None), 1)
         revision = write(server, "PUT", "secret/a", "1", token=TOKEN)
         stream = WatchStream(KVClient(server.url, token=TOKEN), "secret/", revision - 1, lambda note: None)
         assert take(stream, 1) == [f'put secret/a = "1" (rev {revision})']
-    finally:
-        server.stop()
 
 
 class LineReader:
@@ -125,7 +119,8 @@ class LineReader:
     def __init__(self, stream: IO[str]) -> None:
         self.seen: list[str] = []
         self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._pump_thread.start()
 
     def _pump(self, stream: IO[str]) -> None:
         for line in stream:
@@ -146,6 +141,7 @@ class LineReader:
 
     def rest(self) -> list[str]:
         """Every line seen, after the child has exited."""
+        self._pump_thread.join(LINE_TIMEOUT)  # the child may be gone before its last lines are read
         while not self._lines.empty():
             self.seen.append(self._lines.get())
         return self.seen
@@ -186,8 +182,7 @@ def test_watch_resumes_after_a_server_crash_without_gaps_or_duplicates(
 
     server.kill()
     err.expect(r"^watch: connection lost .*reconnecting after rev \d+")
-    restarted = ServerProcess(server.data, port=server.port).start()
-    try:
+    with ServerProcess(server.data, port=server.port) as restarted:
         second = write(restarted, "PUT", "app/after", "2")
         write(restarted, "PUT", "elsewhere", "not watched")
         third = write(restarted, "DELETE", "app/before")
@@ -196,8 +191,6 @@ def test_watch_resumes_after_a_server_crash_without_gaps_or_duplicates(
 
         child.send_signal(signal.SIGINT)
         assert child.wait(timeout=10) == 0
-    finally:
-        restarted.stop()
     assert out.rest() == [
         f'put app/before = "1" (rev {first})',
         f'put app/after = "2" (rev {second})',
