@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import AsyncClient
 
-from kvapp.http import api
+from kvapp.http import seed
 from kvapp.store.pickle_store import PickleStore
 
 JSON = "application/json"
@@ -86,6 +86,22 @@ async def test_delete_with_if_revision_is_compare_and_delete(client: AsyncClient
     assert (await client.delete("/api/v1/kv/k?if_revision=1")).status_code == 200
 
 
+async def test_delete_cas_conflict_answers_409_with_the_current_pair(client: AsyncClient) -> None:
+    await put(client, "k", {"value": "v"})
+    for if_revision in ("7", "0"):  # 0: "must not exist", and it does
+        conflict = await client.delete(f"/api/v1/kv/k?if_revision={if_revision}")
+        assert conflict.status_code == 409
+        body = conflict.json()
+        assert body.pop("error")
+        assert body == {"key": "k", "value": "v", "revision": 1, "created": 1}
+    assert (await client.get("/api/v1/kv/k")).json()["value"] == "v"
+
+
+async def test_a_key_and_value_exactly_at_the_limits_are_accepted(client: AsyncClient) -> None:
+    assert (await put(client, "k" * 1024, {"value": "v"})).status_code == 200
+    assert (await put(client, "big", {"value": "v" * 1024 * 1024})).status_code == 200
+
+
 async def test_listing_is_sorted_prefixed_and_paged_with_next(client: AsyncClient) -> None:
     for key in ["b/2", "a/1", "b/1", "b/3", "c"]:
         await put(client, key, {"value": key})
@@ -101,16 +117,20 @@ async def test_listing_is_sorted_prefixed_and_paged_with_next(client: AsyncClien
     assert [item["key"] for item in everything["items"]] == ["a/1", "b/1", "b/2", "b/3", "c"]
 
 
-async def test_listing_limit_above_the_maximum_is_clamped(
+async def test_listing_limit_defaults_to_1000_and_is_capped_at_10000(
     client: AsyncClient, store: PickleStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "MAX_PAGE_SIZE", 2)
-    for i in range(3):
-        await put(client, f"k{i}", {"value": "v"})
-    response = await client.get("/api/v1/kv?limit=1000000")
-    assert response.status_code == 200
-    assert [item["key"] for item in response.json()["items"]] == ["k0", "k1"]
-    assert response.json()["next"] == "k1"
+    asked: list[int] = []
+    real_list = store.list
+
+    async def spying_list(prefix: str = "", after: str | None = None, limit: int = 0) -> Any:
+        asked.append(limit)
+        return await real_list(prefix, after, limit)
+
+    monkeypatch.setattr(store, "list", spying_list)
+    for query in ["", "?limit=10000", "?limit=10001", "?limit=1"]:
+        assert (await client.get(f"/api/v1/kv{query}")).status_code == 200
+    assert asked == [1000, 10000, 10000, 1]
 
 
 async def test_healthz_reports_revision_keys_and_backend(client: AsyncClient) -> None:
@@ -153,6 +173,22 @@ async def test_seed_get_of_a_missing_key_is_a_text_404(client: AsyncClient) -> N
     response = await client.get("/get?key=missing")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/plain")
+    assert "missing" in response.content.decode()
+
+
+async def test_seed_get_all_returns_every_pair_across_pages(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seed, "MAX_PAGE_SIZE", 2)
+    for key in "abcde":
+        await put(client, key, {"value": key.upper()})
+    assert (await client.get("/get_all")).json() == {key: key.upper() for key in "abcde"}
+
+
+async def test_seed_add_from_a_form_body_answers_the_same_sentence(client: AsyncClient) -> None:
+    added = await client.post("/add", {"key": "lang", "value": "Python"})
+    assert added.content.decode() == "Successfully added Value - Python for Key - lang"
+    assert (await client.get("/get?key=lang")).content == b"Python"
 
 
 async def test_seed_add_accepts_an_empty_value(client: AsyncClient) -> None:
