@@ -290,11 +290,8 @@ class PickleStore(Store):
         self.folding_path.unlink(missing_ok=True)
 
     def fold_now(self) -> None:
-        """Fold synchronously; called at clean shutdown with no writes in flight."""
-        if self._fold_job is not None and not self._fold_job.done():
-            return  # a background fold owns the files; the journal stays valid
+        """Fold synchronously; called by close() once no write and no background fold is in flight."""
         self._snapshot_bytes = snapshot.dump(self.path, self.index.snapshot_state())
-        self._journal.close()
         self.folding_path.unlink(missing_ok=True)
         self.journal_path.unlink(missing_ok=True)
 

@@ -55,6 +55,15 @@ local function replay()
   return {'ok', e[1], or_false(e[6])}
 end
 
+-- The pair's packed form (false if absent), its created revision and value, and whether
+-- ``expected`` ("" = unconditional) rules the write out.
+local function lookup(key, expected)
+  local packed = redis.call('HGET', KEYS[2], key)
+  local current_rev, created, prev = '0', nil, false
+  if packed then current_rev, created, prev = unpack_pair(packed) end
+  return packed, created, prev, expected ~= '' and expected ~= current_rev
+end
+
 local function commit(event, history, ttl)
   redis.call('RPUSH', KEYS[4], cjson.encode(event))
   redis.call('LTRIM', KEYS[4], -history, -1)
@@ -71,11 +80,9 @@ if done then return done end
 PUT = (
     _WRITE_HELPERS
     + """
-local key, value, expected = ARGV[1], ARGV[2], ARGV[3]
-local packed = redis.call('HGET', KEYS[2], key)
-local current_rev, created, prev = '0', nil, false
-if packed then current_rev, created, prev = unpack_pair(packed) end
-if expected ~= '' and expected ~= current_rev then return {'conflict', packed} end
+local key, value = ARGV[1], ARGV[2]
+local packed, created, prev, conflict = lookup(key, ARGV[3])
+if conflict then return {'conflict', packed} end
 local revision = string.format('%d', redis.call('INCR', KEYS[1]))
 created = created or revision
 redis.call('HSET', KEYS[2], key, revision .. ':' .. created .. ':' .. value)
@@ -90,11 +97,9 @@ return {'ok', revision, created, prev}
 DELETE = (
     _WRITE_HELPERS
     + """
-local key, expected = ARGV[1], ARGV[2]
-local packed = redis.call('HGET', KEYS[2], key)
-local current_rev, created, prev = '0', nil, false
-if packed then current_rev, created, prev = unpack_pair(packed) end
-if expected ~= '' and expected ~= current_rev then return {'conflict', packed} end
+local key = ARGV[1]
+local packed, _, prev, conflict = lookup(key, ARGV[2])
+if conflict then return {'conflict', packed} end
 if not packed then return {'missing'} end
 local revision = string.format('%d', redis.call('INCR', KEYS[1]))
 redis.call('HDEL', KEYS[2], key)
@@ -109,7 +114,6 @@ return {'ok', revision, prev}
 LIST = """
 local keys = redis.call('ZRANGEBYLEX', KEYS[3], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 local reply = {redis.call('GET', KEYS[1]) or '0'}
-if #keys == 0 then return reply end
 for i = 1, #keys do
   reply[#reply + 1] = keys[i]
   reply[#reply + 1] = redis.call('HGET', KEYS[2], keys[i])

@@ -98,10 +98,8 @@ class RedisStore(Store):
     async def events_since(self, revision: int) -> list[Event]:
         """Retained events after ``revision``; Compacted if the first needed one was trimmed."""
         reply = await self._run("events_since", [self._rev, self._events], [revision])
-        current, oldest = int(reply[0]), int(reply[1])
-        if revision >= current:
-            return []
-        if revision + 1 < oldest:
+        oldest = int(reply[1])
+        if revision + 1 < oldest:  # oldest <= current + 1: a caller already up to date gets []
             raise Compacted(oldest)
         return [_decode_event(raw) for raw in reply[2:]]
 

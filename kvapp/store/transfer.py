@@ -84,11 +84,11 @@ def read_header(line: str | bytes) -> Header:
     return Header(revision, keys, str(document.get("backend", "")))
 
 
-def read_pairs(lines: Iterable[str | bytes], first_line_number: int = 2) -> Iterator[Pair]:
-    """Parse pair lines lazily, checking each; blank lines are skipped."""
+def read_pairs(lines: Iterable[str | bytes]) -> Iterator[Pair]:
+    """Parse the pair lines that follow the header lazily, checking each; blank lines are skipped."""
     settings = kv_settings()
     previous: str | None = None
-    for number, line in enumerate(lines, start=first_line_number):
+    for number, line in enumerate(lines, start=2):  # line 1 is the header
         if not line.strip():
             continue
         document = _parse(line, number)
