@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import requests
 
 from bench.load import LoadResult, run_wrk_on
+from tests.support.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -31,13 +31,6 @@ def server_command(kind: str, app: str, port: int) -> list[str]:
     if kind == "uvicorn-h11":  # plain uvicorn, as `pip install uvicorn` without uvloop/httptools runs
         return [*server_command("uvicorn", app, port), "--http", "h11", "--loop", "asyncio"]
     raise ValueError(f"unknown server {kind!r}")
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -61,16 +54,16 @@ class Server:
         """Start it and wait until it answers (bare app: any path; kvstore: /healthz)."""
         self.port = free_port()
         env = {**os.environ, "KV_DATA": str(self.data), "PYTHONPATH": str(PROJECT_ROOT), **self.env}
-        log = self.data.with_name(f"{self.kind}-{self.port}.log").open("ab")
         started = time.perf_counter()
-        self.process = subprocess.Popen(
-            server_command(self.kind, self.app, self.port),
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.data.with_name(f"{self.kind}-{self.port}.log").open("ab") as log:  # the child keeps its copy
+            self.process = subprocess.Popen(
+                server_command(self.kind, self.app, self.port),
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._wait_ready()
         self.start_seconds = time.perf_counter() - started
         return self

@@ -1,7 +1,7 @@
 """Watch fan-out: N websocket watchers on one prefix while a writer puts timestamped values.
 
-Run by ``bench/run.py``: ``python -m bench.watch WS_URL N AFTER`` connects N watchers with
-``after=AFTER`` (so none misses a write made while others are still connecting), prints
+Run by ``bench/fanout.py``: ``python -m bench.watch WS_URL N`` connects N watchers to WS_URL,
+whose ``after=`` the caller sets (so none misses a write made while others connect), prints
 ``ready``, and prints one JSON line of results once every watcher has seen the end marker
 (or the deadline passed). Each value is the writer's ``time.time()`` at the moment it sent
 the PUT, so delivery latency = receipt time - value, PUT durability included.

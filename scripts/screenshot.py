@@ -73,10 +73,10 @@ UPDATES = {"deploy/current_version": "v4.12.4", "app/workers": "12", "app/featur
 def seed(server: ServerProcess) -> None:
     """Write the pairs, then change a few so revisions and created revisions differ."""
     with requests.Session() as session:
-        for key, value in PAIRS.items():
-            session.put(f"{server.url}/api/v1/kv/{quote(key, safe='')}", json={"value": value}, timeout=5)
-        for key, value in list(UPDATES.items())[:2]:
-            session.put(f"{server.url}/api/v1/kv/{quote(key, safe='')}", json={"value": value}, timeout=5)
+        for key, value in [*PAIRS.items(), *list(UPDATES.items())[:2]]:
+            session.put(
+                f"{server.url}/api/v1/kv/{quote(key, safe='')}", json={"value": value}, timeout=5
+            ).raise_for_status()
 
 
 def render(server: ServerProcess, output: Path) -> None:
@@ -98,13 +98,9 @@ def render(server: ServerProcess, output: Path) -> None:
 def main() -> None:
     output = Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as data_dir:
-        server = ServerProcess(Path(data_dir) / "store.pickle").start()
-        try:
-            seed(server)
-            render(server, output)
-        finally:
-            server.stop()
+    with tempfile.TemporaryDirectory() as data_dir, ServerProcess(Path(data_dir) / "store.pickle") as server:
+        seed(server)
+        render(server, output)
     print(f"wrote {output}")
 
 
