@@ -82,7 +82,7 @@ class StoreMachine(RuleBasedStateMachine):
         """Let journal rotation and any background fold finish, so a copy sees one moment, as a kill would.
 
         After a write is answered the committer may still be rotating the journal (in the I/O
-        thread) or writing a snapshot (in the default pool); copying files one by one in the
+        thread) or writing a snapshot (in the store's fold pool); copying files one by one in the
         middle of that would make states no real crash can produce.
         """
         for _ in range(SETTLE_ROUNDS):

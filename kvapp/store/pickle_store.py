@@ -256,7 +256,7 @@ class PickleStore(Store):
         state = self.index.snapshot_state()
         await asyncio.get_running_loop().run_in_executor(self._io, self._rotate_journal)
         if self._closed:
-            return  # closed during the rotation; close() has folded everything already
+            return  # closed meanwhile: close() found the new journal empty; the set-aside one replays at start
         retry_at = self._journal.size + threshold
         self._fold_job = self._fold_pool.submit(self._write_snapshot, state, retry_at)
         self._fold_job.add_done_callback(_report_fold_failure)
