@@ -18,6 +18,8 @@ from tests.support.redis import RedisMissing, RedisServer
 
 pytestmark = pytest.mark.redis
 
+WRITE_KEYS = ["kv:rev", "kv:pairs", "kv:keys", "kv:events"]  # the write scripts' KEYS before the op ID
+
 
 @pytest.fixture
 async def store(private_redis: RedisServer) -> AsyncIterator[RedisStore]:
@@ -105,23 +107,21 @@ async def test_retained_events_are_trimmed_to_the_history_in_the_same_write(priv
 
 
 def test_a_write_sent_twice_under_one_op_id_takes_one_revision(private_redis: RedisServer) -> None:
-    keys = ["kv:rev", "kv:pairs", "kv:keys", "kv:events"]
     with private_redis.client() as client:
         put, delete = client.register_script(redis_scripts.PUT), client.register_script(redis_scripts.DELETE)
-        answers = [put(keys=[*keys, "kv:op:p"], args=["k", "v", "", 100, 30]) for _ in range(2)]
+        answers = [put(keys=[*WRITE_KEYS, "kv:op:p"], args=["k", "v", "", 100, 30]) for _ in range(2)]
         assert answers == [[b"ok", b"1", b"1", None]] * 2
-        answers = [delete(keys=[*keys, "kv:op:d"], args=["k", "", 100, 30]) for _ in range(2)]
+        answers = [delete(keys=[*WRITE_KEYS, "kv:op:d"], args=["k", "", 100, 30]) for _ in range(2)]
         assert answers == [[b"ok", b"2", b"v"]] * 2
         assert (client.get("kv:rev"), client.llen("kv:events"), client.hlen("kv:pairs")) == (b"2", 2, 0)
 
 
 def test_a_replayed_write_whose_event_is_trimmed_still_names_its_revision(private_redis: RedisServer) -> None:
-    keys = ["kv:rev", "kv:pairs", "kv:keys", "kv:events"]
     with private_redis.client() as client:
         put = client.register_script(redis_scripts.PUT)
-        put(keys=[*keys, "kv:op:first"], args=["k", "v", "", 1, 30])
-        put(keys=[*keys, "kv:op:second"], args=["k", "v2", "", 1, 30])
-        assert put(keys=[*keys, "kv:op:first"], args=["k", "v", "", 1, 30]) == [b"applied", b"1"]
+        put(keys=[*WRITE_KEYS, "kv:op:first"], args=["k", "v", "", 1, 30])
+        put(keys=[*WRITE_KEYS, "kv:op:second"], args=["k", "v2", "", 1, 30])
+        assert put(keys=[*WRITE_KEYS, "kv:op:first"], args=["k", "v", "", 1, 30]) == [b"applied", b"1"]
         assert client.get("kv:rev") == b"2"
 
 

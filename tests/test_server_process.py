@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.server import PROJECT_ROOT, ServerProcess, server_command
+from tests.support.server import ServerProcess, run_until_refused
 
 WRITERS = 8
 WRITES_PER_WRITER = 60
@@ -99,14 +98,7 @@ def test_a_clean_stop_folds_the_journal_and_keeps_everything(tmp_path: Path) -> 
 
 def test_a_second_server_on_the_same_file_exits_nonzero_and_the_first_keeps_serving(server: ServerProcess) -> None:
     requests.put(f"{server.url}/api/v1/kv/a", json={"value": "1"}, timeout=10)
-    second = subprocess.run(
-        server_command("daphne", 1),
-        cwd=PROJECT_ROOT,
-        env={**_env(), "KV_DATA": str(server.data)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    second = run_until_refused(server.data)
     assert second.returncode != 0
     assert "already using" in second.stderr
     assert "Traceback" not in second.stderr
@@ -116,14 +108,7 @@ def test_a_second_server_on_the_same_file_exits_nonzero_and_the_first_keeps_serv
 def test_a_corrupt_store_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
     data = tmp_path / "store.pickle"
     data.write_bytes(b"this is not a pickle")
-    result = subprocess.run(
-        server_command("daphne", 1),
-        cwd=PROJECT_ROOT,
-        env={**_env(), "KV_DATA": str(data)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_until_refused(data)
     assert result.returncode != 0
     assert "refusing to start" in result.stderr
     assert data.read_bytes() == b"this is not a pickle"
@@ -144,13 +129,6 @@ def test_the_data_file_is_created_at_first_start(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "store.pickle") as server:
         assert server.data.exists()
         assert requests.get(f"{server.url}/healthz", timeout=10).json()["revision"] == 0
-
-
-def _env() -> dict[str, str]:
-    """The test process's environment with settings pointed at the project."""
-    import os
-
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "kvproject.settings", "PYTHONPATH": str(PROJECT_ROOT)}
 
 
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])

@@ -16,6 +16,7 @@ from tests.support.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0  # seconds; a 2-core CI box importing Django can be slow
+REFUSAL_TIMEOUT = 60.0  # seconds for a server that should refuse to start to exit
 
 
 def server_command(kind: str, port: int) -> list[str]:
@@ -38,6 +39,26 @@ def server_command(kind: str, port: int) -> list[str]:
     if kind == "runserver":
         return [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
     raise ValueError(kind)
+
+
+def server_env(data: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with settings pointed at the project and the store at ``data``."""
+    return {**os.environ, "KV_DATA": str(data), "DJANGO_SETTINGS_MODULE": "kvproject.settings", **(extra or {})}
+
+
+def run_until_refused(data: Path) -> subprocess.CompletedProcess[str]:
+    """Run a server that is expected to refuse to start on ``data``; its exit code and output.
+
+    Port 1 is never bound: the store is opened (and refused) before the server listens.
+    """
+    return subprocess.run(
+        server_command("daphne", 1),
+        cwd=PROJECT_ROOT,
+        env=server_env(data),
+        capture_output=True,
+        text=True,
+        timeout=REFUSAL_TIMEOUT,
+    )
 
 
 @dataclass
@@ -63,13 +84,12 @@ class ServerProcess:
     def start(self, wait: bool = True) -> ServerProcess:
         """Start the process and (by default) wait until /healthz answers."""
         self.port = self.port or free_port()
-        env = {**os.environ, "KV_DATA": str(self.data), "DJANGO_SETTINGS_MODULE": "kvproject.settings", **self.env}
         self.log_path = self.data.with_name(f"server-{self.port}.log")
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             server_command(self.kind, self.port),
             cwd=PROJECT_ROOT,
-            env=env,
+            env=server_env(self.data, self.env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
