@@ -53,7 +53,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # --- kvstore -------------------------------------------------------------------------------
 KV_DATA = env_str("KV_DATA", str(BASE_DIR / "store.pickle"))
-KV_BACKEND = env_str("KV_BACKEND", "")  # "" = pickle file; redis://HOST:PORT/DB = Redis
+KV_BACKEND = env_str("KV_BACKEND", "")  # "" or "pickle" = pickle file; redis://HOST:PORT/DB = Redis
 KV_TOKEN = env_str("KV_TOKEN", "")
 KV_HISTORY = env_int("KV_HISTORY", 10_000, minimum=1)  # events kept for watch resume
 KV_MAX_KEY_BYTES = env_int("KV_MAX_KEY_BYTES", 1024, minimum=1)
@@ -65,7 +65,7 @@ KV_MAX_WATCHERS_PER_CLIENT = env_int("KV_MAX_WATCHERS_PER_CLIENT", 2_000, minimu
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = KV_MAX_BODY_BYTES
 
-if KV_BACKEND:  # the store makes the same choice; a URL Redis cannot use stops the start there
+if KV_BACKEND not in ("", "pickle"):  # kvapp.store.open_store's choice; a bad Redis URL stops the start there
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "kvapp.redis_layer.ResilientPubSubChannelLayer",  # pubsub, surviving a Redis restart
