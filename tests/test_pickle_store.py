@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kvapp.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreLocked
-from kvapp.store import records, snapshot
+from kvapp.store import files, journal, records, snapshot
 from kvapp.store.pickle_store import PickleStore
 
 
@@ -40,6 +40,38 @@ async def test_put_get_round_trip_keeps_unicode_and_empty_values(tmp_path: Path)
     assert (await store.get("ключ/🔑")).value == "значение"
     assert (await store.get("empty")).value == ""
     store.close()
+
+
+async def test_a_put_is_answered_only_after_its_journal_record_is_fdatasynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced_sizes: list[int] = []
+    real_fdatasync = journal.os.fdatasync
+
+    def spying_fdatasync(fd: int) -> None:
+        real_fdatasync(fd)
+        synced_sizes.append(os.fstat(fd).st_size)
+
+    monkeypatch.setattr(journal.os, "fdatasync", spying_fdatasync)
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "1")
+    assert synced_sizes and synced_sizes[-1] == store.journal_path.stat().st_size > 0
+    store.close()
+
+
+def test_a_file_is_replaced_only_after_its_new_bytes_are_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_fsync, real_replace = files.os.fsync, files.os.replace
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(files.os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))[1])
+    target = tmp_path / "store.pickle"
+    target.write_bytes(b"old")
+    files.write_atomically(target, b"new")
+    assert calls == ["fsync", "replace", "fsync"]  # the file's bytes, the rename, the directory entry
+    assert target.read_bytes() == b"new"
+    assert [child.name for child in tmp_path.iterdir()] == ["store.pickle"]
 
 
 async def test_revisions_count_every_write_and_created_survives_updates(tmp_path: Path) -> None:

@@ -144,8 +144,9 @@ async def test_cas_on_an_absent_key_conflicts_with_no_current_pair(any_store: St
 async def test_delete_with_a_stale_revision_conflicts_and_keeps_the_pair(any_store: Store) -> None:
     await any_store.put("k", "v1")
     await any_store.put("k", "v2")
-    with pytest.raises(RevisionConflict):
+    with pytest.raises(RevisionConflict) as caught:
         await any_store.delete("k", if_revision=1)
+    assert caught.value.current == {"key": "k", "value": "v2", "revision": 2, "created": 1}
     assert await any_store.delete("k", if_revision=2) == (3, "v2")
 
 
