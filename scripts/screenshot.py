@@ -18,11 +18,10 @@ from playwright.sync_api import expect, sync_playwright
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - needs the project on sys.path
 from tests.support.server import ServerProcess  # noqa: E402 - needs the project on sys.path
 
 OUTPUT = PROJECT_ROOT / "docs" / "screenshot.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1280, "height": 900}  # CSS pixels
 
 MAINTENANCE = (

@@ -23,7 +23,7 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, healthz, wait_for_watchers
 
 pytestmark = pytest.mark.soak
 
@@ -174,14 +174,6 @@ def soak_server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield process
 
 
-def _wait_for_watchers(url: str, count: int) -> None:
-    """Until /healthz counts ``count`` watchers (the handshake returns before the count is taken)."""
-    deadline = time.monotonic() + TIMEOUT
-    while requests.get(f"{url}/healthz", timeout=TIMEOUT).json()["watchers"] < count:
-        assert time.monotonic() < deadline, "watchers did not all connect"
-        time.sleep(0.05)
-
-
 def _start(target, *args) -> threading.Thread:  # type: ignore[no-untyped-def]
     """A daemon thread already running ``target(*args)``."""
     thread = threading.Thread(target=target, args=args, daemon=True)
@@ -199,8 +191,8 @@ def test_soak_writers_readers_and_watchers(soak_server: ServerProcess) -> None:
     ready, stop_watching = threading.Barrier(len(watchers) + 1), threading.Event()
     watch_threads = [_start(w.run, soak_server.ws_url, ready, stop_watching) for w in watchers]
     ready.wait(TIMEOUT)
-    _wait_for_watchers(url, len(watchers))
-    start_revision = requests.get(f"{url}/healthz", timeout=TIMEOUT).json()["revision"]
+    wait_for_watchers(url, len(watchers), TIMEOUT)
+    start_revision = healthz(url, TIMEOUT)["revision"]
 
     stop_load, stop_sampling = threading.Event(), threading.Event()
     load = [_start(_writer, url, n, stop_load, ledger) for n in range(WRITERS)]
@@ -212,7 +204,7 @@ def test_soak_writers_readers_and_watchers(soak_server: ServerProcess) -> None:
     for thread in load:
         thread.join(TIMEOUT)
 
-    final_revision = requests.get(f"{url}/healthz", timeout=TIMEOUT).json()["revision"]
+    final_revision = healthz(url, TIMEOUT)["revision"]
     assert ledger.unexpected == []
     assert sorted(ledger.writes) == list(range(start_revision + 1, final_revision + 1)), "a write went missing"
     expected = {
@@ -241,18 +233,10 @@ def test_soak_writers_readers_and_watchers(soak_server: ServerProcess) -> None:
     )
     assert len(warm) >= 3, "too few samples after warm-up"
     assert max(warm) - warm[0] < RSS_GROWTH_LIMIT, f"RSS grew from {warm[0]} to {max(warm)} bytes"
-    _wait_for_watchers_gone(url)
+    wait_for_watchers(url, 0, TIMEOUT)
     assert _settled_fds(sampler, fds_before) <= fds_before + FD_SLACK, "descriptors leaked"
     assert "Traceback" not in soak_server.log()
     assert len(ledger.writes) > DURATION * WRITERS * WRITES_PER_SECOND * 0.5, "the load ran far below its rate"
-
-
-def _wait_for_watchers_gone(url: str) -> None:
-    """Until /healthz counts no watchers."""
-    deadline = time.monotonic() + TIMEOUT
-    while requests.get(f"{url}/healthz", timeout=TIMEOUT).json()["watchers"]:
-        assert time.monotonic() < deadline, "closed watchers are still counted"
-        time.sleep(0.05)
 
 
 def _settled_fds(sampler: Sampler, baseline: int) -> int:

@@ -26,7 +26,7 @@ import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, healthz
 
 WRITERS = 8  # concurrent writer threads
 FRAME_TIMEOUT = 30.0  # seconds to wait for the frames a scenario expects
@@ -115,9 +115,7 @@ async def write_concurrently(base: str, ops: Sequence[Op], writers: int = WRITER
 
 def current_revision(base: str) -> int:
     """The server's revision, from /healthz."""
-    response = requests.get(f"{base}/healthz", timeout=HTTP_TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()["revision"]
+    return healthz(base, HTTP_TIMEOUT)["revision"]
 
 
 # --- watching ------------------------------------------------------------------------------------
@@ -193,16 +191,9 @@ def listing(base: str, prefix: str) -> dict[str, str]:
 async def _until_watchers(base: str, count: int) -> None:
     """Poll /healthz until it counts ``count`` watchers (closes are processed asynchronously)."""
     deadline = time.monotonic() + FRAME_TIMEOUT
-    while (seen := healthz_watchers(base)) != count:
+    while (seen := healthz(base, HTTP_TIMEOUT)["watchers"]) != count:
         assert time.monotonic() < deadline, f"/healthz still counts {seen} watchers, expected {count}"
         await asyncio.sleep(0.05)
-
-
-def healthz_watchers(base: str) -> int:
-    """The watcher count /healthz reports."""
-    response = requests.get(f"{base}/healthz", timeout=HTTP_TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()["watchers"]
 
 
 # --- scenarios -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -95,7 +96,11 @@ class ServerProcess:
             start_new_session=True,
         )
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.kill()  # its own session: nothing else would ever stop it
+                raise
         return self
 
     def __enter__(self) -> ServerProcess:
@@ -145,3 +150,18 @@ class ServerProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self._log.close()
+
+
+def healthz(base_url: str, timeout: float = 10.0) -> dict[str, Any]:
+    """A server's /healthz answer (revision, keys, watchers, backend), which must be a 200."""
+    response = requests.get(f"{base_url}/healthz", timeout=timeout)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_for_watchers(base_url: str, count: int, timeout: float) -> None:
+    """Until /healthz counts exactly ``count`` watchers (opens and closes are counted asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while (seen := healthz(base_url)["watchers"]) != count:
+        assert time.monotonic() < deadline, f"/healthz still counts {seen} watchers, expected {count}"
+        time.sleep(0.05)
