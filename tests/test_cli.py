@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from kvcli.cli import main
+from kvcli.cli import build_parser, main
 from kvcli.client import KVClient
 from kvcli.commands import Commands
 from kvcli.environment import Environment
@@ -310,3 +310,15 @@ def test_shell_help_documents_each_command() -> None:
     result = run_cli("--url", "http://127.0.0.1:9", stdin="help\nhelp put\n")
     assert "getall" in result.out and "watch" in result.out and "EOF" in result.out
     assert "put <key> <value>: store <value> under <key>" in result.out
+
+
+def test_the_url_defaults_to_localhost_8000() -> None:
+    assert build_parser(make_env()).parse_args([]).url == "http://127.0.0.1:8000"
+
+
+def test_url_and_token_options_beat_the_environment(token_server: ServerProcess, ns: str) -> None:
+    nowhere = {"KV_URL": f"http://127.0.0.1:{free_port()}", "KV_TOKEN": "wrong"}
+    options = ("--url", token_server.url, "--token", TOKEN)
+    assert run_cli(*options, "put", f"{ns}k", "v", environ=nowhere).status == ExitStatus.OK
+    from_env = run_cli("get", f"{ns}k", environ={"KV_URL": token_server.url, "KV_TOKEN": TOKEN})
+    assert (from_env.status, from_env.out) == (ExitStatus.OK, "v\n")
