@@ -41,7 +41,11 @@ def run_wrk(url: str, seconds: float, script: str | None = None, env: dict[str, 
     if script:
         command[1:1] = ["-s", str(BENCH_DIR / script)]
     output = subprocess.run(
-        command, capture_output=True, text=True, check=True, env={**os.environ, **(env or {})}
+        command,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LUA_PATH": f"{BENCH_DIR}/?.lua;;", **(env or {})},
     ).stdout
     return parse_wrk(output)
 

@@ -1,20 +1,14 @@
 -- PUT /api/v1/kv/bench/<thread>-<n> with a 16-byte value: every request writes a new key,
 -- so the store grows during the run as it would under real load.
+local common = require("common")
 local counter = 0
-local threads = 0
 
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
+setup = common.number_thread
 
 function init(args)
   prefix = os.getenv("KV_BENCH_PREFIX") or "bench/new/"
   wrk.headers["Content-Type"] = "application/json"
-  token = os.getenv("KV_TOKEN")
-  if token and token ~= "" then
-    wrk.headers["Authorization"] = "Bearer " .. token
-  end
+  common.send_token()
 end
 
 function request()
