@@ -65,3 +65,45 @@ def test_the_checked_header_memory_stays_bounded() -> None:
         response["Content-Length"] = str(number)
     assert len(responses._CHECKED_HEADERS) <= MAX_CHECKED_HEADERS
     assert response["Content-Length"] == str(MAX_CHECKED_HEADERS * 3 - 1)
+
+
+def _state(response: HttpResponse) -> dict[str, object]:
+    """Every attribute a response carries, headers and cookies compared by value."""
+    state = dict(vars(response))
+    state["headers"] = dict(state["headers"]._store)
+    state["cookies"] = (type(state["cookies"]), dict(state["cookies"]))
+    return state
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "content_type"),
+    [
+        (b'{"a":1}', 200, JSON),
+        (b"", 404, JSON),
+        ("plain text, ключ", 201, responses.TEXT),
+        ("latin-1 text é", 200, "text/plain; charset=latin-1"),
+        (b"x", 599, "application/octet-stream"),
+    ],
+)
+def test_a_kv_response_is_built_exactly_as_django_builds_it(
+    content: bytes | str, status: int, content_type: str
+) -> None:
+    ours = responses.KVResponse(content, status=status, content_type=content_type)
+    theirs = HttpResponse(content, status=status, content_type=content_type)
+    assert _state(ours) == _state(theirs)
+    assert (ours.content, ours.charset, ours.reason_phrase) == (theirs.content, theirs.charset, theirs.reason_phrase)
+    assert type(ours.headers) is responses.CheckedOnceHeaders
+
+
+def _outcome(build: object) -> object:
+    """The state built, or the error raised, for comparing two constructors."""
+    try:
+        return _state(build())  # type: ignore[operator]
+    except (TypeError, ValueError) as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("status", [99, 600, "200", None, "x", 200.5])
+def test_an_unusual_status_gets_djangos_answer(status: object) -> None:
+    ours = _outcome(lambda: responses.KVResponse(b"", status=status, content_type=JSON))  # type: ignore[arg-type]
+    assert ours == _outcome(lambda: HttpResponse(b"", status=status, content_type=JSON))
