@@ -34,10 +34,10 @@ from django.core.handlers.asgi import get_script_prefix as scope_script_prefix
 from django.core.handlers.exception import response_for_exception
 from django.http import HttpRequest, HttpResponse
 from django.urls import get_resolver, set_script_prefix
-from django.utils.module_loading import import_string
 
 from kvapp.conf import kv_settings
 from kvapp.http.fallback import server_error
+from kvapp.inline_middleware import InlineMiddleware
 from kvapp.route_table import route_table
 
 logger = logging.getLogger(__name__)
@@ -45,17 +45,6 @@ logger = logging.getLogger(__name__)
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-# Middleware whose hooks only read the request and set response headers: no I/O, no
-# database, no state, so calling them inline on the event loop is what Django would do
-# in a thread, minus the thread. Any other middleware in settings turns the fast path off,
-# because skipping it would make the two paths answer differently.
-INLINE_SAFE_MIDDLEWARE = frozenset(
-    {
-        "django.middleware.security.SecurityMiddleware",
-        "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    }
-)
 
 
 class BodyTooLarge(Exception):
@@ -77,44 +66,6 @@ class OversizedRequest(ASGIRequest):
     def body(self) -> bytes:
         """Called when the view reads the body; it never gets one."""
         raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
-
-
-def _no_inner_handler(request: HttpRequest) -> HttpResponse:
-    """Stands in for ``get_response``: inline middleware is never asked to call onwards."""
-    raise RuntimeError("inline middleware must not call get_response")
-
-
-class InlineMiddleware:
-    """The configured middleware's request and response hooks, called in Django's order."""
-
-    def __init__(self, paths: list[str]) -> None:
-        instances = [import_string(path)(_no_inner_handler) for path in paths]
-        self.request_hooks = [getattr(middleware, "process_request", None) for middleware in instances]
-        self.response_hooks = [getattr(middleware, "process_response", None) for middleware in instances]
-
-    @classmethod
-    def from_settings(cls) -> InlineMiddleware | None:
-        """The inline chain, or None if some configured middleware cannot be run inline."""
-        unsafe = [path for path in settings.MIDDLEWARE if path not in INLINE_SAFE_MIDDLEWARE]
-        if unsafe:
-            logger.warning("fast path off: middleware %s cannot run inline", ", ".join(unsafe))
-            return None
-        return cls(list(settings.MIDDLEWARE))
-
-    async def run(self, request: HttpRequest, view: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> HttpResponse:
-        """Outer to inner ``process_request`` (any may answer early), the view, then back out."""
-        response = None
-        entered = 0
-        for hook in self.request_hooks:
-            entered += 1
-            if hook is not None and (response := hook(request)) is not None:
-                break
-        if response is None:
-            response = await view(request)
-        for hook in reversed(self.response_hooks[:entered]):
-            if hook is not None:
-                response = hook(request, response)
-        return response
 
 
 class FastPathHandler:

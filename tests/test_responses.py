@@ -6,9 +6,9 @@ import pytest
 from django.http import BadHeaderError, HttpResponse
 from django.test import RequestFactory
 
-from kvapp.fastpath import InlineMiddleware
 from kvapp.http import responses
 from kvapp.http.responses import JSON, MAX_CHECKED_HEADERS, json_response
+from kvapp.inline_middleware import InlineMiddleware
 
 
 def test_the_configured_middleware_sets_the_same_headers_as_on_a_plain_response() -> None:
