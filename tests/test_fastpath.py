@@ -261,3 +261,37 @@ async def test_a_streaming_response_is_refused_with_a_json_500(
     answer = await call(FAST, "GET", "/api/v1/kv/k")
     assert answer.status == 500
     assert orjson.loads(answer.body) == {"error": "internal error; see the server log"}
+
+
+def under_root_path(app: Any, root_path: str) -> Any:
+    """``app`` mounted at ``root_path``, as a server started with --root-path passes it on."""
+
+    async def mounted(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await app({**scope, "root_path": root_path}, receive, send)
+
+    return mounted
+
+
+async def django_must_not_answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    raise AssertionError(f"{scope['path']} should have been answered on the fast path")
+
+
+@pytest.mark.parametrize("force_script_name", [None, "/forced"])
+async def test_a_script_prefix_is_taken_off_the_path_as_django_does(
+    stores: tuple[PickleStore, PickleStore], force_script_name: str | None
+) -> None:
+    with override_settings(FORCE_SCRIPT_NAME=force_script_name):
+        prefix = force_script_name or "/mounted"
+        fast_only = under_root_path(FastPathHandler(django_must_not_answer), "/mounted")
+        set_store(stores[0])
+        put = await call(fast_only, "PUT", f"{prefix}/api/v1/kv/k", json_body({"value": "v"}))
+        set_store(stores[1])
+        await call(under_root_path(DJANGO, "/mounted"), "PUT", f"{prefix}/api/v1/kv/k", json_body({"value": "v"}))
+        assert put is not None and put.status == 200
+        for target in (f"{prefix}/api/v1/kv/k", f"{prefix}/healthz", "/api/v1/kv/k", "/elsewhere"):
+            set_store(stores[0])
+            fast = await call(under_root_path(FAST, "/mounted"), "GET", target)
+            set_store(stores[1])
+            full = await call(under_root_path(DJANGO, "/mounted"), "GET", target)
+            assert fast is not None and full is not None
+            assert comparable(fast) == comparable(full), target
