@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from io import BytesIO
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
@@ -37,6 +34,7 @@ from django.urls import get_resolver, set_script_prefix
 
 from kvapp.conf import kv_settings
 from kvapp.http.fallback import server_error
+from kvapp.http.requests import KVRequest, OversizedRequest
 from kvapp.inline_middleware import InlineMiddleware
 from kvapp.route_table import route_table
 
@@ -55,19 +53,6 @@ class Disconnected(Exception):
     """The client went away before its request body arrived."""
 
 
-class OversizedRequest(ASGIRequest):
-    """A request whose body was not kept because it is over the limit.
-
-    Reading ``body`` (or form data) raises RequestDataTooBig exactly as Django does when
-    Content-Length announces too much, so the view's own error mapping answers 413.
-    """
-
-    @property
-    def body(self) -> bytes:
-        """Called when the view reads the body; it never gets one."""
-        raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
-
-
 class FastPathHandler:
     """ASGI app: kv views on the lean path, every other HTTP request to ``django_handler``."""
 
@@ -79,7 +64,7 @@ class FastPathHandler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Called once per HTTP request by the ASGI server (through the protocol router)."""
-        match = self._kv_match(scope) if self.middleware is not None else None
+        match, script_name = self._kv_match(scope) if self.middleware is not None else (None, "")
         if match is None:
             return await self.django_handler(scope, receive, send)
         try:
@@ -89,23 +74,24 @@ class FastPathHandler:
         except Disconnected:
             return
         try:
-            request = _build_request(scope, body)
+            request = _build_request(scope, body, script_name)
         except UnicodeDecodeError:
             # Django answers an undecodable query string with its own 400; let it.
             return await self.django_handler(scope, _replay(body or b"", receive), send)
         await self._respond(request, match, send)
 
-    def _kv_match(self, scope: Scope) -> Any:
-        """The URL match if the path names a kv view, else None (also for non-HTTP scopes)."""
+    def _kv_match(self, scope: Scope) -> tuple[Any, str]:
+        """The URL match if the path names a kv view, else None (also for non-HTTP scopes),
+        and the script name (Django's ``get_script_prefix(scope)``)."""
         if scope["type"] != "http":
-            return None
+            return None, ""
         if self._url_settings is None:
             # Two settings reads per request were ~1 µs; they change only under tests.
             self._url_settings = (settings.FORCE_SCRIPT_NAME, settings.ROOT_URLCONF)
         force_script_name, urlconf = self._url_settings
-        path_info = scope["path"].removeprefix(force_script_name or scope.get("root_path") or "")
-        match = route_table(get_resolver(urlconf)).match(path_info)
-        return match if match is not None and getattr(match.func, "kv_route", None) else None
+        script_name = force_script_name or scope.get("root_path") or ""
+        match = route_table(get_resolver(urlconf)).match(scope["path"].removeprefix(script_name))
+        return (match if match is not None and getattr(match.func, "kv_route", None) else None), script_name
 
     def _forget_url_settings(self, **kwargs: Any) -> None:
         """Called when a test changes a setting."""
@@ -181,11 +167,11 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
-def _build_request(scope: Scope, body: bytes | None) -> ASGIRequest:
-    """Django's own request object; ``body`` None means it was over the limit."""
+def _build_request(scope: Scope, body: bytes | None, script_name: str) -> KVRequest:
+    """Django's request object; ``body`` None means it was over the limit."""
     if body is None:
-        return OversizedRequest(scope, BytesIO())
-    return ASGIRequest(scope, BytesIO(body))
+        return OversizedRequest(scope, b"", script_name)
+    return KVRequest(scope, body, script_name)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
