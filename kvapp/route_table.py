@@ -16,7 +16,7 @@ patterns decide. ``tests/test_route_table.py`` checks the answers against Django
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -38,7 +38,7 @@ class Literal:
     whole: bool
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Route:
     """One view and the resolvers enclosing it, outermost first (the root included)."""
 
@@ -50,6 +50,14 @@ class Route:
     literal: Literal  # for the whole chain, leaf included: ``whole`` means path == text
     literal_levels: int  # how many leading resolvers have purely literal patterns
     literal_prefix: str  # the text those resolvers consume
+    # What ResolverMatch.__init__ derives from the callback and names alone, worked out once
+    # per callback (tests may swap a pattern's callback): (callback, attributes).
+    _template: tuple[Any, dict[str, Any]] | None = field(default=None, repr=False)
+    # Every enclosing resolver is literal and adds no kwargs: merging them changes nothing.
+    plain: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plain = self.literal_levels == len(self.resolvers) and not any(r.default_kwargs for r in self.resolvers)
 
     def could_match(self, path: str) -> bool:
         """False when the literal text alone rules ``path`` out."""
@@ -57,6 +65,14 @@ class Route:
 
     def match(self, path: str) -> ResolverMatch | None:
         """Django's ``resolve`` answer for ``path`` if this route takes it (``could_match`` first)."""
+        if self.plain:
+            matched = self.pattern.pattern.match(path[len(self.literal_prefix) :])
+            if matched is None:
+                return None
+            _, args, captured = matched
+            return self._resolver_match(
+                args, {**captured, **self.pattern.default_args}, captured, dict(self.pattern.default_args)
+            )
         # Leading resolvers with a purely literal pattern are known to have consumed their
         # text and captured nothing once could_match() passed; the rest are asked.
         levels: list[tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]] = [
@@ -81,17 +97,28 @@ class Route:
             args = args if merged else outer_args + args
             kwargs = merged
             extra = {**defaults, **extra}
-        return ResolverMatch(
-            self.pattern.callback,
-            args,
-            kwargs,
-            self.pattern.pattern.name,
-            list(self.app_names),
-            list(self.namespaces),
-            self.route,
-            captured_kwargs=captured,
-            extra_kwargs=extra,
-        )
+        return self._resolver_match(args, kwargs, captured, extra)
+
+    def _resolver_match(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], captured: dict[str, Any], extra: dict[str, Any]
+    ) -> ResolverMatch:
+        """``ResolverMatch(...)`` as ``resolve`` builds it, from the attributes it derives once."""
+        callback = self.pattern.callback
+        if self._template is None or self._template[0] is not callback:
+            made = ResolverMatch(
+                callback, (), {}, self.pattern.pattern.name, list(self.app_names), list(self.namespaces), self.route
+            )
+            self._template = (callback, vars(made))
+        attributes = self._template[1]
+        match = ResolverMatch.__new__(ResolverMatch)
+        match.__dict__.update(attributes)
+        match.args = args
+        match.kwargs = kwargs
+        match.captured_kwargs = captured
+        match.extra_kwargs = extra
+        match.app_names = list(attributes["app_names"])  # lists: each match gets its own
+        match.namespaces = list(attributes["namespaces"])
+        return match
 
 
 class RouteTable:

@@ -101,6 +101,9 @@ def described(match) -> tuple | None:
         match.view_name,
         match.captured_kwargs,
         match.extra_kwargs,
+        match.app_name,
+        match.namespace,
+        repr(match),
     )
 
 
@@ -183,3 +186,20 @@ def test_a_route_whose_literal_rules_the_path_out_is_not_tried() -> None:
     table = RouteTable(get_resolver())
     assert [route.route for route in table.routes if route.could_match("/get_all")] == ["get_all"]
     assert [route.route for route in table.routes if route.could_match("/api/v1/kv/a")] == ["api/v1/kv/<anykey:key>"]
+
+
+def test_a_match_follows_a_swapped_callback_and_owns_its_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = route_table(get_resolver(MAZE))
+    path = MAZE_PATHS[0]
+    first = table.match(path)
+    assert first is not None
+    first.app_names.append("changed by a caller")
+    assert described(table.match(path)) == resolved(path, MAZE)
+    route = next(route for route in table.routes if route.could_match(path) and route.match(path) is not None)
+
+    def replacement(request: object) -> None:
+        """Another view."""
+
+    monkeypatch.setattr(route.pattern, "callback", replacement)
+    assert described(table.match(path)) == resolved(path, MAZE)
+    assert table.match(path).func is replacement
