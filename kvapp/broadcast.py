@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import orjson
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from kvapp.store.base import Event
 
@@ -29,6 +29,16 @@ def encode_frame(event: Event) -> Frame:
 async def publish_events(events: Sequence[Event]) -> None:
     """Called by the store after each committed batch, in revision order."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or _nobody_watching(layer):
         return
     await layer.group_send(WATCH_GROUP, {"type": EVENTS_MESSAGE, "events": [encode_frame(event) for event in events]})
+
+
+def _nobody_watching(layer: object) -> bool:
+    """Whether a send would reach no one, so encoding the batch would be wasted work.
+
+    Only an in-process layer can tell: its group lists every watcher there is, and joining
+    it happens on this event loop, so no watcher can slip in between this check and the
+    send. A layer shared between processes (Redis) may have members elsewhere: always send.
+    """
+    return isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(WATCH_GROUP)
