@@ -35,6 +35,7 @@ from django.urls import get_resolver, set_script_prefix
 from kvapp.conf import kv_settings
 from kvapp.http.fallback import server_error
 from kvapp.http.requests import KVRequest, OversizedRequest
+from kvapp.http.responses import encoded_header
 from kvapp.inline_middleware import InlineMiddleware
 from kvapp.route_table import route_table
 
@@ -205,7 +206,7 @@ def _response_messages(response: HttpResponse) -> tuple[dict[str, Any], dict[str
     # ResponseHeaders keeps (name, value) under the lower-cased name; reading that directly
     # skips the Mapping protocol's per-header lookups (a few µs per response).
     stored = response.headers._store
-    headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in stored.values()]
+    headers = [encoded_header(pair) for pair in stored.values()]
     if "content-length" not in stored:
         headers.append((b"content-length", str(len(body)).encode("ascii")))
     if response.cookies:

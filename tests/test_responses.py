@@ -107,3 +107,9 @@ def _outcome(build: object) -> object:
 def test_an_unusual_status_gets_djangos_answer(status: object) -> None:
     ours = _outcome(lambda: responses.KVResponse(b"", status=status, content_type=JSON))  # type: ignore[arg-type]
     assert ours == _outcome(lambda: HttpResponse(b"", status=status, content_type=JSON))
+
+
+def test_encoded_headers_are_the_pairs_in_ascii_and_latin1_and_stay_bounded() -> None:
+    for number in range(MAX_CHECKED_HEADERS * 2):
+        assert responses.encoded_header(("X-N", f"é{number}")) == (b"X-N", f"é{number}".encode("latin1"))
+    assert len(responses._ENCODED_HEADERS) <= MAX_CHECKED_HEADERS

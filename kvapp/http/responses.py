@@ -73,6 +73,20 @@ class CheckedOnceHeaders(ResponseHeaders):
         return default if item is None else item[1]
 
 
+_ENCODED_HEADERS: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def encoded_header(pair: tuple[str, str]) -> tuple[bytes, bytes]:
+    """A checked (name, value) pair as ASGI wants it, encoded once per distinct pair."""
+    encoded = _ENCODED_HEADERS.get(pair)
+    if encoded is None:
+        encoded = (pair[0].encode("ascii"), pair[1].encode("latin1"))
+        if len(_ENCODED_HEADERS) >= MAX_CHECKED_HEADERS:
+            _ENCODED_HEADERS.clear()
+        _ENCODED_HEADERS[pair] = encoded
+    return encoded
+
+
 class KVResponse(HttpResponse):
     """The HttpResponse every kvstore view answers with.
 
