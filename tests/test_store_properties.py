@@ -86,7 +86,7 @@ class StoreMachine(RuleBasedStateMachine):
         middle of that would make states no real crash can produce.
         """
         for _ in range(SETTLE_ROUNDS):
-            self.store._io.submit(lambda: None).result()  # one I/O thread: runs after queued appends
+            self._run(self.store._io.run(lambda: None))  # one I/O thread: runs after queued appends
             self._run(asyncio.sleep(SETTLE_SECONDS))  # the committer resumes and records its fold
             folding = self.store._fold_job
             if folding is not None:

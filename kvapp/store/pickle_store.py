@@ -28,6 +28,7 @@ from kvapp.store import journal, snapshot
 from kvapp.store.base import DEFAULT_PAGE_SIZE, Event, Page, Pair, Stats, Store
 from kvapp.store.files import FileLock
 from kvapp.store.index import MemoryIndex
+from kvapp.store.io_thread import IOThread
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class PickleStore(Store):
         self._snapshot_bytes = self.path.stat().st_size  # _recover made sure it exists
         self._next_fold_at = 0  # journal bytes to wait for after a failed fold (0: the last one worked)
         # One thread: journal appends must hit the disk in batch order.
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kv-journal")
+        self._io = IOThread("kv-journal")
         # Its own thread, not self._io: a long pickle must not hold up journal appends.
         self._fold_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kv-fold")
         self._fold_job: Future | None = None  # the background fold; close() waits for it
@@ -178,9 +179,7 @@ class PickleStore(Store):
         events, outcomes = self._plan(batch)
         if events:
             try:
-                await asyncio.get_running_loop().run_in_executor(
-                    self._io, self._journal.append_durably, journal.encode(events)
-                )
+                await self._io.run(self._journal.append_durably, journal.encode(events))
             except OSError as exc:
                 # After a failed fsync the file's state is unknown (fsyncgate): stop writing.
                 logger.critical("journal write failed, refusing further writes: %s", exc)
@@ -254,7 +253,7 @@ class PickleStore(Store):
         if self._journal.size < max(threshold, self._next_fold_at):
             return
         state = self.index.snapshot_state()
-        await asyncio.get_running_loop().run_in_executor(self._io, self._rotate_journal)
+        await self._io.run(self._rotate_journal)
         if self._closed:
             return  # closed meanwhile: close() found the new journal empty; the set-aside one replays at start
         retry_at = self._journal.size + threshold
@@ -306,7 +305,7 @@ class PickleStore(Store):
             # server taking over would otherwise have its fresh snapshot replaced by this older
             # one, and its journal deleted.
             self._fold_pool.shutdown(wait=True)
-            self._io.shutdown(wait=True)  # an append in flight finishes before its file is folded and closed
+            self._io.shutdown()  # an append in flight finishes before its file is folded and closed
             if self._failure is None and self._journal.size:
                 self.fold_now()
         except OSError:
