@@ -1,38 +1,104 @@
-"""Prometheus metrics, through prometheus-client's default registry (process metrics included)."""
+"""Prometheus metrics, through prometheus-client's default registry (process metrics included).
+
+The per-request counter and latency histogram are kept by a collector of our own rather
+than by prometheus-client's ``Counter``/``Histogram``: those take a lock and re-validate
+on every call, and for a GET that was about a tenth of the server's CPU under load. Every
+kv request is answered on the event loop's thread, so plain numbers updated there are
+enough; the collector turns them into the same families at scrape time
+(``tests/test_metrics.py`` compares the exposition with prometheus-client's own classes).
+"""
 
 from __future__ import annotations
 
-from functools import cache
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import accumulate
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
-REQUESTS = Counter("kv_requests_total", "HTTP requests answered", ["route", "method", "status"])
-LATENCY = Histogram(
-    "kv_request_duration_seconds",
-    "Time from request to response, per route",
-    ["route"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+@dataclass
+class _Latencies:
+    """One route's histogram: a count per bucket (the last is +Inf), their sum, its birth."""
+
+    counts: list[int]
+    total: float = 0.0
+    created: float = field(default_factory=time.time)
+
+
+class RequestMetrics(Collector):
+    """``kv_requests_total{route,method,status}`` and ``kv_request_duration_seconds{route}``."""
+
+    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.upper_bounds = (*buckets, float("inf"))
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.requests_created: dict[tuple[str, str, str], float] = {}
+        self.latencies: dict[str, _Latencies] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Record one answered request (called on the event loop's thread)."""
+        # The method is the client's word: an unknown one must not mint a new label per request.
+        key = (route, method if method in KNOWN_METHODS else "OTHER", str(status))
+        count = self.requests.get(key)
+        if count is None:
+            self.requests_created[key] = time.time()
+            count = 0
+        self.requests[key] = count + 1
+        latencies = self.latencies.get(route)
+        if latencies is None:
+            latencies = self.latencies[route] = _Latencies([0] * len(self.upper_bounds))
+        latencies.counts[bisect_left(self.upper_bounds, seconds)] += 1  # the first bound >= seconds
+        latencies.total += seconds
+
+    def describe(self) -> list[Metric]:
+        """The family names, for the registry's duplicate check."""
+        return [self._requests_family(), self._latency_family()]
+
+    def collect(self) -> Iterator[Metric]:
+        """Called at scrape time; copies first, since a scrape may run beside an update."""
+        requests = self._requests_family()
+        created = dict(self.requests_created)
+        for key, count in list(self.requests.items()):
+            requests.add_metric(key, count, created=created[key])
+        yield requests
+        latency = self._latency_family()
+        for route, latencies in list(self.latencies.items()):
+            cumulative = accumulate(list(latencies.counts))
+            buckets = [
+                (floatToGoString(bound), count) for bound, count in zip(self.upper_bounds, cumulative, strict=True)
+            ]
+            latency.add_metric([route], buckets, latencies.total)
+            latency.samples.append(Sample(f"{latency.name}_created", {"route": route}, latencies.created))
+        yield latency
+
+    @staticmethod
+    def _requests_family() -> CounterMetricFamily:
+        return CounterMetricFamily("kv_requests", "HTTP requests answered", labels=["route", "method", "status"])
+
+    @staticmethod
+    def _latency_family() -> HistogramMetricFamily:
+        return HistogramMetricFamily(
+            "kv_request_duration_seconds", "Time from request to response, per route", labels=["route"]
+        )
+
+
+def _registered(collector: RequestMetrics, registry: CollectorRegistry = REGISTRY) -> RequestMetrics:
+    registry.register(collector)
+    return collector
+
+
+REQUESTS = _registered(RequestMetrics())
 KEYS = Gauge("kv_keys", "Pairs in the store")
 REVISION = Gauge("kv_revision", "Current store revision")
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 WATCHERS = Gauge("kv_watchers", "Open watch websockets in this process")
 
-
-@cache
-def _request_counter(route: str, method: str, status: int) -> Counter:
-    """The labelled child; ``labels()`` re-validates and locks on every call, a few µs per request."""
-    return REQUESTS.labels(route, method, str(status))
-
-
-@cache
-def _latency_histogram(route: str) -> Histogram:
-    """The labelled child, cached for the same reason."""
-    return LATENCY.labels(route)
-
-
-def observe(route: str, method: str, status: int, seconds: float) -> None:
-    """Record one answered request."""
-    # The method is the client's word: an unknown one must not mint a new label per request.
-    _request_counter(route, method if method in KNOWN_METHODS else "OTHER", status).inc()
-    _latency_histogram(route).observe(seconds)
+observe = REQUESTS.observe
