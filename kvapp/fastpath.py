@@ -138,8 +138,11 @@ def _set_script_prefix(script_name: str) -> None:
 
 async def _read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
     """The whole body, refusing to hold more than ``limit`` bytes (BodyTooLarge)."""
-    if _declared_length(scope) > limit:
+    declared = _declared_length(scope)
+    if declared is not None and declared > limit:
         raise BodyTooLarge
+    if _has_no_body(scope):
+        return b""  # nothing to wait for: skips a receive() per GET
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -157,15 +160,26 @@ async def _read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _declared_length(scope: Scope) -> int:
-    """The Content-Length header as a number (0 if absent or malformed)."""
+def _declared_length(scope: Scope) -> int | None:
+    """The Content-Length header as a number; None if absent or malformed."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
                 return int(value)
             except ValueError:
-                return 0
-    return 0
+                return None
+    return None
+
+
+def _has_no_body(scope: Scope) -> bool:
+    """True when HTTP/1.x framing rules out a body: no Transfer-Encoding, and Content-Length
+    absent or 0 (RFC 9112 6.3). HTTP/2 and later may send one without either header."""
+    if scope.get("http_version") not in ("1.0", "1.1"):
+        return False
+    return not any(
+        name == b"transfer-encoding" or (name == b"content-length" and value != b"0")
+        for name, value in scope.get("headers", ())
+    )
 
 
 def _build_request(scope: Scope, body: bytes | None, script_name: str) -> KVRequest:

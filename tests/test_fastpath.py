@@ -64,6 +64,8 @@ async def call(
     if chunks is None:
         chunks = [body]
         headers.append((b"content-length", str(len(body)).encode()))
+    else:
+        headers.append((b"transfer-encoding", b"chunked"))
     messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
     never = asyncio.Event()
     sent: list[dict[str, Any]] = []
@@ -239,9 +241,48 @@ async def test_a_client_gone_before_its_body_gets_nothing(stores: tuple[PickleSt
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await FAST(scope_for("PUT", "/api/v1/kv/k", []), receive, send)
+    await FAST(scope_for("PUT", "/api/v1/kv/k", [(b"content-length", b"15")]), receive, send)
     assert sent == []
     assert stores[0].index.get("k") is None
+
+
+async def never_called(*args: Any) -> dict[str, Any]:
+    raise AssertionError("receive() was called for a request that has no body")
+
+
+@pytest.mark.parametrize("headers", [[], [(b"content-length", b"0")]])
+async def test_an_http1_request_without_a_body_is_answered_without_waiting_for_one(
+    stores: tuple[PickleStore, PickleStore], headers: list[tuple[bytes, bytes]]
+) -> None:
+    set_store(stores[0])
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await FAST(scope_for("GET", "/api/v1/kv/missing", headers), never_called, send)
+    assert sent[0]["status"] == 404
+
+
+@pytest.mark.parametrize(
+    ("http_version", "headers"),
+    [("2", []), ("1.1", [(b"transfer-encoding", b"chunked")]), ("1.1", [(b"content-length", b"15")])],
+)
+async def test_a_body_is_read_unless_the_framing_rules_it_out(
+    stores: tuple[PickleStore, PickleStore], http_version: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    set_store(stores[0])
+    sent: list[dict[str, Any]] = []
+    body = {"type": "http.request", "body": json_body({"value": "v"}), "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return body
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await FAST({**scope_for("PUT", "/api/v1/kv/k", headers), "http_version": http_version}, receive, send)
+    assert (sent[0]["status"], stores[0].index.get("k").value) == (200, "v")
 
 
 @override_settings(MIDDLEWARE=["django.middleware.common.CommonMiddleware"])
