@@ -9,6 +9,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -390,4 +391,26 @@ async def test_closing_right_after_a_write_leaves_the_committer_quiet(tmp_path: 
     store._committer.cancel()
     reopened = PickleStore(store.path)
     assert (await reopened.get("a")).value == "1" * 1000
+    reopened.close()
+
+
+async def test_a_write_answered_after_a_close_on_the_loop_survives_the_restart(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "0")
+    appending, release = threading.Event(), threading.Event()
+    append_durably = store._journal.append_durably
+
+    def slow_append(data: bytes) -> None:
+        appending.set()
+        release.wait(5)
+        append_durably(data)
+
+    store._journal.append_durably = slow_append  # type: ignore[method-assign]
+    put = asyncio.ensure_future(store.put("b", "1"))
+    await asyncio.to_thread(appending.wait, 5)
+    threading.Timer(0.05, release.set).start()
+    await store.aclose()  # waits for the append, which the index has not taken in yet
+    assert (await put)[0].value == "1"
+    reopened = PickleStore(store.path)
+    assert (await reopened.get("b")).value == "1"
     reopened.close()

@@ -79,6 +79,7 @@ class PickleStore(Store):
         self._wakeup: asyncio.Event | None = None
         self._committer: asyncio.Task | None = None
         self._failure: BaseException | None = None
+        self._appending = False  # a batch is handed to the I/O thread and not yet in the index
         self._closed = False
         atexit.register(self.close)
 
@@ -178,6 +179,7 @@ class PickleStore(Store):
         """Plan, persist, apply, answer, publish: in that order (see the module docstring)."""
         events, outcomes = self._plan(batch)
         if events:
+            self._appending = True
             try:
                 await self._io.run(self._journal.append_durably, journal.encode(events))
             except OSError as exc:
@@ -186,6 +188,8 @@ class PickleStore(Store):
                 self._failure = exc
                 outcomes = [StoreUnavailable(f"the journal could not be written ({exc})")] * len(batch)
                 events = []
+            finally:
+                self._appending = False
             for event in events:
                 self.index.apply(event)
         for op, outcome in zip(batch, outcomes, strict=True):
@@ -306,7 +310,10 @@ class PickleStore(Store):
             # one, and its journal deleted.
             self._fold_pool.shutdown(wait=True)
             self._io.shutdown()  # an append in flight finishes before its file is folded and closed
-            if self._failure is None and self._journal.size:
+            # A batch appended while close() ran (aclose() on the loop, between the append and
+            # its apply) is in the journal but not yet in the index, and its writers are about
+            # to be told it succeeded: folding the index would delete it. The journal replays.
+            if self._failure is None and self._journal.size and not self._appending:
                 self.fold_now()
         except OSError:
             logger.exception("could not fold the journal at shutdown; it will be replayed at start")
