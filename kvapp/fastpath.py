@@ -7,12 +7,13 @@ middleware's ``process_request``/``process_response`` to async through ``sync_to
 (a thread hop each). For a key-value request that is many times the work of the request.
 
 This handler matches the path against Django's own URL patterns (one URL conf, see
-``kvapp.route_table``) and, when
-the matched view is a ``kv_view`` (it carries ``kv_route``), builds Django's own
-``ASGIRequest``, runs the configured middleware's request/response hooks inline, awaits
-the view and writes the ``HttpResponse`` to ``send``. The view does its own method check,
-token check, error mapping and metrics, so both paths answer alike. Everything else (the
-page, static files, unknown paths) goes to Django's handler untouched.
+``kvapp.route_table``) and, when the matched view is a ``kv_view`` (it carries
+``kv_route``), builds the request (``kvapp.http.requests.KVRequest``, an ``ASGIRequest``
+built cheaper), runs the configured middleware's hooks inline
+(``kvapp.inline_middleware``), awaits the view and writes the ``HttpResponse`` to
+``send``. The view does its own method check, token check, error mapping and metrics, so
+both paths answer alike. Everything else (the page, static files, unknown paths) goes to
+Django's handler untouched.
 
 What is deliberately not done here: the request signals (the kv views use no database
 connection to recycle) and cancelling the view when the client disconnects (a write in
