@@ -87,10 +87,11 @@ class FastPathHandler:
         and the script name (Django's ``get_script_prefix(scope)``)."""
         if scope["type"] != "http":
             return None, ""
-        if self._url_settings is None:
+        url_settings = self._url_settings  # read once: a setting change may reset it meanwhile
+        if url_settings is None:
             # Two settings reads per request were ~1 µs; they change only under tests.
-            self._url_settings = (settings.FORCE_SCRIPT_NAME, settings.ROOT_URLCONF)
-        force_script_name, urlconf = self._url_settings
+            url_settings = self._url_settings = (settings.FORCE_SCRIPT_NAME, settings.ROOT_URLCONF)
+        force_script_name, urlconf = url_settings
         script_name = force_script_name or scope.get("root_path") or ""
         match = route_table(get_resolver(urlconf)).match(scope["path"].removeprefix(script_name))
         return (match if match is not None and getattr(match.func, "kv_route", None) else None), script_name
