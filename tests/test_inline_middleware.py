@@ -80,13 +80,7 @@ async def test_learned_headers_are_the_ones_the_hooks_add(overrides: dict[str, o
             for request_kind, make_request in REQUESTS.items():
                 for response_kind, make_response in RESPONSES.items():
                     request = make_request()
-
-                    async def view(
-                        request: HttpRequest, make: Callable[[], HttpResponse] = make_response
-                    ) -> HttpResponse:
-                        return make()
-
-                    ours = await middleware.run(request, view)
+                    ours = await middleware.run(request, view_answering(make_response))
                     theirs = through_every_hook(middleware, request, make_response())
                     assert headers(ours) == headers(theirs), (request_kind, response_kind)
 
