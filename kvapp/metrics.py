@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
+from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -65,10 +66,16 @@ class RequestMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Called at scrape time; copies first, since a scrape may run beside an update."""
-        requests = self._requests_family()
+        # Counts before creation times: observe() records a series' time before its count, so
+        # every series in this copy of the counts has its time in the later copy.
+        counts = list(self.requests.items())
         created = dict(self.requests_created)
-        for key, count in list(self.requests.items()):
-            requests.add_metric(key, count, created=created[key])
+        # Read per scrape, as Counter and Histogram do: PROMETHEUS_DISABLE_CREATED_SERIES or
+        # disable_created_metrics() drop the _created series.
+        with_created = prometheus_metrics._use_created
+        requests = self._requests_family()
+        for key, count in counts:
+            requests.add_metric(key, count, created=created[key] if with_created else None)
         yield requests
         latency = self._latency_family()
         for route, latencies in list(self.latencies.items()):
@@ -77,7 +84,8 @@ class RequestMetrics(Collector):
                 (floatToGoString(bound), count) for bound, count in zip(self.upper_bounds, cumulative, strict=True)
             ]
             latency.add_metric([route], buckets, latencies.total)
-            latency.samples.append(Sample(f"{latency.name}_created", {"route": route}, latencies.created))
+            if with_created:
+                latency.samples.append(Sample(f"{latency.name}_created", {"route": route}, latencies.created))
         yield latency
 
     @staticmethod

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import prometheus_client.metrics
+import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from kvapp.metrics import KNOWN_METHODS, LATENCY_BUCKETS, RequestMetrics
@@ -26,6 +28,13 @@ def exposition(registry: CollectorRegistry) -> str:
     return CREATED.sub(r"\1 <time>", generate_latest(registry).decode())
 
 
+@pytest.fixture(params=[True, False], ids=["with created series", "without created series"])
+def created_series(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both answers of PROMETHEUS_DISABLE_CREATED_SERIES, which disable_created_metrics() sets."""
+    monkeypatch.setattr(prometheus_client.metrics, "_use_created", request.param)
+
+
+@pytest.mark.usefixtures("created_series")
 def test_the_exposition_is_prometheus_clients_own() -> None:
     theirs = CollectorRegistry()
     counter = Counter("kv_requests", "HTTP requests answered", ["route", "method", "status"], registry=theirs)
