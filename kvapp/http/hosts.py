@@ -14,6 +14,8 @@ from django.core.exceptions import DisallowedHost
 from django.core.signals import setting_changed
 from django.http import HttpRequest
 
+from kvapp.http.memo import remember
+
 MAX_REMEMBERED_HOSTS = 256
 
 # The request fields get_host() reads (X-Forwarded-* only when the settings say so).
@@ -30,10 +32,7 @@ def check_host(request: HttpRequest) -> None:
     try:
         refusal = _refusals[fields]
     except KeyError:
-        refusal = _verdict(request)
-        if len(_refusals) >= MAX_REMEMBERED_HOSTS:
-            _refusals.clear()
-        _refusals[fields] = refusal
+        refusal = remember(_refusals, fields, _verdict(request), MAX_REMEMBERED_HOSTS)
     if refusal is not None:
         raise DisallowedHost(refusal)
 

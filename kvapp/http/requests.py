@@ -16,6 +16,8 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 
+from kvapp.http.memo import remember
+
 MAX_REMEMBERED_HEADER_NAMES = 512  # clients choose header names: bounded
 
 
@@ -70,10 +72,7 @@ class KVRequest(ASGIRequest):
             try:
                 name = _META_NAMES[header]
             except KeyError:
-                name = _meta_name(header)
-                if len(_META_NAMES) >= MAX_REMEMBERED_HEADER_NAMES:
-                    _META_NAMES.clear()
-                _META_NAMES[header] = name
+                name = remember(_META_NAMES, header, _meta_name(header), MAX_REMEMBERED_HEADER_NAMES)
             if name is None:
                 continue
             value = raw_value.decode("latin1")

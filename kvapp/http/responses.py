@@ -10,6 +10,7 @@ from django.http.cookie import SimpleCookie
 from django.http.response import ResponseHeaders
 
 from kvapp import errors
+from kvapp.http.memo import remember
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -58,9 +59,7 @@ class CheckedOnceHeaders(ResponseHeaders):
         checked = _CHECKED_HEADERS.get((key, value))
         if checked is None:
             checked = (self._convert_to_charset(key, "ascii"), self._convert_to_charset(value, "latin1", True))
-            if len(_CHECKED_HEADERS) >= MAX_CHECKED_HEADERS:
-                _CHECKED_HEADERS.clear()
-            _CHECKED_HEADERS[(key, value)] = checked
+            remember(_CHECKED_HEADERS, (key, value), checked, MAX_CHECKED_HEADERS)
         self._store[key.lower()] = checked
 
     def __contains__(self, key: object) -> bool:
@@ -81,9 +80,7 @@ def encoded_header(pair: tuple[str, str]) -> tuple[bytes, bytes]:
     encoded = _ENCODED_HEADERS.get(pair)
     if encoded is None:
         encoded = (pair[0].encode("ascii"), pair[1].encode("latin1"))
-        if len(_ENCODED_HEADERS) >= MAX_CHECKED_HEADERS:
-            _ENCODED_HEADERS.clear()
-        _ENCODED_HEADERS[pair] = encoded
+        remember(_ENCODED_HEADERS, pair, encoded, MAX_CHECKED_HEADERS)
     return encoded
 
 
