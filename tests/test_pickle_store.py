@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kvapp.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreLocked
+from kvapp.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreLocked, StoreUnavailable
 from kvapp.store import files, journal, records, snapshot
 from kvapp.store.pickle_store import PickleStore
 
@@ -413,4 +413,35 @@ async def test_a_write_answered_after_a_close_on_the_loop_survives_the_restart(t
     assert (await put)[0].value == "1"
     reopened = PickleStore(store.path)
     assert (await reopened.get("b")).value == "1"
+    reopened.close()
+
+
+async def test_a_write_queued_behind_a_close_is_refused_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "0")
+    appending, release = threading.Event(), threading.Event()
+    append_durably = store._journal.append_durably
+
+    def slow_append(data: bytes) -> None:
+        appending.set()
+        release.wait(5)
+        append_durably(data)
+
+    store._journal.append_durably = slow_append  # type: ignore[method-assign]
+    first = asyncio.ensure_future(store.put("b", "1"))
+    await asyncio.to_thread(appending.wait, 5)
+    second = asyncio.ensure_future(store.put("c", "2"))  # waits for the next batch
+    await asyncio.sleep(0)
+    threading.Timer(0.05, release.set).start()
+    await store.aclose()
+    assert (await first)[0].value == "1"
+    with pytest.raises(StoreUnavailable, match="shutting down"):
+        await second
+    assert "commit failed" not in caplog.text
+    reopened = PickleStore(store.path)
+    assert (await reopened.get("b")).value == "1"
+    with pytest.raises(KeyNotFound):
+        await reopened.get("c")
     reopened.close()

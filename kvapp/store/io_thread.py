@@ -20,6 +20,10 @@ T = TypeVar("T")
 _Job = tuple[asyncio.AbstractEventLoop, asyncio.Future, Callable[..., Any], tuple[Any, ...]]
 
 
+class IOThreadStopped(RuntimeError):
+    """A call handed over after shutdown: it never ran."""
+
+
 class IOThread:
     """A single worker thread taking blocking calls from the event loop, first in, first out."""
 
@@ -39,7 +43,7 @@ class IOThread:
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._stopped:
-                raise RuntimeError("the I/O thread has been shut down")
+                raise IOThreadStopped("the I/O thread has been shut down")
             self._jobs.put((loop, future, function, args))
         return await future
 

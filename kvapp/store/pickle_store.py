@@ -28,7 +28,7 @@ from kvapp.store import journal, snapshot
 from kvapp.store.base import DEFAULT_PAGE_SIZE, Event, Page, Pair, Stats, Store
 from kvapp.store.files import FileLock
 from kvapp.store.index import MemoryIndex
-from kvapp.store.io_thread import IOThread
+from kvapp.store.io_thread import IOThread, IOThreadStopped
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,11 @@ class PickleStore(Store):
             self._appending = True
             try:
                 await self._io.run(self._journal.append_durably, journal.encode(events))
+            except IOThreadStopped:
+                # close() ran while this batch waited: it was never written, so it is refused
+                # like any write that arrives after close, without a traceback per batch.
+                outcomes = [StoreUnavailable("the store is shutting down")] * len(batch)
+                events = []
             except OSError as exc:
                 # After a failed fsync the file's state is unknown (fsyncgate): stop writing.
                 logger.critical("journal write failed, refusing further writes: %s", exc)
