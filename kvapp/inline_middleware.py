@@ -75,8 +75,14 @@ class InlineMiddleware:
         response = await view(request)
         if type(response) is not KVResponse:
             return self._respond_through_hooks(request, response, len(self.response_hooks))
+        try:
+            secure = request.is_secure()
+        except Exception:
+            # E.g. a malformed SECURE_PROXY_SSL_HEADER. The hooks may never ask (HSTS off):
+            # running them decides, as in Django, whether this request fails.
+            return self._respond_through_hooks(request, response, len(self.response_hooks))
         exempt = bool(getattr(response, "xframe_options_exempt", False))
-        shape = (request.is_secure(), tuple(response.headers._store), exempt)
+        shape = (secure, tuple(response.headers._store), exempt)
         try:
             added = self._added[shape]
         except KeyError:

@@ -134,3 +134,21 @@ async def test_with_ssl_redirect_the_request_hook_answers_before_the_view() -> N
     assert (answer.status_code, answer["Location"], viewed) == (301, "https://testserver/api/v1/kv/a", [])
     answer = await middleware.run(RequestFactory().get("/api/v1/kv/a", secure=True), view)
     assert (answer.status_code, type(answer), len(viewed)) == (200, KVResponse, 1)
+
+
+@pytest.mark.parametrize("hsts", [0, 60])
+async def test_a_malformed_proxy_header_setting_fails_only_where_django_fails(hsts: int) -> None:
+    with override_settings(SECURE_PROXY_SSL_HEADER="not a pair", SECURE_HSTS_SECONDS=hsts):
+        middleware = InlineMiddleware(CONFIGURED)
+        request = RequestFactory().get("/api/v1/kv/a")
+        outcomes = []
+        for path in ("ours", "theirs"):
+            try:
+                if path == "ours":
+                    answer = await middleware.run(request, view_answering(lambda: json_response({})))
+                else:
+                    answer = through_every_hook(middleware, request, json_response({}))
+                outcomes.append(headers(answer))
+            except Exception as exc:
+                outcomes.append((type(exc), str(exc)))
+        assert outcomes[0] == outcomes[1]
