@@ -394,18 +394,24 @@ async def test_closing_right_after_a_write_leaves_the_committer_quiet(tmp_path: 
     reopened.close()
 
 
-async def test_a_write_answered_after_a_close_on_the_loop_survives_the_restart(tmp_path: Path) -> None:
-    store = PickleStore(tmp_path / "store.pickle")
-    await store.put("a", "0")
+def hold_appends(store: PickleStore) -> tuple[threading.Event, threading.Event]:
+    """Make the next journal appends wait: ``appending`` is set when one starts, ``release`` lets it go."""
     appending, release = threading.Event(), threading.Event()
     append_durably = store._journal.append_durably
 
-    def slow_append(data: bytes) -> None:
+    def held_append(data: bytes) -> None:
         appending.set()
         release.wait(5)
         append_durably(data)
 
-    store._journal.append_durably = slow_append  # type: ignore[method-assign]
+    store._journal.append_durably = held_append  # type: ignore[method-assign]
+    return appending, release
+
+
+async def test_a_write_answered_after_a_close_on_the_loop_survives_the_restart(tmp_path: Path) -> None:
+    store = PickleStore(tmp_path / "store.pickle")
+    await store.put("a", "0")
+    appending, release = hold_appends(store)
     put = asyncio.ensure_future(store.put("b", "1"))
     await asyncio.to_thread(appending.wait, 5)
     threading.Timer(0.05, release.set).start()
@@ -421,15 +427,7 @@ async def test_a_write_queued_behind_a_close_is_refused_quietly(
 ) -> None:
     store = PickleStore(tmp_path / "store.pickle")
     await store.put("a", "0")
-    appending, release = threading.Event(), threading.Event()
-    append_durably = store._journal.append_durably
-
-    def slow_append(data: bytes) -> None:
-        appending.set()
-        release.wait(5)
-        append_durably(data)
-
-    store._journal.append_durably = slow_append  # type: ignore[method-assign]
+    appending, release = hold_appends(store)
     first = asyncio.ensure_future(store.put("b", "1"))
     await asyncio.to_thread(appending.wait, 5)
     second = asyncio.ensure_future(store.put("c", "2"))  # waits for the next batch
