@@ -140,11 +140,14 @@ def _set_script_prefix(script_name: str) -> None:
 
 async def _read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
     """The whole body, refusing to hold more than ``limit`` bytes (BodyTooLarge)."""
-    declared = _declared_length(scope)
+    declared, framed = _body_framing(scope)
     if declared is not None and declared > limit:
         raise BodyTooLarge
-    if _has_no_body(scope):
-        return b""  # nothing to wait for: skips a receive() per GET
+    if not framed and scope.get("http_version") in ("1.0", "1.1"):
+        # HTTP/1.x without Transfer-Encoding or a non-zero Content-Length has no body
+        # (RFC 9112 6.3): nothing to wait for, a receive() saved per GET. HTTP/2 and later
+        # may send a body without either header.
+        return b""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -162,26 +165,23 @@ async def _read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _declared_length(scope: Scope) -> int | None:
-    """The Content-Length header as a number; None if absent or malformed."""
+def _body_framing(scope: Scope) -> tuple[int | None, bool]:
+    """Content-Length as a number (None if absent or malformed), and whether any header
+    announces a body: Transfer-Encoding, or a Content-Length other than 0."""
+    lengths = []
+    framed = False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-def _has_no_body(scope: Scope) -> bool:
-    """True when HTTP/1.x framing rules out a body: no Transfer-Encoding, and Content-Length
-    absent or 0 (RFC 9112 6.3). HTTP/2 and later may send one without either header."""
-    if scope.get("http_version") not in ("1.0", "1.1"):
-        return False
-    return not any(
-        name == b"transfer-encoding" or (name == b"content-length" and value != b"0")
-        for name, value in scope.get("headers", ())
-    )
+            lengths.append(value)
+            framed = framed or value != b"0"
+        elif name == b"transfer-encoding":
+            framed = True
+    if not lengths:
+        return None, framed
+    try:
+        return int(lengths[0]), framed  # the first one counts
+    except ValueError:
+        return None, framed
 
 
 def _build_request(scope: Scope, body: bytes | None, script_name: str) -> KVRequest:

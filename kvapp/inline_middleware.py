@@ -24,6 +24,7 @@ from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 
+from kvapp.http.memo import remember
 from kvapp.http.responses import KVResponse
 
 logger = logging.getLogger(__name__)
@@ -122,10 +123,8 @@ class InlineMiddleware:
             and len(answer.cookies) == cookies
             and all(store.get(name) == pair for name, pair in before.items())
         )
-        if len(self._added) >= MAX_SHAPES:
-            self._added.clear()
         added = tuple((name, pair) for name, pair in store.items() if name not in before)
-        self._added[shape] = added if only_added else None
+        remember(self._added, shape, added if only_added else None, MAX_SHAPES)
         return answer
 
     def _forget(self, **kwargs: Any) -> None:

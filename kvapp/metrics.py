@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from prometheus_client import REGISTRY, CollectorRegistry, Gauge
+from prometheus_client import REGISTRY, Gauge
 from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -99,12 +99,8 @@ class RequestMetrics(Collector):
         )
 
 
-def _registered(collector: RequestMetrics, registry: CollectorRegistry = REGISTRY) -> RequestMetrics:
-    registry.register(collector)
-    return collector
-
-
-REQUESTS = _registered(RequestMetrics())
+REQUESTS = RequestMetrics()
+REGISTRY.register(REQUESTS)
 KEYS = Gauge("kv_keys", "Pairs in the store")
 REVISION = Gauge("kv_revision", "Current store revision")
 WATCHERS = Gauge("kv_watchers", "Open watch websockets in this process")
