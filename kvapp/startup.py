@@ -11,6 +11,7 @@ from kvapp.listen_check import warn_if_exposed
 from kvapp.store import get_store
 
 EXIT_STORE_UNUSABLE = 2  # not 3: runserver's reloader treats 3 as "restart me"
+YOUNG_COLLECTION_THRESHOLD = 50_000  # net new container objects between young collections
 
 
 def open_store_or_exit() -> None:
@@ -22,6 +23,7 @@ def open_store_or_exit() -> None:
         print(f"kvstore: cannot start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_STORE_UNUSABLE) from None
     freeze_startup_objects()
+    relax_young_collections()
 
 
 def freeze_startup_objects() -> None:
@@ -33,3 +35,17 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def relax_young_collections() -> None:
+    """Collect the young generation every 50,000 net allocations instead of Python's 700.
+
+    Writes wait for their group commit with their request, frames and futures alive: 32
+    writers in flight hold more than 700 young objects, so the default threshold ran a young
+    collection every few writes, and each walked every request in flight and promoted it
+    to be walked again. Measured with perf under wrk (32 connections, uvicorn): the
+    collector's share of a PUT went from 2.3% to 0.3%. Objects that die young are freed by
+    reference counting anyway; only cycles wait longer, and 50,000 of them is a few MB.
+    """
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, oldest)

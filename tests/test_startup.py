@@ -1,4 +1,5 @@
-"""Server start: what start-up loaded is kept out of the collector's full passes, its garbage is not kept."""
+"""Server start: what start-up loaded is kept out of the collector's full passes, its garbage is not kept,
+and young collections are rare enough not to walk every request in flight."""
 
 from __future__ import annotations
 
@@ -37,3 +38,28 @@ def test_start_up_garbage_is_freed_before_freezing(unfrozen: None) -> None:
     del garbage
     startup.freeze_startup_objects()
     assert freed() is None
+
+
+@pytest.fixture
+def default_thresholds() -> Iterator[None]:
+    """Python's default thresholds for the test, and whatever was set before afterwards."""
+    saved = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    yield
+    gc.set_threshold(*saved)
+
+
+def test_young_collections_wait_for_many_more_allocations(default_thresholds: None) -> None:
+    startup.relax_young_collections()
+    assert gc.get_threshold() == (startup.YOUNG_COLLECTION_THRESHOLD, 10, 10)
+
+
+def test_cycles_are_still_collected_without_asking(default_thresholds: None) -> None:
+    startup.relax_young_collections()
+    garbage = Cycle()
+    garbage.self = garbage  # type: ignore[attr-defined]
+    freed = weakref.ref(garbage)
+    del garbage
+    kept = [[] for _ in range(startup.YOUNG_COLLECTION_THRESHOLD + 1)]  # allocations trigger a collection
+    assert freed() is None
+    del kept
