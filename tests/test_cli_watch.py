@@ -212,12 +212,9 @@ def test_watch_stops_when_the_restarted_server_has_lost_its_history(
     err.expect(r"^watch: connection lost")
     replaced = ServerProcess(tmp_path / "other" / "store.pickle", port=server.port)
     replaced.data.parent.mkdir()
-    replaced.start()
-    try:
+    with replaced:
         line = err.expect(r"^error: ")
         assert child.wait(timeout=10) == 2
-    finally:
-        replaced.stop()
     assert line == (
         "error: the server's revision went back from 3 to 0 (was its data replaced?); run getall, then watch again"
     )

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.server import ServerProcess, run_until_refused
+from kvapp.startup import EXIT_STORE_UNUSABLE
+from tests.support.server import ServerProcess, healthz, run_until_refused
 
 WRITERS = 8
 WRITES_PER_WRITER = 60
@@ -57,7 +58,7 @@ def assert_all_present(url: str, acknowledged: dict[str, tuple[str, int]]) -> No
         if got["revision"] == revision:
             assert got["value"] == value, key
     top = max(revision for _, revision in acknowledged.values())
-    assert session.get(f"{url}/healthz", timeout=10).json()["revision"] >= top
+    assert healthz(url)["revision"] >= top
 
 
 def assert_all_present_after_restart(data: Path, acknowledged: dict[str, tuple[str, int]]) -> None:
@@ -67,39 +68,38 @@ def assert_all_present_after_restart(data: Path, acknowledged: dict[str, tuple[s
 
 
 def test_kill_9_right_after_the_last_answer_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "store.pickle").start()
-    acknowledged = write_concurrently(server.url, WRITES_PER_WRITER, threading.Event())
-    server.kill()
+    with ServerProcess(tmp_path / "store.pickle") as server:
+        acknowledged = write_concurrently(server.url, WRITES_PER_WRITER, threading.Event())
+        server.kill()
     assert_all_present_after_restart(server.data, acknowledged)
 
 
 def test_kill_9_in_the_middle_of_concurrent_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "store.pickle").start()
-    stop = threading.Event()
-    result: dict[str, tuple[str, int]] = {}
-    runner = threading.Thread(target=lambda: result.update(write_concurrently(server.url, None, stop)))
-    runner.start()
-    time.sleep(1.5)
-    server.kill()  # writers are mid-request: some writes were never answered
-    stop.set()
-    runner.join()
+    with ServerProcess(tmp_path / "store.pickle") as server:
+        stop = threading.Event()
+        result: dict[str, tuple[str, int]] = {}
+        runner = threading.Thread(target=lambda: result.update(write_concurrently(server.url, None, stop)))
+        runner.start()
+        time.sleep(1.5)
+        server.kill()  # writers are mid-request: some writes were never answered
+        stop.set()
+        runner.join()
     assert_all_present_after_restart(server.data, result)
 
 
 def test_a_clean_stop_folds_the_journal_and_keeps_everything(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "store.pickle").start()
-    acknowledged = write_concurrently(server.url, 10, threading.Event())
-    server.stop()
+    with ServerProcess(tmp_path / "store.pickle") as server:
+        acknowledged = write_concurrently(server.url, 10, threading.Event())
     top = max(revision for _, revision in acknowledged.values())
     assert pickle.loads(server.data.read_bytes())["revision"] >= top, "the snapshot holds every write"
     assert not server.data.with_name("store.pickle.journal").exists(), "folded at shutdown"
     assert_all_present_after_restart(server.data, acknowledged)
 
 
-def test_a_second_server_on_the_same_file_exits_nonzero_and_the_first_keeps_serving(server: ServerProcess) -> None:
+def test_a_second_server_on_the_same_file_exits_with_2_and_the_first_keeps_serving(server: ServerProcess) -> None:
     requests.put(f"{server.url}/api/v1/kv/a", json={"value": "1"}, timeout=10)
     second = run_until_refused(server.data)
-    assert second.returncode != 0
+    assert second.returncode == EXIT_STORE_UNUSABLE
     assert "already using" in second.stderr
     assert "Traceback" not in second.stderr
     assert requests.get(f"{server.url}/api/v1/kv/a", timeout=10).json()["value"] == "1"
@@ -109,37 +109,31 @@ def test_a_corrupt_store_stops_the_start_with_a_clear_message(tmp_path: Path) ->
     data = tmp_path / "store.pickle"
     data.write_bytes(b"this is not a pickle")
     result = run_until_refused(data)
-    assert result.returncode != 0
+    assert result.returncode == EXIT_STORE_UNUSABLE
     assert "refusing to start" in result.stderr
     assert data.read_bytes() == b"this is not a pickle"
 
 
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn", "runserver"])
 def test_every_supported_server_serves_the_api(tmp_path: Path, kind: str) -> None:
-    server = ServerProcess(tmp_path / "store.pickle", kind=kind).start()
-    try:
+    with ServerProcess(tmp_path / "store.pickle", kind=kind) as server:
         put = requests.put(f"{server.url}/api/v1/kv/hello", json={"value": "world"}, timeout=10)
         assert put.status_code == 200
         assert requests.get(f"{server.url}/get?key=hello", timeout=10).text == "world"
-    finally:
-        server.stop()
 
 
 def test_the_data_file_is_created_at_first_start(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "store.pickle") as server:
         assert server.data.exists()
-        assert requests.get(f"{server.url}/healthz", timeout=10).json()["revision"] == 0
+        assert healthz(server.url)["revision"] == 0
 
 
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
 def test_a_key_that_is_not_utf8_is_refused_not_mangled(tmp_path: Path, kind: str) -> None:
-    server = ServerProcess(tmp_path / "store.pickle", kind=kind).start()
-    try:
+    with ServerProcess(tmp_path / "store.pickle", kind=kind) as server:
         response = requests.put(f"{server.url}/api/v1/kv/bad%ff%fe", json={"value": "x"}, timeout=10)
         assert response.status_code == 400
         assert "UTF-8" in response.json()["error"]
-        assert requests.get(f"{server.url}/healthz", timeout=10).json()["revision"] == 0
+        assert healthz(server.url)["revision"] == 0
         good = requests.put(f"{server.url}/api/v1/kv/caf%C3%A9", json={"value": "x"}, timeout=10)
         assert good.json()["key"] == "café"
-    finally:
-        server.stop()

@@ -86,15 +86,15 @@ class ServerProcess:
         """Start the process and (by default) wait until /healthz answers."""
         self.port = self.port or free_port()
         self.log_path = self.data.with_name(f"server-{self.port}.log")
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            server_command(self.kind, self.port),
-            cwd=PROJECT_ROOT,
-            env=server_env(self.data, self.env),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                server_command(self.kind, self.port),
+                cwd=PROJECT_ROOT,
+                env=server_env(self.data, self.env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         if wait:
             try:
                 self.wait_ready()
@@ -128,7 +128,6 @@ class ServerProcess:
 
     def log(self) -> str:
         """Everything the server printed so far."""
-        self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
@@ -149,7 +148,6 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-        self._log.close()
 
 
 def healthz(base_url: str, timeout: float = 10.0) -> dict[str, Any]:
