@@ -26,7 +26,8 @@ class KVAppConfig(AppConfig):
 
 
 def _clear_settings_cache(**kwargs: Any) -> None:
-    """Drop the cached KV settings when a test overrides settings."""
-    from kvapp.conf import kv_settings
+    """Drop the cached settings when a test overrides settings."""
+    from kvapp.conf import kv_settings, url_settings
 
     kv_settings.cache_clear()
+    url_settings.cache_clear()

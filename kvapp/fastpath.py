@@ -27,13 +27,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.handlers.exception import response_for_exception
-from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.urls import get_resolver, set_script_prefix
 
-from kvapp.conf import kv_settings
+from kvapp.conf import kv_settings, url_settings
 from kvapp.http.fallback import server_error
 from kvapp.http.requests import KVRequest, OversizedRequest
 from kvapp.http.responses import encoded_header
@@ -61,8 +59,6 @@ class FastPathHandler:
     def __init__(self, django_handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.django_handler = django_handler
         self.middleware = InlineMiddleware.from_settings()
-        self._url_settings: tuple[str | None, str] | None = None  # FORCE_SCRIPT_NAME, ROOT_URLCONF
-        setting_changed.connect(self._forget_url_settings, weak=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Called once per HTTP request by the ASGI server (through the protocol router)."""
@@ -87,18 +83,10 @@ class FastPathHandler:
         and the script name (Django's ``get_script_prefix(scope)``)."""
         if scope["type"] != "http":
             return None, ""
-        url_settings = self._url_settings  # read once: a setting change may reset it meanwhile
-        if url_settings is None:
-            # Two settings reads per request were ~1 µs; they change only under tests.
-            url_settings = self._url_settings = (settings.FORCE_SCRIPT_NAME, settings.ROOT_URLCONF)
-        force_script_name, urlconf = url_settings
+        force_script_name, urlconf = url_settings()
         script_name = force_script_name or scope.get("root_path") or ""
         match = route_table(get_resolver(urlconf)).match(scope["path"].removeprefix(script_name))
         return (match if match is not None and getattr(match.func, "kv_route", None) else None), script_name
-
-    def _forget_url_settings(self, **kwargs: Any) -> None:
-        """Called when a test changes a setting."""
-        self._url_settings = None
 
     async def _respond(self, request: HttpRequest, match: Any, send: Send) -> None:
         """Run middleware hooks and the view; any failure becomes Django's 500, or ours."""
@@ -155,31 +143,30 @@ async def _read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
         if message["type"] == "http.disconnect":
             raise Disconnected
         chunk = message.get("body", b"")
-        if not message.get("more_body", False) and not chunks:
-            return chunk  # the usual case: one message, no copy
         size += len(chunk)
-        if size > limit:
+        if size > limit:  # also a body no Content-Length announced (chunked, HTTP/2)
             raise BodyTooLarge
-        chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return b"".join((*chunks, chunk)) if chunks else chunk  # usually one message: no copy
+        chunks.append(chunk)
 
 
 def _body_framing(scope: Scope) -> tuple[int | None, bool]:
     """Content-Length as a number (None if absent or malformed), and whether any header
     announces a body: Transfer-Encoding, or a Content-Length other than 0."""
-    lengths = []
+    first_length = None
     framed = False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
-            lengths.append(value)
+            if first_length is None:
+                first_length = value  # the first one counts
             framed = framed or value != b"0"
         elif name == b"transfer-encoding":
             framed = True
-    if not lengths:
+    if first_length is None:
         return None, framed
     try:
-        return int(lengths[0]), framed  # the first one counts
+        return int(first_length), framed
     except ValueError:
         return None, framed
 

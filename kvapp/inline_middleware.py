@@ -75,13 +75,13 @@ class InlineMiddleware:
             return await self._run_every_hook(request, view)
         response = await view(request)
         if type(response) is not KVResponse:
-            return self._respond_through_hooks(request, response, len(self.response_hooks))
+            return self._respond_through_hooks(request, response)
         try:
             secure = request.is_secure()
         except Exception:
             # E.g. a malformed SECURE_PROXY_SSL_HEADER. The hooks may never ask (HSTS off):
             # running them decides, as in Django, whether this request fails.
-            return self._respond_through_hooks(request, response, len(self.response_hooks))
+            return self._respond_through_hooks(request, response)
         exempt = bool(getattr(response, "xframe_options_exempt", False))
         shape = (secure, tuple(response.headers._store), exempt)
         try:
@@ -89,7 +89,7 @@ class InlineMiddleware:
         except KeyError:
             return self._learn(shape, request, response)
         if added is None:
-            return self._respond_through_hooks(request, response, len(self.response_hooks))
+            return self._respond_through_hooks(request, response)
         response.headers._store.update(added)
         return response
 
@@ -105,8 +105,10 @@ class InlineMiddleware:
             response = await view(request)
         return self._respond_through_hooks(request, response, entered)
 
-    def _respond_through_hooks(self, request: HttpRequest, response: HttpResponse, entered: int) -> HttpResponse:
-        """Inner to outer ``process_response`` of the middleware that was entered."""
+    def _respond_through_hooks(
+        self, request: HttpRequest, response: HttpResponse, entered: int | None = None
+    ) -> HttpResponse:
+        """Inner to outer ``process_response`` of the middleware that was entered (default: all)."""
         for hook in reversed(self.response_hooks[:entered]):
             if hook is not None:
                 response = hook(request, response)
@@ -116,7 +118,7 @@ class InlineMiddleware:
         """Run the hooks for real and remember what they added, if adding is all they did."""
         before = dict(response.headers._store)
         cookies = len(response.cookies)
-        answer = self._respond_through_hooks(request, response, len(self.response_hooks))
+        answer = self._respond_through_hooks(request, response)
         store = answer.headers._store
         only_added = (
             answer is response

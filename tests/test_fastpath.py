@@ -185,6 +185,23 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(stores: tuple[PickleStore,
     assert stores[0].index.get("big") is None
 
 
+@override_settings(KV_MAX_BODY_BYTES=2048, DATA_UPLOAD_MAX_MEMORY_SIZE=2048)
+async def test_a_chunked_body_in_one_message_is_held_to_the_limit_too(stores: tuple[PickleStore, PickleStore]) -> None:
+    set_store(stores[0])
+    answer = await call(FAST, "PUT", "/api/v1/kv/big", chunks=[json_body({"value": "v" * 4000})])
+    assert answer.status == 413
+    assert orjson.loads(answer.body) == {"error": "request body is over 2048 bytes"}
+    assert stores[0].index.get("big") is None
+
+
+@override_settings(KV_MAX_BODY_BYTES=2048)
+async def test_a_chunked_body_within_the_limit_is_read_whole(stores: tuple[PickleStore, PickleStore]) -> None:
+    set_store(stores[0])
+    answer = await call(FAST, "PUT", "/api/v1/kv/k", chunks=[b'{"value": "', b"v" * 100, b'"}'])
+    assert answer.status == 200
+    assert stores[0].index.get("k").value == "v" * 100
+
+
 @override_settings(KV_TOKEN="s3cret")
 async def test_token_checks_match(stores: tuple[PickleStore, PickleStore]) -> None:
     for headers in ([], [(b"authorization", b"Bearer wrong")], [(b"authorization", b"Bearer s3cret")]):
