@@ -9,7 +9,7 @@ from django.conf import settings as django_settings
 from django.core.checks import Error, Tags, Warning, register
 
 from kvapp.conf import kv_settings
-from kvapp.store import PICKLE
+from kvapp.store import uses_redis
 
 
 @register(Tags.compatibility)
@@ -17,7 +17,7 @@ def check_kv_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Wa
     """Validate KV_BACKEND and the limits."""
     settings = kv_settings()
     problems: list[Error | Warning] = []
-    if settings.backend and settings.backend != PICKLE:
+    if uses_redis(settings.backend):
         scheme = urlparse(settings.backend).scheme
         if scheme not in {"redis", "rediss", "unix"}:
             problems.append(

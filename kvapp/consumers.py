@@ -40,9 +40,8 @@ from channels.layers import get_channel_layer
 
 from kvapp.broadcast import WATCH_GROUP, Frame, encode_frame
 from kvapp.conf import kv_settings
-from kvapp.errors import Compacted, InvalidRequest, KVError, StoreUnavailable, TooManyWatchers
+from kvapp.errors import SERVER_ERROR, Compacted, InvalidRequest, KVError, StoreUnavailable, TooManyWatchers, status_for
 from kvapp.http.guard import check_token
-from kvapp.http.responses import status_for
 from kvapp.revision_poll import revision_poll
 from kvapp.store import get_store
 from kvapp.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
@@ -50,12 +49,10 @@ from kvapp.watchers import add_watcher, remove_watcher, watcher_count, watchers_
 logger = logging.getLogger(__name__)
 
 CLOSE_CODE_BASE = 4000  # a refused watch closes with 4000 + the HTTP status of its failure
-CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_COMPACTED = 4410
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503  # "try again later"; daphne (autobahn) can only send 1000 or 3000-4999, not 1013
-HTTP_SERVER_ERROR = 500  # status_for's answer for a fault the client cannot fix; a watch says "try later"
 SYNC_INTERVAL = 1.0  # seconds between checks for a silently dropped last message
 SYNC_MESSAGE = "kv.sync"  # the marker a watcher posts to itself; dispatched to kv_sync
 DISCONNECT_MESSAGE = "websocket.disconnect"
@@ -192,10 +189,6 @@ class WatchConsumer(LayerFeedConsumer):
         """Complete the handshake (once)."""
         self.accepted = True
         await super().accept(subprotocol, headers)
-
-    async def disconnect(self, code: int) -> None:
-        """Called when the socket closes, from either side."""
-        await self.release()
 
     async def release(self) -> None:
         """Called when the consumer ends: stop the timer, give back the watcher slot, leave the group."""
@@ -347,7 +340,7 @@ class BadWatchRequest(InvalidRequest):
 def _close_code(exc: KVError) -> int:
     """The websocket close code for a failure: 4000 + its HTTP status; 4503 for a server fault."""
     status = status_for(exc)
-    return CLOSE_UNAVAILABLE if status == HTTP_SERVER_ERROR else CLOSE_CODE_BASE + status
+    return CLOSE_UNAVAILABLE if status == SERVER_ERROR else CLOSE_CODE_BASE + status  # a fault: "try later"
 
 
 def _client_address(scope: dict[str, Any]) -> str:

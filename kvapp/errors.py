@@ -81,3 +81,26 @@ class StoreNotEmpty(KVError):
 
 class TooManyWatchers(KVError):
     """The server's or this client's watcher limit is reached."""
+
+
+SERVER_ERROR = 500  # a fault the client cannot fix
+
+_STATUS: list[tuple[type[KVError], int]] = [
+    (InvalidRequest, 400),
+    (Unauthorized, 401),
+    (KeyNotFound, 404),
+    (MethodNotAllowed, 405),
+    (RevisionConflict, 409),
+    (Compacted, 410),
+    (ValueTooLarge, 413),
+    (TooManyWatchers, 429),
+    (StoreUnavailable, 503),
+]
+
+
+def status_for(exc: KVError) -> int:
+    """The HTTP status a store exception means (also the watch socket's close code, + 4000)."""
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return SERVER_ERROR

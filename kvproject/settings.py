@@ -65,7 +65,7 @@ KV_MAX_WATCHERS_PER_CLIENT = env_int("KV_MAX_WATCHERS_PER_CLIENT", 2_000, minimu
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = KV_MAX_BODY_BYTES
 
-if KV_BACKEND not in ("", "pickle"):  # kvapp.store.open_store's choice; a bad Redis URL stops the start there
+if KV_BACKEND not in ("", "pickle"):  # kvapp.store.uses_redis (not importable here); a bad URL stops the start there
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "kvapp.redis_layer.ResilientPubSubChannelLayer",  # pubsub, surviving a Redis restart

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kvapp.store.io_thread import IOThread
+from kvapp.store.io_thread import IOThread, IOThreadStopped
 
 
 @pytest.fixture
@@ -61,6 +61,6 @@ async def test_shutdown_finishes_queued_calls_then_refuses_new_ones() -> None:
     io.shutdown()
     assert seen == [0, 1, 2]
     await asyncio.gather(*calls)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(IOThreadStopped):
         await io.run(seen.append, 3)
     io.shutdown()  # twice is harmless

@@ -5,14 +5,15 @@ The behaviour it shares with the pickle backend is in ``test_store_contract.py``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from kvapp.errors import RevisionConflict, StoreUnavailable
 from kvapp.store import redis_scripts
-from kvapp.store.base import Pair
+from kvapp.store.base import Event, Pair
 from kvapp.store.redis_store import RedisStore
 from tests.support.redis import RedisMissing, RedisServer
 
@@ -26,6 +27,20 @@ async def store(private_redis: RedisServer) -> AsyncIterator[RedisStore]:
     opened = RedisStore(private_redis.url(0))
     yield opened
     await opened.aclose()
+
+
+async def test_a_channel_layer_outage_is_one_warning_per_write_not_a_traceback(
+    store: RedisStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def layer_away(events: Sequence[Event]) -> None:
+        raise StoreUnavailable("the channel layer cannot reach Redis")  # what the resilient layer raises
+
+    store.set_publisher(layer_away)
+    with caplog.at_level(logging.WARNING, logger="kvapp.store.base"):
+        pair, _ = await store.put("k", "v")
+    assert await store.get("k") == pair
+    assert [(record.levelname, record.exc_info) for record in caplog.records] == [("WARNING", None)]
+    assert "not broadcast" in caplog.records[0].getMessage()
 
 
 async def test_every_call_says_store_unavailable_while_redis_is_away(

@@ -1,4 +1,4 @@
-"""Response builders, and the one place where store exceptions become HTTP statuses."""
+"""Response builders: JSON and text answers, and Django's response object built for less."""
 
 from __future__ import annotations
 
@@ -14,27 +14,6 @@ from kvapp.http.memo import remember
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
-
-_STATUS: list[tuple[type[errors.KVError], int]] = [
-    (errors.InvalidRequest, 400),
-    (errors.Unauthorized, 401),
-    (errors.KeyNotFound, 404),
-    (errors.MethodNotAllowed, 405),
-    (errors.RevisionConflict, 409),
-    (errors.Compacted, 410),
-    (errors.ValueTooLarge, 413),
-    (errors.TooManyWatchers, 429),
-    (errors.StoreUnavailable, 503),
-]
-
-
-def status_for(exc: errors.KVError) -> int:
-    """The HTTP status a store exception means."""
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            return status
-    return 500
-
 
 # Header names and values already checked, by (name, value): most are the same constant
 # strings on every response. Bounded, since some values (Content-Length) vary.
@@ -129,7 +108,7 @@ def text_response(text: str, status: int = 200) -> HttpResponse:
 
 def error_response(exc: errors.KVError, *, text: bool = False) -> HttpResponse:
     """The response for a refused request: JSON ``{"error": ...}`` or, for seed routes, text."""
-    status = status_for(exc)
+    status = errors.status_for(exc)
     message = str(exc)
     if text:
         response = text_response(message, status)

@@ -5,9 +5,15 @@ from __future__ import annotations
 from kvapp.conf import kv_settings
 from kvapp.store.base import Event, Page, Pair, Stats, Store
 
-__all__ = ["PICKLE", "Event", "Page", "Pair", "Stats", "Store", "get_store", "open_store", "set_store"]
+__all__ = ["PICKLE", "Event", "Page", "Pair", "Stats", "Store", "get_store", "open_store", "set_store", "uses_redis"]
 
 PICKLE = "pickle"  # the backend name that selects the pickle file explicitly
+
+
+def uses_redis(backend: str) -> bool:
+    """KV_BACKEND names Redis (a URL); unset or "pickle" means the file (settings.py says so too)."""
+    return backend not in ("", PICKLE)
+
 
 _store: Store | None = None
 
@@ -20,7 +26,7 @@ def open_store(backend: str | None = None, data: str | None = None) -> Store:
     """
     settings = kv_settings()
     backend = settings.backend if backend is None else backend
-    if backend and backend != PICKLE:
+    if uses_redis(backend):
         from kvapp.store.redis_store import RedisStore
 
         return RedisStore(backend, history=settings.history)

@@ -243,7 +243,7 @@ class PickleStore(Store):
         table = {pair.key: (pair.value, pair.revision, pair.created) for pair in pairs}
         top = max([revision, *(entry[1] for entry in table.values())])
         state = snapshot.SnapshotState(top, table, [])
-        self._snapshot_bytes = await asyncio.to_thread(snapshot.dump, self.path, state)
+        self._snapshot_bytes = await self._io.run(snapshot.dump, self.path, state)  # data-file writes: one thread
         self.index = MemoryIndex(state, self.history)
         return len(table)
 

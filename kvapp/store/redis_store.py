@@ -50,8 +50,9 @@ class RedisStore(Store):
     """A store kept in one Redis database, safe to share between server processes."""
 
     backend_name = "redis"
-    # The channel layer's Redis is usually this one: its outage is already reported, so a warning.
-    expected_publish_errors = (redis_errors.RedisError,)
+    # The channel layer's Redis is usually this one: its outage is already reported, so a warning
+    # (the resilient layer reports it as StoreUnavailable once its retries are spent).
+    expected_publish_errors = (redis_errors.RedisError, StoreUnavailable)
 
     def __init__(self, url: str, history: int = 10_000, namespace: str = DEFAULT_NAMESPACE) -> None:
         super().__init__()
