@@ -1,4 +1,4 @@
-"""Opening the store when a server process starts, with failures told in one clear line."""
+"""What a server process does once at start: open the store (failures told in one clear line), tune the collector."""
 
 from __future__ import annotations
 
@@ -22,8 +22,6 @@ def open_store_or_exit() -> None:
     except (StoreLocked, CorruptStore, StoreUnavailable) as exc:
         print(f"kvstore: cannot start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_STORE_UNUSABLE) from None
-    freeze_startup_objects()
-    relax_young_collections()
 
 
 def freeze_startup_objects() -> None:

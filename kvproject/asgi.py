@@ -9,8 +9,10 @@ from django.core.asgi import get_asgi_application
 django_application = get_asgi_application()
 
 from kvapp.asgi_app import build_application  # noqa: E402 - needs Django set up
-from kvapp.startup import open_store_or_exit  # noqa: E402
+from kvapp.startup import freeze_startup_objects, open_store_or_exit, relax_young_collections  # noqa: E402
 
 open_store_or_exit()
+freeze_startup_objects()  # last: everything loaded so far lives as long as the process
+relax_young_collections()
 
 application = build_application(django_application)
