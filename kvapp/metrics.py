@@ -39,8 +39,8 @@ class _Latencies:
 class RequestMetrics(Collector):
     """``kv_requests_total{route,method,status}`` and ``kv_request_duration_seconds{route}``."""
 
-    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.upper_bounds = (*buckets, float("inf"))
+    def __init__(self) -> None:
+        self.upper_bounds = (*LATENCY_BUCKETS, float("inf"))
         self.requests: dict[tuple[str, str, str], int] = {}
         self.requests_created: dict[tuple[str, str, str], float] = {}
         self.latencies: dict[str, _Latencies] = {}

@@ -52,7 +52,7 @@ class Route:
     literal_prefix: str  # the text those resolvers consume
     # What ResolverMatch.__init__ derives from the callback and names alone, worked out once
     # per callback (tests may swap a pattern's callback): (callback, attributes).
-    _template: tuple[Any, dict[str, Any]] | None = field(default=None, repr=False)
+    _template: tuple[Any, dict[str, Any]] | None = field(default=None, init=False, repr=False)
     # Every enclosing resolver is literal and adds no kwargs: merging them changes nothing.
     plain: bool = field(init=False)
 

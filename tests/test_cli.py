@@ -320,5 +320,5 @@ def test_url_and_token_options_beat_the_environment(token_server: ServerProcess,
     nowhere = {"KV_URL": f"http://127.0.0.1:{free_port()}", "KV_TOKEN": "wrong"}
     options = ("--url", token_server.url, "--token", TOKEN)
     assert run_cli(*options, "put", f"{ns}k", "v", environ=nowhere).status == ExitStatus.OK
-    from_env = run_cli("get", f"{ns}k", environ={"KV_URL": token_server.url, "KV_TOKEN": TOKEN})
-    assert (from_env.status, from_env.out) == (ExitStatus.OK, "v\n")
+    read_back = run_cli(*options, "get", f"{ns}k", environ=nowhere)
+    assert (read_back.status, read_back.out) == (ExitStatus.OK, "v\n")

@@ -34,7 +34,6 @@ from kvapp.listen_check import bound_hosts, exposure_warning, is_loopback
 from kvapp.store.pickle_store import PickleStore
 from kvapp.urls import urlpatterns
 from kvapp.watchers import watcher_count
-from kvproject import env
 from kvproject.env import secret_key
 from tests.support.server import PROJECT_ROOT, ServerProcess
 
@@ -406,7 +405,7 @@ def test_a_process_losing_the_secret_key_race_uses_the_winners_key(
         target.write_text("the-winners-key")
         raise FileExistsError(target)
 
-    monkeypatch.setattr(env.os, "link", another_process_won)
+    monkeypatch.setattr(os, "link", another_process_won)
     assert secret_key(path) == "the-winners-key"
     assert [child.name for child in tmp_path.iterdir()] == ["secret_key.txt"]  # nothing left aside
 
