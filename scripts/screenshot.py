@@ -18,7 +18,7 @@ from playwright.sync_api import expect, sync_playwright
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - needs the project on sys.path
+from tests.support.browser import launch_chromium  # noqa: E402 - needs the project on sys.path
 from tests.support.server import ServerProcess  # noqa: E402 - needs the project on sys.path
 
 OUTPUT = PROJECT_ROOT / "docs" / "screenshot.png"
@@ -81,7 +81,7 @@ def seed(server: ServerProcess) -> None:
 def render(server: ServerProcess, output: Path) -> None:
     """Open the page, show one live update arriving, and save a full-page PNG."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport=VIEWPORT)
         page.goto(server.url)
         expect(page.locator("#live")).to_have_text("live", timeout=10_000)

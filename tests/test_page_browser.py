@@ -10,14 +10,15 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, WebSocketRoute, expect, sync_playwright
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, launch_chromium
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.browser
 
 LIVE_TIMEOUT = 2_000  # ms: a write anywhere shows on an open page within this
+REVISION_CELLS = "td:nth-child(3)"  # a row is key th, value td, revision td, created td, actions td
 TOKEN = "open-sesame"
 
 
@@ -27,7 +28,7 @@ def browser() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/system-deps.sh")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = launch_chromium(playwright)
         yield launched
         launched.close()
 
@@ -66,6 +67,25 @@ def page(browser: Browser) -> Iterator[Page]:
     assert errors.seen == []
 
 
+class WatchRelay:
+    """Carries the page's watch socket through the test, which can stop passing events on (a slow network)."""
+
+    def __init__(self, page: Page) -> None:
+        self.connected = False
+        self.passing = True
+        page.route_web_socket("**/ws/watch?*", self.connect)
+
+    def connect(self, page_side: WebSocketRoute) -> None:
+        """Called when the page opens the watch socket: connect it to the real server through this relay."""
+
+        def forward(message: str | bytes) -> None:
+            if self.passing:
+                page_side.send(message)
+
+        self.connected = True
+        page_side.connect_to_server().on_message(forward)
+
+
 def kv_url(server: ServerProcess, key: str) -> str:
     return f"{server.url}/api/v1/kv/{quote(key, safe='')}"
 
@@ -91,6 +111,10 @@ def open_page(page: Page, server: ServerProcess, prefix: str) -> None:
 
 def row(page: Page, key: str):
     return page.locator(f'#rows tr[data-key="{key}"]')
+
+
+def revision_cell(page: Page, key: str):
+    return row(page, key).locator(REVISION_CELLS)
 
 
 def wait_for_store(server: ServerProcess, key: str, expected: str | None) -> None:
@@ -123,6 +147,28 @@ def test_search_filters_the_loaded_page(page: Page, shared_server: ServerProcess
     expect(row(page, "search/alpha")).to_be_hidden()
 
 
+def test_prefix_filter_form_changes_the_rows_and_the_live_feed(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "filter/old/a", "1")
+    put(shared_server, "filter/new/a", "2")
+    open_page(page, shared_server, "filter/old/")
+    expect(page.locator("#rows th")).to_have_text(["filter/old/a"])
+    page.get_by_label("By key prefix").fill("filter/new/")
+    page.locator("#prefix-form").get_by_role("button", name="Apply").click()
+    expect(page.locator("#rows th")).to_have_text(["filter/new/a"])
+    expect(page).to_have_url(f"{shared_server.url}/?prefix=filter%2Fnew%2F")  # a reload keeps the filter
+    put(shared_server, "filter/old/b", "under the old prefix")
+    put(shared_server, "filter/new/b", "after the old one")  # events arrive in order: this one comes second
+    expect(row(page, "filter/new/b")).to_be_visible(timeout=LIVE_TIMEOUT)
+    expect(page.locator("#rows th")).to_have_text(["filter/new/a", "filter/new/b"])
+    page.locator("#prefix-clear").click()
+    expect(page.get_by_label("By key prefix")).to_have_value("")
+    expect(page).to_have_url(f"{shared_server.url}/")
+    page_size = page.locator("body").get_attribute("data-page-size")
+    unfiltered = requests.get(f"{shared_server.url}/api/v1/kv", params={"limit": page_size}, timeout=5).json()
+    expect(page.locator("#rows th")).to_have_text([pair["key"] for pair in unfiltered["items"]])
+    expect(row(page, "filter/old/b")).to_be_visible()  # "filter/" sorts early: the pairs are on page 1
+
+
 def test_http_writes_appear_on_the_open_page_without_reload(page: Page, shared_server: ServerProcess) -> None:
     put(shared_server, "live/a", "first")
     open_page(page, shared_server, "live/")
@@ -136,6 +182,20 @@ def test_http_writes_appear_on_the_open_page_without_reload(page: Page, shared_s
     put(shared_server, "live/c", "after the one elsewhere")  # events arrive in order: this one comes second
     expect(row(page, "live/c")).to_be_visible(timeout=LIVE_TIMEOUT)
     expect(page.locator("#rows th")).to_have_text(["live/b", "live/c"])
+
+
+def test_revision_column_shows_the_api_revision_and_follows_live_writes(
+    page: Page, shared_server: ServerProcess
+) -> None:
+    put(shared_server, "rev/a", "1")
+    put(shared_server, "rev/b", "1")
+    put(shared_server, "rev/a", "2")  # now rev/a's revision differs from its created revision
+    listed = requests.get(f"{shared_server.url}/api/v1/kv", params={"prefix": "rev/"}, timeout=5).json()["items"]
+    open_page(page, shared_server, "rev/")
+    expect(page.locator(f"#rows {REVISION_CELLS}")).to_have_text([str(pair["revision"]) for pair in listed])
+    written = put(shared_server, "rev/b", "2")
+    expect(revision_cell(page, "rev/b")).to_have_text(str(written["revision"]), timeout=LIVE_TIMEOUT)
+    expect(revision_cell(page, "rev/a")).to_have_text(str(listed[0]["revision"]))
 
 
 def test_add_edit_and_delete_from_the_page_reach_the_store(page: Page, shared_server: ServerProcess) -> None:
@@ -157,6 +217,45 @@ def test_add_edit_and_delete_from_the_page_reach_the_store(page: Page, shared_se
     row(page, "form/host").get_by_role("button", name="Yes, delete").click()
     wait_for_store(shared_server, "form/host", None)
     expect(row(page, "form/host")).to_have_count(0)
+
+
+def test_a_live_write_withdraws_a_delete_confirmation_for_the_older_revision(
+    page: Page, shared_server: ServerProcess
+) -> None:
+    first = put(shared_server, "confirm/key", "old")
+    open_page(page, shared_server, "confirm/")
+    target = row(page, "confirm/key")
+    target.get_by_role("button", name="Delete").click()
+    expect(target).to_contain_text(f"Delete revision {first['revision']}?")
+    second = put(shared_server, "confirm/key", "new")
+    expect(revision_cell(page, "confirm/key")).to_have_text(str(second["revision"]), timeout=LIVE_TIMEOUT)
+    expect(target.locator("td").first).to_have_text("new")
+    expect(target.get_by_role("button", name="Yes, delete")).to_have_count(0)
+    target.get_by_role("button", name="Delete").click()
+    expect(target).to_contain_text(f"Delete revision {second['revision']}?")
+    target.get_by_role("button", name="Yes, delete").click()
+    wait_for_store(shared_server, "confirm/key", None)
+    expect(target).to_have_count(0)
+
+
+def test_confirming_a_delete_of_a_revision_already_replaced_is_refused(
+    page: Page, shared_server: ServerProcess
+) -> None:
+    watch = WatchRelay(page)
+    first = put(shared_server, "stale/key", "old")
+    open_page(page, shared_server, "stale/")
+    assert watch.connected
+    target = row(page, "stale/key")
+    target.get_by_role("button", name="Delete").click()
+    expect(target).to_contain_text(f"Delete revision {first['revision']}?")
+    watch.passing = False  # the page has not heard of the next write when its user says yes
+    second = put(shared_server, "stale/key", "new")
+    target.get_by_role("button", name="Yes, delete").click()
+    expect(page.locator("#messages")).to_contain_text("Someone else changed “stale/key” first — now: “new”")
+    expect(page.locator("#messages")).to_contain_text("Nothing was deleted.")
+    assert stored(shared_server, "stale/key") == "new"
+    expect(revision_cell(page, "stale/key")).to_have_text(str(second["revision"]))
+    expect(target.get_by_role("button", name="Delete")).to_be_visible()
 
 
 def test_a_pair_can_be_edited_with_the_keyboard_alone(page: Page, shared_server: ServerProcess) -> None:
