@@ -48,9 +48,11 @@ def bench_server(kind: str, mode: Mode, workdir: Path) -> dict[str, Any]:
     """Every measurement for one server kind.
 
     The ceiling, gets, puts and puts on a million keys are measured in interleaved rounds
-    against servers that all stay up, and each figure is the round with the median rate:
-    on a shared machine the load from elsewhere then falls on all of them alike, so their
-    ratios mean something even when the absolute figures wander.
+    against servers that all stay up, and each figure is the round with the median rate.
+    Ratios are taken within a round, between loads run seconds apart, and the table shows
+    their median: on a shared machine the speed drifts over a run, and the medians of two
+    figures can come from rounds a minute apart, while the loads of one round see the same
+    machine.
     """
     small = _seeded(workdir / kind / "small", SMALL_STORE_KEYS)
     big = _seeded(workdir / kind / "big", BIG_STORE_KEYS)
@@ -84,6 +86,7 @@ def bench_server(kind: str, mode: Mode, workdir: Path) -> dict[str, Any]:
             for name, load in loads.items():
                 rounds[name].append(load(new_keys))
         results.update({name: median_run(runs) for name, runs in rounds.items()})
+        results["rounds"] = rounds
         results["rss_big_after"] = big_kv.rss_mb()
     with Server(kind, KV_APP, small) as kv:
         for watchers in WATCHER_COUNTS:
