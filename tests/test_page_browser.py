@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from playwright.sync_api import Browser, ConsoleMessage, Page, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, WebSocketRoute, expect, sync_playwright
 
 from tests.support.browser import CHROMIUM, launch_chromium
 from tests.support.server import ServerProcess
@@ -167,6 +167,29 @@ def test_prefix_filter_form_changes_the_rows_and_the_live_feed(page: Page, share
     unfiltered = requests.get(f"{shared_server.url}/api/v1/kv", params={"limit": page_size}, timeout=5).json()
     expect(page.locator("#rows th")).to_have_text([pair["key"] for pair in unfiltered["items"]])
     expect(row(page, "filter/old/b")).to_be_visible()  # "filter/" sorts early: the pairs are on page 1
+
+
+def test_the_live_indicator_does_not_claim_live_while_a_new_filter_loads(
+    page: Page, shared_server: ServerProcess
+) -> None:
+    # Applying a filter closes the old feed at once; the new one opens after its listing.
+    put(shared_server, "indicator/a", "1")
+    open_page(page, shared_server, "indicator/")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/api/v1/kv?*", hold)  # hold the new filter's listing
+    page.get_by_label("By key prefix").fill("indicator/b")
+    page.locator("#prefix-form").get_by_role("button", name="Apply").click()
+    expect(page.locator("#live")).to_have_text("connecting…")
+    page.wait_for_timeout(100)  # the listing request reaches the route
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute("**/api/v1/kv?*")
+    expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+    expect(page.locator("#rows th")).to_have_count(0)
 
 
 def test_http_writes_appear_on_the_open_page_without_reload(page: Page, shared_server: ServerProcess) -> None:

@@ -37,6 +37,7 @@ const watch = new Watch(config.watchPath, tokens, {
 async function restart(prefix, after = null) {
   const ticket = ++state.restarts;
   watch.stop();
+  showLive("connecting"); // nothing follows the store until the new feed opens
   state.prefix = prefix;
   state.after = after;
   if (after === null) state.cursors = [];
