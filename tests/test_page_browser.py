@@ -254,7 +254,8 @@ def test_a_live_write_withdraws_a_delete_confirmation_for_the_older_revision(
     expect(revision_cell(page, "confirm/key")).to_have_text(str(second["revision"]), timeout=LIVE_TIMEOUT)
     expect(target.locator("td").first).to_have_text("new")
     expect(target.get_by_role("button", name="Yes, delete")).to_have_count(0)
-    target.get_by_role("button", name="Delete").click()
+    expect(target.get_by_role("button", name="Delete")).to_be_focused()  # the keyboard user keeps their place
+    page.keyboard.press("Enter")
     expect(target).to_contain_text(f"Delete revision {second['revision']}?")
     target.get_by_role("button", name="Yes, delete").click()
     wait_for_store(shared_server, "confirm/key", None)

@@ -42,7 +42,9 @@ class Row {
   update(pair, flash = true) {
     this.pair = pair;
     if (this.mode === "confirm") {
+      const focused = this.actionCell.contains(document.activeElement);
       this.showView(); // the delete was asked about an older version: back to the view
+      if (focused) this.actionCell.querySelector("button.delete").focus(); // not lost to <body>
     } else {
       this.revisionCell.textContent = String(pair.revision);
       this.createdCell.textContent = String(pair.created);
