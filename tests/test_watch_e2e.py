@@ -12,6 +12,7 @@ loop stays free to read the sockets while the writes race.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -381,3 +382,30 @@ async def test_origin_checked_on_the_real_server(daphne_server):
         await ws.ping()
     async with watch(daphne_server) as ws:  # no Origin header at all
         await ws.ping()
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn", "runserver"])
+async def test_events_for_the_largest_values_reach_watchers_on_every_server(
+    kind, daphne_server, uvicorn_server, tmp_path
+):
+    # A put's event carries its value and the value it replaced, each up to the 1 MiB value
+    # limit and six times that once JSON escapes control characters: a 12 MiB frame, far
+    # over daphne's default 1 MiB websocket message size.
+    largest = 1024 * 1024
+    values = ["\x01" * largest, "\x02" * largest, "small"]
+    servers = {"daphne": daphne_server, "uvicorn": uvicorn_server}
+    with contextlib.ExitStack() as stack:
+        server = servers.get(kind) or stack.enter_context(ServerProcess(tmp_path / "store.pickle", kind=kind))
+        start = current_revision(server.url)
+        async with watch(server, "prefix=largest/", max_size=None) as ws:
+            with requests.Session() as session:
+                for value in values:
+                    response = session.put(f"{server.url}/api/v1/kv/largest/{kind}", json={"value": value}, timeout=30)
+                    assert response.status_code == 200, response.text
+            frames = await read_frames(ws, len(values))
+        assert [(frame["value"], frame["prev"]) for frame in frames] == list(
+            zip(values, [None, *values[:-1]], strict=True)
+        )
+        async with watch(server, f"prefix=largest/&after={start}", max_size=None) as resumed:
+            assert [frame["value"] for frame in await read_frames(resumed, len(values))] == values
+        assert "Traceback" not in server.log()
