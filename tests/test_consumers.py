@@ -605,3 +605,13 @@ async def test_a_write_right_after_the_handshake_is_delivered_without_after(stor
     await store.put("race/k", "v")
     frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
     assert (frame["key"], frame["revision"]) == ("race/k", 1)
+
+
+@pytest.mark.parametrize("path", ["/ws/nothing", "/ws/watch/", "/", "/ws/watch/extra"])
+async def test_an_unknown_websocket_path_is_told_404_and_closed_like_a_refused_watch(path):
+    communicator = WebsocketCommunicator(APPLICATION, path)
+    connected, _ = await communicator.connect()
+    assert connected
+    assert await communicator.receive_json_from() == {"type": "error", "error": f"no such path: {path}"}
+    assert (await communicator.receive_output())["code"] == 4404
+    await communicator.wait()

@@ -409,3 +409,14 @@ async def test_events_for_the_largest_values_reach_watchers_on_every_server(
         async with watch(server, f"prefix=largest/&after={start}", max_size=None) as resumed:
             assert [frame["value"] for frame in await read_frames(resumed, len(values))] == values
         assert "Traceback" not in server.log()
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_an_unknown_websocket_path_closes_with_4404_and_no_traceback(kind, daphne_server, uvicorn_server):
+    server = daphne_server if kind == "daphne" else uvicorn_server
+    async with connect(f"{server.ws_url}/ws/watch/", open_timeout=FRAME_TIMEOUT) as ws:
+        assert json.loads(await ws.recv()) == {"type": "error", "error": "no such path: /ws/watch/"}
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd.code == 4404
+    assert "Traceback" not in server.log()
