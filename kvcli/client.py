@@ -15,6 +15,7 @@ from kvcli.errors import (
     ServerError,
     ServerTimeout,
     ServerUnreachable,
+    UnknownPath,
     UsageError,
 )
 
@@ -105,10 +106,10 @@ class KVClient:
             raise ServerUnreachable(f"cannot reach the server at {self.base_url} ({_reason(exc)})") from None
         except requests.RequestException as exc:
             raise ServerUnreachable(f"request to {self.base_url} failed ({_reason(exc)})") from None
-        return _answer(response, missing)
+        return _answer(response, missing, self.base_url)
 
 
-def _answer(response: requests.Response, missing: str | None) -> Pair:
+def _answer(response: requests.Response, missing: str | None, base_url: str) -> Pair:
     """The JSON body of a successful answer; otherwise the exception its status means."""
     try:
         body = response.json()
@@ -121,11 +122,26 @@ def _answer(response: requests.Response, missing: str | None) -> Pair:
     message = body.get("error") if isinstance(body.get("error"), str) else response.reason
     if response.status_code == 401:
         raise AuthRequired(f"{message} (pass --token or set KV_TOKEN)")
-    if response.status_code == 404 and missing is not None:
+    if response.status_code == 404 and missing is not None and _is_missing_key(message, missing):
         raise KeyNotFound(missing)
+    if response.status_code == 404:
+        raise UnknownPath(f"the server answered 404: {message} (is --url {base_url} the server's base URL?)")
     if not response.ok:
         raise ServerError(f"the server answered {response.status_code}: {message}")
     return body
+
+
+def _is_missing_key(message: str, key: str) -> bool:
+    """Whether a 404's error sentence is the server's "no such key" for ``key``.
+
+    A missing key and a path the server does not serve (a wrong ``--url``) are both 404 with
+    only a human sentence to tell them apart. Matching the whole sentence the server's
+    KeyNotFound gives for this very key (kvcli's KeyNotFound words it the same) means no
+    other 404 (a wrong path, a proxy, another service) can pass for "not found". The rejected
+    alternative, treating only "no such path" as a wrong URL, lets every other 404 through as
+    a missing key; and should the wording ever drift, a missing key shows as an error instead.
+    """
+    return message == str(KeyNotFound(key))
 
 
 def _key_path(key: str) -> str:

@@ -35,8 +35,12 @@ class AuthRequired(CLIError):
     """The server wants a (different) token: HTTP 401 or websocket close 4401."""
 
 
+class UnknownPath(CLIError):
+    """A 404 that is not the server's "key not found": the path is not served, so ``--url`` is likely wrong."""
+
+
 class ServerError(CLIError):
-    """The server answered with an error status (4xx other than 401/404 on a key, or 5xx)."""
+    """The server answered with an error status (4xx other than 401 and 404, or 5xx)."""
 
 
 class BadResponse(CLIError):

@@ -136,6 +136,13 @@ def test_get_of_a_missing_key_is_not_found(server: ServerProcess, ns: str) -> No
     assert_one_error_line(result, f"'{ns}missing'", "not found")
 
 
+@pytest.mark.parametrize("key", ["it's", 'say "hi"', "ключ", "zero\u200bwidth"])
+def test_missing_keys_that_repr_quotes_or_escapes_are_still_not_found(server: ServerProcess, ns: str, key: str) -> None:
+    for command in ("get", "delete"):
+        result = run_cli("--url", server.url, command, f"{ns}{key}")
+        assert result.status == ExitStatus.NOT_FOUND, (command, result.err)
+
+
 def test_delete_removes_the_key_and_a_second_delete_is_not_found(server: ServerProcess, ns: str) -> None:
     revision = put_pair(server, f"{ns}doomed", "x")
     first = run_cli("--url", server.url, "delete", f"{ns}doomed")
@@ -220,6 +227,14 @@ def test_unreachable_server_is_one_line_and_exit_2() -> None:
         result = run_cli("--url", url, *argv)
         assert result.status == ExitStatus.ERROR, argv
         assert_one_error_line(result, "cannot reach the server", url, "refused")
+
+
+def test_a_404_that_is_not_a_missing_key_is_an_error_pointing_at_the_url(server: ServerProcess, ns: str) -> None:
+    wrong = f"{server.url}/api"  # the server answers 404 "no such path: /api/api/v1/kv/..."
+    for argv in (["get", f"{ns}x"], ["delete", f"{ns}x"], ["getall", ns]):
+        result = run_cli("--url", wrong, *argv)
+        assert result.status == ExitStatus.ERROR, argv
+        assert_one_error_line(result, "404", "no such path", "--url")
 
 
 def test_a_server_that_never_answers_is_a_timeout(silent_port: int) -> None:
