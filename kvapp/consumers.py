@@ -44,6 +44,7 @@ from kvapp.errors import SERVER_ERROR, Compacted, InvalidRequest, KVError, Store
 from kvapp.http.guard import check_token
 from kvapp.revision_poll import revision_poll
 from kvapp.store import get_store
+from kvapp.validation import MAX_REVISION
 from kvapp.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
 
 logger = logging.getLogger(__name__)
@@ -246,7 +247,10 @@ class WatchConsumer(LayerFeedConsumer):
 
     def _parse_request(self) -> int | None:
         """Read prefix/after/token from the query and enforce auth and watcher limits."""
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        try:  # strict: a prefix of mangled bytes would silently watch the wrong keys
+            query = parse_qs(self.scope.get("query_string", b"").decode("utf-8"), errors="strict")
+        except UnicodeDecodeError:
+            raise BadWatchRequest("the query string is not valid UTF-8 (check its percent-encoding)") from None
         headers = dict(self.scope.get("headers", []))
         authorization = headers.get(b"authorization", b"").decode("latin-1") or None
         check_token(authorization, (query.get("token") or [None])[0])
@@ -257,8 +261,14 @@ class WatchConsumer(LayerFeedConsumer):
         raw_after = (query.get("after") or [None])[0]
         if raw_after is None or raw_after == "":
             return None
-        if not (raw_after.isascii() and raw_after.isdigit()):  # "²".isdigit() is True
-            raise BadWatchRequest("after must be a whole number >= 0")
+        # "²".isdigit() is True; the length check spares int() a 4,300-digit ValueError.
+        if not (
+            raw_after.isascii()
+            and raw_after.isdigit()
+            and len(raw_after) <= len(str(MAX_REVISION))
+            and int(raw_after) <= MAX_REVISION
+        ):
+            raise BadWatchRequest(f"after must be a whole number from 0 to {MAX_REVISION}")
         return int(raw_after)
 
     async def _start_from(self, after: int | None) -> None:

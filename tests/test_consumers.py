@@ -290,12 +290,29 @@ async def test_after_older_than_the_retained_history_sends_compacted_and_closes_
     assert await _closed_with(ws) == consumers.CLOSE_COMPACTED == 4410
 
 
-@pytest.mark.parametrize("after", ["x", "-1", "1.5", "%C2%B2", "1e3", "0x10"])
+@pytest.mark.parametrize("after", ["x", "-1", "1.5", "%C2%B2", "1e3", "0x10", str(2**63), "9" * 5000])
 async def test_bad_after_closes_4400(store, open_sockets, after):
     ws = await _watch(open_sockets, f"after={after}")
     frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
     assert frame["type"] == "error" and "after" in frame["error"]
     assert await _closed_with(ws) == 4400
+
+
+@pytest.mark.parametrize("query", ["prefix=%FF", "prefix=a%C0%AF", "after=1%FF", "prefix=ok&token=%FF"])
+async def test_a_query_that_is_not_utf8_closes_4400_instead_of_watching_a_mangled_prefix(store, open_sockets, query):
+    ws = await _watch(open_sockets, query)
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {
+        "type": "error",
+        "error": "the query string is not valid UTF-8 (check its percent-encoding)",
+    }
+    assert await _closed_with(ws) == 4400
+
+
+async def test_a_prefix_holding_the_replacement_character_itself_is_watched(store, open_sockets):
+    ws = await _watch(open_sockets, "prefix=%EF%BF%BD")
+    await store.put("\ufffd/a", "v")
+    await store.put("other", "v")
+    assert [frame["key"] for frame in await _frames(ws, 1)] == ["\ufffd/a"]
 
 
 # --- silent loss in the layer ----------------------------------------------------------------
