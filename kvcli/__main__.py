@@ -5,11 +5,20 @@ from __future__ import annotations
 import os
 import sys
 
-from kvcli.cli import main
+from kvcli.errors import MissingDependency
+from kvcli.status import report
 
 
 def run() -> None:
     """Exit with the CLI's status; a closed stdout (``| head``) ends quietly."""
+    try:
+        # Imported here, not at the top: it needs requests and websockets, and a Python without
+        # them (the system python3 instead of the venv's) must get one line, not a traceback.
+        from kvcli.cli import main
+    except ModuleNotFoundError as exc:
+        if (exc.name or "kvcli").partition(".")[0] == "kvcli":
+            raise  # a broken kvcli checkout, not a missing dependency: the traceback is the clue
+        sys.exit(int(report(MissingDependency(exc.name or "", sys.executable), sys.stderr)))
     try:
         status = main()
         sys.stdout.flush()

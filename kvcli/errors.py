@@ -11,6 +11,17 @@ class CLIError(Exception):
     """Base class: ``str(exc)`` is the one human sentence shown to the user."""
 
 
+class MissingDependency(CLIError):
+    """The Python running kvcli cannot import a package it needs (requests, websockets)."""
+
+    def __init__(self, module: str, python: str) -> None:
+        super().__init__(
+            f"{python} cannot import {module!r}, which kvcli needs; install it with "
+            '"make .venv/.runtime" in the kvstore directory, then run ".venv/bin/python -m kvcli ..."'
+        )
+        self.module = module
+
+
 class UsageError(CLIError):
     """The command line is wrong: unknown command, wrong arguments, unclosed quote, bad URL."""
 

@@ -16,6 +16,22 @@ from tests.support.server import PROJECT_ROOT, ServerProcess
 TOKEN = "s3cret"
 RUN_TIMEOUT = 30  # seconds per CLI process
 
+# ``python -c`` this, with the CLI's arguments: run kvcli as ``-m`` would, in a Python where
+# importing MODULE fails as it does when the package is not installed.
+WITHOUT_MODULE = """
+import runpy, sys
+from importlib.abc import MetaPathFinder
+
+class Uninstalled(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == {module!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Uninstalled())
+runpy.run_module("kvcli", run_name="__main__", alter_sys=True)
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
@@ -45,6 +61,21 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int, fr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("error: ")
     assert fragment in result.stderr
+
+
+@pytest.mark.parametrize("module", ["websockets", "requests"])
+def test_a_python_without_the_dependencies_gets_one_line_saying_how_to_install_them(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MODULE.format(module=module), "put", "greeting", "hello world"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert_clean_failure(result, 2, f"'{module}'")
+    assert "make .venv/.runtime" in result.stderr
+    assert ".venv/bin/python -m kvcli" in result.stderr
 
 
 def test_put_and_get_a_value_with_spaces_exit_0(server: ServerProcess) -> None:
