@@ -115,6 +115,11 @@ class WatchStream:
             close_timeout=CLOSE_TIMEOUT,
             ping_interval=PING_INTERVAL,
             ping_timeout=PING_TIMEOUT,
+            # An event carries the new value and the previous one, each up to the server's value
+            # limit (1 MiB by default, configurable) and longer once JSON-escaped, so any fixed cap
+            # (websockets' default is 1 MiB) would close the socket with 1009 on a big write and
+            # the watch would reconnect into the same event forever. The server is trusted here.
+            max_size=None,
         )
 
     def _connected(self, attempt: int) -> None:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import IO
 
@@ -25,6 +26,7 @@ from tests.support.server import PROJECT_ROOT, ServerProcess
 
 TOKEN = "s3cret"
 LINE_TIMEOUT = 15.0  # seconds; a restarted server on a busy 2-core box takes a few
+MIB = 1024 * 1024  # bytes; the server's default value limit
 
 
 def write(server: ServerProcess, method: str, key: str, value: str | None = None, token: str | None = None) -> int:
@@ -72,6 +74,29 @@ def test_watch_delivers_writes_made_after_it_connected(server: ServerProcess) ->
     lines = take(WatchStream(client, "live/", client.revision(), on_connected), 3)
     writer.join()
     assert [re.sub(r" \(rev \d+\)$", "", line) for line in lines] == [f'put live/{i} = "{i}"' for i in range(3)]
+
+
+def fail_on_reconnect(note: str) -> None:
+    """A WatchStream ``notify`` that ends the test instead of letting the stream reconnect."""
+    if note.startswith("watch: connection lost"):
+        raise AssertionError(note)
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+def test_watch_receives_an_event_carrying_two_values_near_the_limit(tmp_path: Path, kind: str) -> None:
+    # Each value is just under the 1 MiB limit and the quotes double when JSON-escaped, so the
+    # second event's frame (value + prev) is about 3 MiB.
+    first, second = "a" * (MIB - 1), '"' * (MIB - 1)
+    with ServerProcess(tmp_path / "store.pickle", kind=kind) as server:
+        start = write(server, "PUT", "big", first)
+        write(server, "PUT", "big", second)
+        stream = WatchStream(KVClient(server.url), "", start - 1, fail_on_reconnect)
+        events = list(islice(stream, 2))
+    # Compared as flags: pytest's diff of two 1 MiB strings would bury the failure.
+    assert [
+        (event["value"] == value, event["prev"] == prev)
+        for event, value, prev in zip(events, (first, second), (None, first), strict=True)
+    ] == [(True, True), (True, True)]
 
 
 class _StopRetrying(Exception):
