@@ -210,6 +210,14 @@ async def test_token_checks_match(stores: tuple[PickleStore, PickleStore]) -> No
     assert fast.status == 200
 
 
+@override_settings(KV_TOKEN="tökén")
+async def test_a_utf8_token_and_lower_case_scheme_match_on_both_paths(stores: tuple[PickleStore, PickleStore]) -> None:
+    for scheme in (b"Bearer", b"bearer"):
+        fast, full = await both(stores, "GET", "/healthz", headers=[(b"authorization", scheme + " tökén".encode())])
+        assert comparable(fast) == comparable(full)
+        assert fast.status == 200
+
+
 async def test_an_unexpected_error_is_the_same_json_500(
     stores: tuple[PickleStore, PickleStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -153,6 +153,38 @@ def test_token_comparison_is_constant_time(settings: Any, monkeypatch: pytest.Mo
     assert compared == [(TOKEN.encode(), TOKEN.encode()), (b"x", TOKEN.encode())]
 
 
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+async def test_the_bearer_scheme_is_case_insensitive(client: AsyncClient, token: str, scheme: str) -> None:
+    # RFC 9110 11.1: the authentication scheme is a case-insensitive token.
+    answer = await client.get("/api/v1/kv", headers={"Authorization": f"{scheme} {TOKEN}"})
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("non_ascii", ["tökén", "voilà", "Å-token", "ключ"])
+def test_a_non_ascii_token_matches_when_sent_as_utf8(settings: Any, non_ascii: str) -> None:
+    """Clients send UTF-8; Django hands the header over decoded as latin-1 (as ASGI servers' bytes)."""
+    settings.KV_TOKEN = non_ascii
+    guard.check_token("Bearer " + non_ascii.encode().decode("latin-1"))
+    guard.check_token(None, non_ascii)  # the socket's ?token=, percent-decoded as UTF-8 by parse_qs
+    with pytest.raises(guard.errors.Unauthorized):
+        guard.check_token("Bearer " + non_ascii)  # the same text sent as latin-1 is other bytes
+    with pytest.raises(guard.errors.Unauthorized):
+        guard.check_token(None, non_ascii.encode().decode("latin-1"))
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "BREW"])
+@pytest.mark.parametrize("path", ["/api/v1/kv/x", "/api/v1/kv", "/healthz", "/get_all"])
+async def test_a_wrong_method_without_the_token_is_401_not_405(
+    client: AsyncClient, token: str, method: str, path: str
+) -> None:
+    """Every call needs the token (API.md), so a caller without it learns nothing about the methods."""
+    for headers in ({}, _auth("wrong")):
+        refused = await client.generic(method, path, headers=headers)
+        assert refused.status_code == 401, (method, path, headers)
+        assert "Allow" not in refused
+    assert (await client.generic(method, path, headers=_auth())).status_code == 405
+
+
 def test_real_server_needs_the_token_on_api_seed_and_ops_routes(secured: ServerProcess) -> None:
     # The key is this test's own, so the two reads before the /add find nothing: 404 with the token.
     for method, path, status in [("GET", "/api/v1/kv/tokencheck", 404), ("GET", "/api/v1/kv", 200),

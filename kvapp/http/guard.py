@@ -32,9 +32,11 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
             started = perf_counter()
             try:
                 check_host(request)  # ALLOWED_HOSTS: Django checks it only when asked
+                # The token before the method: every call needs it (API.md), so a caller
+                # without it is told 401, not which methods a route takes.
+                check_token(request.META.get("HTTP_AUTHORIZATION"))  # request.headers, minus building it
                 if request.method not in methods:
                     raise errors.MethodNotAllowed(str(request.method), methods)
-                check_token(request.META.get("HTTP_AUTHORIZATION"))  # request.headers, minus building it
                 response = await view(request, *args, **kwargs)
             except errors.KVError as exc:
                 response = error_response(exc, text=text_errors)
@@ -56,13 +58,32 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
 
 
 def check_token(authorization: str | None, query_token: str | None = None) -> None:
-    """Raise Unauthorized unless no token is configured or one of the offered ones matches."""
+    """Raise Unauthorized unless no token is configured or one of the offered ones matches.
+
+    ``authorization`` is the header as Django's META holds it (the bytes decoded as latin-1);
+    ``query_token`` is already text (the socket's ``?token=``, percent-decoded as UTF-8).
+    """
     expected = kv_settings().token
     if not expected:
         return
-    offered = query_token or ""
-    if authorization and authorization.startswith("Bearer "):
-        offered = authorization[len("Bearer ") :].strip()
+    offered = _bearer_credentials(authorization)
+    if offered is None:
+        offered = (query_token or "").encode("utf-8", "surrogateescape")
     # compare_digest: the time taken must not reveal how many leading characters matched.
-    if not hmac.compare_digest(offered.encode(), expected.encode()):
+    if not hmac.compare_digest(offered, expected.encode("utf-8", "surrogateescape")):
         raise errors.Unauthorized("a valid token is required: send Authorization: Bearer <token>")
+
+
+def _bearer_credentials(authorization: str | None) -> bytes | None:
+    """The credentials of a ``Bearer`` header as the bytes the client sent; None for other schemes."""
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "bearer":  # RFC 9110 11.1: the scheme is case-insensitive
+        return None
+    # Strip only what HTTP calls whitespace: str.strip() would also take a latin-1 \xa0 or \x85,
+    # the last byte of a UTF-8 "à" or "Å".
+    credentials = credentials.strip(" \t")
+    # Undo the latin-1 decoding: a non-ASCII token arrives as the client's UTF-8 bytes.
+    # ("replace" only for text that never came off the wire; it then matches nothing.)
+    return credentials.encode("latin-1", "replace")
