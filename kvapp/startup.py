@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
+import threading
 
 from kvapp.conf import kv_settings
 from kvapp.errors import CorruptStore, StoreLocked, StoreUnavailable
@@ -21,6 +23,11 @@ def open_store_or_exit() -> None:
         get_store()
     except (StoreLocked, CorruptStore, StoreUnavailable) as exc:
         print(f"kvstore: cannot start: {exc}", file=sys.stderr, flush=True)
+        if threading.current_thread() is not threading.main_thread():
+            # runserver's autoreloader loads the application in a thread, where SystemExit
+            # ends only that thread and the process stays up serving nothing. Nothing has
+            # been opened that needs closing.
+            os._exit(EXIT_STORE_UNUSABLE)
         raise SystemExit(EXIT_STORE_UNUSABLE) from None
 
 

@@ -96,9 +96,12 @@ def test_a_clean_stop_folds_the_journal_and_keeps_everything(tmp_path: Path) -> 
     assert_all_present_after_restart(server.data, acknowledged)
 
 
-def test_a_second_server_on_the_same_file_exits_with_2_and_the_first_keeps_serving(server: ServerProcess) -> None:
+@pytest.mark.parametrize("kind", ["daphne", "runserver-autoreload"])
+def test_a_second_server_on_the_same_file_exits_with_2_and_the_first_keeps_serving(
+    server: ServerProcess, kind: str
+) -> None:
     requests.put(f"{server.url}/api/v1/kv/a", json={"value": "1"}, timeout=10)
-    second = run_until_refused(server.data)
+    second = run_until_refused(server.data, kind)
     assert second.returncode == EXIT_STORE_UNUSABLE
     assert "already using" in second.stderr
     assert "Traceback" not in second.stderr

@@ -47,13 +47,18 @@ def server_env(data: Path, extra: dict[str, str] | None = None) -> dict[str, str
     return {**os.environ, "KV_DATA": str(data), "DJANGO_SETTINGS_MODULE": "kvproject.settings", **(extra or {})}
 
 
-def run_until_refused(data: Path) -> subprocess.CompletedProcess[str]:
+def run_until_refused(data: Path, kind: str = "daphne") -> subprocess.CompletedProcess[str]:
     """Run a server that is expected to refuse to start on ``data``; its exit code and output.
 
     Port 1 is never bound: the store is opened (and refused) before the server listens.
+    ``runserver-autoreload`` is runserver as `manage.py runserver` starts it, with its reloader.
     """
+    if kind == "runserver-autoreload":
+        command = [sys.executable, "manage.py", "runserver", "127.0.0.1:1"]
+    else:
+        command = server_command(kind, 1)
     return subprocess.run(
-        server_command("daphne", 1),
+        command,
         cwd=PROJECT_ROOT,
         env=server_env(data),
         capture_output=True,
