@@ -10,7 +10,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kvproject.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from kvproject.env import refusing_bad_environment
+
+    with refusing_bad_environment():
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

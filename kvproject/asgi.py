@@ -6,11 +6,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kvproject.settings")
 
 from django.core.asgi import get_asgi_application
 
-django_application = get_asgi_application()
+from kvproject.env import refusing_bad_environment
 
-from kvapp.asgi_app import build_application  # noqa: E402 - needs Django set up
-from kvapp.daphne_limits import raise_daphne_message_limit  # noqa: E402
-from kvapp.startup import freeze_startup_objects, open_store_or_exit, relax_young_collections  # noqa: E402
+with refusing_bad_environment():
+    django_application = get_asgi_application()
+
+# Below the set-up: these need Django's settings and apps.
+from kvapp.asgi_app import build_application
+from kvapp.daphne_limits import raise_daphne_message_limit
+from kvapp.startup import freeze_startup_objects, open_store_or_exit, relax_young_collections
 
 open_store_or_exit()
 raise_daphne_message_limit()

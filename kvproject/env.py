@@ -2,11 +2,26 @@
 
 import os
 import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+EXIT_BAD_ENVIRONMENT = 2  # as for a store that cannot be opened: the start was refused
 
 
 class ImproperEnvironment(ValueError):
     """An environment variable holds something its setting cannot use."""
+
+
+@contextmanager
+def refusing_bad_environment() -> Iterator[None]:
+    """Around what loads the settings: a bad variable stops the start with one line, not a traceback."""
+    try:
+        yield
+    except ImproperEnvironment as exc:
+        print(f"kvstore: cannot start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_BAD_ENVIRONMENT) from None
 
 
 def env_str(name: str, default: str) -> str:

@@ -108,6 +108,22 @@ def test_a_second_server_on_the_same_file_exits_with_2_and_the_first_keeps_servi
     assert requests.get(f"{server.url}/api/v1/kv/a", timeout=10).json()["value"] == "1"
 
 
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn", "runserver-autoreload"])
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [("KV_HISTORY", "abc", "KV_HISTORY='abc' is not a whole number"), ("DJANGO_DEBUG", "maybe", "not a boolean")],
+)
+def test_a_bad_environment_variable_stops_the_start_with_one_line(
+    tmp_path: Path, kind: str, variable: str, value: str, said: str
+) -> None:
+    result = run_until_refused(tmp_path / "store.pickle", kind, env={variable: value})
+    assert result.returncode == EXIT_STORE_UNUSABLE
+    assert f"kvstore: cannot start: {variable}" in result.stderr
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "store.pickle").exists()
+
+
 def test_a_corrupt_store_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
     data = tmp_path / "store.pickle"
     data.write_bytes(b"this is not a pickle")

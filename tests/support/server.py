@@ -47,7 +47,9 @@ def server_env(data: Path, extra: dict[str, str] | None = None) -> dict[str, str
     return {**os.environ, "KV_DATA": str(data), "DJANGO_SETTINGS_MODULE": "kvproject.settings", **(extra or {})}
 
 
-def run_until_refused(data: Path, kind: str = "daphne") -> subprocess.CompletedProcess[str]:
+def run_until_refused(
+    data: Path, kind: str = "daphne", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a server that is expected to refuse to start on ``data``; its exit code and output.
 
     Port 1 is never bound: the store is opened (and refused) before the server listens.
@@ -60,7 +62,7 @@ def run_until_refused(data: Path, kind: str = "daphne") -> subprocess.CompletedP
     return subprocess.run(
         command,
         cwd=PROJECT_ROOT,
-        env=server_env(data),
+        env=server_env(data, env),
         capture_output=True,
         text=True,
         timeout=REFUSAL_TIMEOUT,
