@@ -8,6 +8,9 @@ from kvapp.errors import InvalidKey, InvalidRequest, ValueTooLarge
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_REVISION = 2**63 - 1  # etcd's int64 revisions; larger is a client bug, not a revision
+# Digits a number written in a query may have: far past any revision (19) or page size, and
+# far below the 4300 past which int() refuses (ValueError) after spending time on it.
+MAX_NUMBER_DIGITS = 64
 
 
 def check_key(key: object, max_bytes: int) -> str:
@@ -39,6 +42,18 @@ def check_revision(revision: object) -> int:
     if isinstance(revision, bool) or not isinstance(revision, int) or not 0 <= revision <= MAX_REVISION:
         raise InvalidRequest(f'"if_revision" must be a whole number from 0 to {MAX_REVISION}')
     return revision
+
+
+def parse_whole_number(text: str, *, signed: bool = False) -> int | None:
+    """``text`` as an int if it is 1 to MAX_NUMBER_DIGITS ASCII digits, after one ``-`` when
+    ``signed``; else None.
+
+    For numbers in query strings: int() also reads "1_0", " 5 ", "+2" and full-width digits.
+    """
+    digits = text[1:] if signed and text.startswith("-") else text
+    if 0 < len(digits) <= MAX_NUMBER_DIGITS and digits.isascii() and digits.isdigit():
+        return int(text)
+    return None
 
 
 def _utf8_size(text: str, what: str) -> int:

@@ -226,6 +226,14 @@ BAD_REQUESTS: list[tuple[str, str, Any, int]] = [
     ("DELETE", "/api/v1/kv/existing?if_revision=-3", None, 400),
     ("DELETE", "/api/v1/kv/existing?if_revision=99", None, 409),
     ("DELETE", f"/api/v1/kv/existing?if_revision={10**30}", None, 400),
+    # Only ASCII digits: int() would read these as revisions 10, 1, 1, 1 and 1.
+    ("DELETE", "/api/v1/kv/existing?if_revision=1_0", None, 400),
+    ("DELETE", "/api/v1/kv/existing?if_revision=+1", None, 400),
+    ("DELETE", "/api/v1/kv/existing?if_revision=%2B1", None, 400),
+    ("DELETE", "/api/v1/kv/existing?if_revision=%201%20", None, 400),
+    ("DELETE", "/api/v1/kv/existing?if_revision=%EF%BC%91", None, 400),
+    ("DELETE", "/api/v1/kv/existing?if_revision=0%0A1", None, 400),
+    ("DELETE", "/api/v1/kv/existing?if_revision=" + "1" * 5000, None, 400),  # int() gives up past 4300 digits
     ("PUT", "/api/v1/kv/a", {"value": "x", "if_revision": 2**63}, 400),
     ("DELETE", "/api/v1/kv/missing", None, 404),
     ("POST", "/api/v1/kv/existing", {"value": "x"}, 405),

@@ -253,11 +253,36 @@ async def test_body_over_the_limit_is_413_json(client, store, settings) -> None:
     assert store.index.revision == 0
 
 
-@pytest.mark.parametrize("limit", ["0", "-5", "ten", "1.5", ""])
+@pytest.mark.parametrize(
+    "limit",
+    [
+        "0",
+        "-5",
+        "ten",
+        "1.5",
+        "",
+        "1_0",
+        "%20%205%20",
+        "+2",
+        "%2B2",
+        "%EF%BC%93",
+        "%C2%B2",
+        "-",
+        "--5",
+        "9" * 5000,
+        "1" * 65,
+    ],
+)
 async def test_bad_listing_limit_is_400(client: AsyncClient, limit: str) -> None:
     response = await client.get(f"/api/v1/kv?limit={limit}")
     assert response.status_code == 400
     assert "limit" in response.json()["error"]
+
+
+async def test_negative_listing_limit_says_it_must_be_at_least_1(client: AsyncClient) -> None:
+    for limit in ("-5", "-0", "0"):
+        response = await client.get(f"/api/v1/kv?limit={limit}")
+        assert response.json() == {"error": "limit must be at least 1"}
 
 
 async def test_huge_listing_limit_is_clamped(client, monkeypatch) -> None:

@@ -14,7 +14,7 @@ from kvapp.http.guard import kv_view
 from kvapp.http.responses import json_response
 from kvapp.store import get_store
 from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from kvapp.validation import check_key, check_revision, check_value
+from kvapp.validation import MAX_NUMBER_DIGITS, check_key, check_revision, check_value, parse_whole_number
 
 
 @kv_view("GET", "PUT", "DELETE", route="kv")
@@ -92,11 +92,11 @@ def _json_object(request: HttpRequest) -> dict[str, Any]:
 
 
 def _query_int(request: HttpRequest, name: str) -> int | None:
-    """An optional whole-number query parameter."""
+    """An optional whole-number query parameter; a negative one is left to the caller to explain."""
     raw = request.GET.get(name)
     if raw is None:
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be a whole number") from None
+    number = parse_whole_number(raw, signed=True)
+    if number is None:
+        raise InvalidRequest(f"{name} must be a whole number (at most {MAX_NUMBER_DIGITS} digits 0-9)")
+    return number
