@@ -44,6 +44,37 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
+    def parse_command_line(self, argv: list[str]) -> argparse.Namespace:
+        """The options before the command, then the same options among its arguments (one-shot)."""
+        options = self.parse_args(argv)
+        if options.command:
+            name, *args = options.command
+            trailing, args = self._split_options(args)
+            self.parse_args(trailing, namespace=options)  # later wins, as before the command
+            options.command = [name, *args]
+        return options
+
+    def _split_options(self, args: list[str]) -> tuple[list[str], list[str]]:
+        """This parser's options among a command's arguments, and the arguments left for the command.
+
+        Only an exact option name (``--url``, ``--url=...``) counts, so an argument that merely
+        looks like an option (``put -dash val``) stays the command's.
+        """
+        options: list[str] = []
+        rest: list[str] = []
+        tokens = iter(args)
+        for token in tokens:
+            name, equals, _ = token.partition("=")
+            action = self._option_string_actions.get(name)
+            if action is None:
+                rest.append(token)
+            elif action.nargs == 0 or equals:
+                options.append(token)
+            else:
+                value = next(tokens, None)  # joined with "=", so a value may start with a dash
+                options.append(token if value is None else f"{token}={value}")
+        return options, rest
+
 
 def build_parser(env: Environment) -> _Parser:
     """The option parser; defaults come from ``KV_URL`` and ``KV_TOKEN``."""
@@ -57,7 +88,11 @@ def build_parser(env: Environment) -> _Parser:
     parser.add_argument("--url", default=env.default_url, help=f"server URL (env KV_URL, default {DEFAULT_URL})")
     parser.add_argument("--token", default=env.default_token, help="bearer token (env KV_TOKEN)")
     parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="pairs per request in getall")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="command and its arguments; none for the shell")
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="command and its arguments (the options may follow it); none for the shell",
+    )
     return parser
 
 
@@ -65,7 +100,7 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> ExitS
     """Run the CLI with ``argv`` (without the program name) and return the exit status."""
     env = env or Environment.from_system()
     try:
-        options = build_parser(env).parse_args(sys.argv[1:] if argv is None else argv)
+        options = build_parser(env).parse_command_line(sys.argv[1:] if argv is None else argv)
         client = KVClient(options.url, options.token, options.page_size)
     except _ParserExit as done:
         return ExitStatus.OK if done.status == 0 else ExitStatus.ERROR

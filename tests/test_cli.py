@@ -207,6 +207,9 @@ def test_values_print_as_clean_text(server: ServerProcess, ns: str) -> None:
         (["--page-size", "0", "getall"], "page size"),
         (["--page-size", "lots", "getall"], "--page-size"),
         (["--bogus"], "unrecognized arguments"),
+        (["getall", "--page-size", "0"], "page size"),
+        (["getall", "--page-size", "lots"], "--page-size"),
+        (["get", "a", "--url"], "--url: expected one argument"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(argv: list[str], fragment: str) -> None:
@@ -283,6 +286,17 @@ def test_help_lists_every_command() -> None:
     for command in ("get <key>", "put <key> <value>", "getall [prefix]", "delete <key>", "watch [prefix]"):
         assert command in result.out
     assert run_cli("--help").status == ExitStatus.OK
+    after_a_command = run_cli("getall", "--help")
+    assert (after_a_command.status, after_a_command.err) == (ExitStatus.OK, "")
+    assert "getall [prefix]" in after_a_command.out
+
+
+def test_options_may_also_follow_the_command(token_server: ServerProcess, ns: str) -> None:
+    for i in range(3):
+        run_cli("put", f"{ns}page/{i}", f"v{i}", "--url", token_server.url, "--token", TOKEN)
+    listing = run_cli("getall", "--page-size", "2", f"{ns}page/", f"--url={token_server.url}", f"--token={TOKEN}")
+    assert (listing.status, listing.err) == (ExitStatus.OK, "")
+    assert listing.out.splitlines() == [f'{ns}page/{i} = "v{i}"' for i in range(3)]
 
 
 def test_shell_reads_commands_from_stdin_and_keeps_going_after_errors(server: ServerProcess, ns: str) -> None:
