@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -304,7 +305,12 @@ class WatchConsumer(LayerFeedConsumer):
         """Send one event if its key is watched, and remember its revision either way."""
         self.last = revision
         if key.startswith(self.prefix) and not self.closing:
-            await self.base_send({"type": "websocket.send", "text": text})  # self.send(text) in one await
+            try:
+                await self.base_send({"type": "websocket.send", "text": text})  # self.send(text) in one await
+            except Exception as exc:
+                if not isinstance(exc, _peer_gone_errors()):
+                    raise
+                self.closing = True  # its websocket.disconnect is on the way and ends the consumer
 
     async def _sync_periodically(self) -> None:
         """Once per SYNC_INTERVAL, if the store is ahead, queue a marker behind the pending messages."""
@@ -334,13 +340,17 @@ class WatchConsumer(LayerFeedConsumer):
         if self.closing:
             return
         self.closing = True
-        if not self.accepted:
-            await self.accept()  # custom close codes and the reason frame need an open socket
-        if isinstance(exc, Compacted):
-            await self.send_json({"type": "compacted", "oldest": exc.oldest})
-        else:
-            await self.send_json({"type": "error", "error": str(exc)})
-        await self.close(code=_close_code(exc))
+        try:
+            if not self.accepted:
+                await self.accept()  # custom close codes and the reason frame need an open socket
+            if isinstance(exc, Compacted):
+                await self.send_json({"type": "compacted", "oldest": exc.oldest})
+            else:
+                await self.send_json({"type": "error", "error": str(exc)})
+            await self.close(code=_close_code(exc))
+        except Exception as send_failure:
+            if not isinstance(send_failure, _peer_gone_errors()):
+                raise
 
 
 class BadWatchRequest(InvalidRequest):
@@ -351,6 +361,13 @@ def _close_code(exc: KVError) -> int:
     """The websocket close code for a failure: 4000 + its HTTP status; 4503 for a server fault."""
     status = status_for(exc)
     return CLOSE_UNAVAILABLE if status == SERVER_ERROR else CLOSE_CODE_BASE + status  # a fault: "try later"
+
+
+def _peer_gone_errors() -> tuple[type[BaseException], ...]:
+    """What a send raises once the client has closed: an OSError, as the ASGI spec asks of
+    servers, or under daphne autobahn's Disconnected (loaded only when daphne is the server)."""
+    autobahn = sys.modules.get("autobahn.exception")
+    return (OSError,) if autobahn is None else (OSError, autobahn.Disconnected)
 
 
 def _client_address(scope: dict[str, Any]) -> str:

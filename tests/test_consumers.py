@@ -632,3 +632,36 @@ async def test_an_unknown_websocket_path_is_told_404_and_closed_like_a_refused_w
     assert await communicator.receive_json_from() == {"type": "error", "error": f"no such path: {path}"}
     assert (await communicator.receive_output())["code"] == 4404
     await communicator.wait()
+
+
+def _peer_gone_errors() -> list[Exception]:
+    from autobahn.exception import Disconnected  # what daphne raises; ASGI servers should raise OSError
+
+    return [Disconnected("Attempt to send on a closed protocol"), ConnectionResetError("gone")]
+
+
+def _consumer_whose_peer(raises: Exception) -> consumers.WatchConsumer:
+    consumer = consumers.WatchConsumer()
+    consumer.prefix, consumer.last, consumer.accepted = "", 0, True
+
+    async def send(message: dict[str, Any]) -> None:
+        raise raises
+
+    consumer.base_send = send
+    return consumer
+
+
+@pytest.mark.parametrize("error", _peer_gone_errors(), ids=type)
+async def test_a_frame_for_a_client_that_just_left_is_dropped_quietly(error):
+    # The client closed while events were flowing: the disconnect message is on its way and
+    # ends the consumer; the frame in between must not end it with a traceback first.
+    consumer = _consumer_whose_peer(error)
+    await consumer._send_frame(7, "k", "{}")
+    assert consumer.last == 7
+    await consumer.refuse(StoreUnavailable("try again later"))
+
+
+async def test_any_other_send_failure_still_propagates():
+    consumer = _consumer_whose_peer(ValueError("a bug"))
+    with pytest.raises(ValueError):
+        await consumer._send_frame(7, "k", "{}")
