@@ -7,7 +7,7 @@ import sys
 from typing import Any, NoReturn
 
 from kvcli.client import DEFAULT_PAGE_SIZE, KVClient
-from kvcli.commands import COMMANDS, Commands
+from kvcli.commands import COMMANDS, Commands, command_spec
 from kvcli.environment import DEFAULT_URL, Environment
 from kvcli.errors import UsageError
 from kvcli.shell import KVShell
@@ -113,12 +113,23 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> ExitS
 
 
 def _dispatch(command: list[str], commands: Commands, env: Environment) -> ExitStatus:
-    """No command: the shell. ``help``: the command list. Anything else: that command, once."""
+    """No command: the shell. ``help [command]``: help. Anything else: that command, once."""
     if not command:
         KVShell(commands, env).run()
         return ExitStatus.OK
     name, *args = command
-    if name == "help" and not args:
-        env.stdout.write(EPILOG + "\n")
-        return ExitStatus.OK
+    if name == "help":
+        return _help(args, env)
     return commands.run(name, args)
+
+
+def _help(args: list[str], env: Environment) -> ExitStatus:
+    """``help``: the command list; ``help <command>``: that command's usage, as the shell shows it."""
+    try:
+        if len(args) > 1:
+            raise UsageError("usage: help [command]")
+        text = command_spec(args[0]).help if args else EPILOG
+    except UsageError as exc:
+        return report(exc, env.stderr)
+    env.stdout.write(text + "\n")
+    return ExitStatus.OK

@@ -38,6 +38,14 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 
 
+def command_spec(name: str) -> CommandSpec:
+    """The spec of command ``name``; UsageError listing the commands when there is none."""
+    spec = COMMANDS.get(name)
+    if spec is None:
+        raise UsageError(f"unknown command {name!r}; commands are: {', '.join(COMMANDS)}")
+    return spec
+
+
 class Commands:
     """Runs one command against the server; every failure becomes one line on stderr."""
 
@@ -100,9 +108,7 @@ class Commands:
 
     def _check(self, name: str, args: list[str]) -> None:
         """UsageError unless ``name`` is a command and gets the right number of arguments."""
-        spec = COMMANDS.get(name)
-        if spec is None:
-            raise UsageError(f"unknown command {name!r}; commands are: {', '.join(COMMANDS)}")
+        spec = command_spec(name)
         if not spec.min_args <= len(args) <= spec.max_args:
             raise UsageError(f"usage: {spec.usage}")
 

@@ -210,6 +210,8 @@ def test_values_print_as_clean_text(server: ServerProcess, ns: str) -> None:
         (["getall", "--page-size", "0"], "page size"),
         (["getall", "--page-size", "lots"], "--page-size"),
         (["get", "a", "--url"], "--url: expected one argument"),
+        (["help", "frobnicate"], "unknown command 'frobnicate'"),
+        (["help", "get", "put"], "usage: help [command]"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(argv: list[str], fragment: str) -> None:
@@ -289,6 +291,15 @@ def test_help_lists_every_command() -> None:
     after_a_command = run_cli("getall", "--help")
     assert (after_a_command.status, after_a_command.err) == (ExitStatus.OK, "")
     assert "getall [prefix]" in after_a_command.out
+
+
+def test_help_for_one_command_prints_its_usage() -> None:
+    result = run_cli("help", "get")
+    assert (result.status, result.out, result.err) == (
+        ExitStatus.OK,
+        "get <key>: print the value stored under <key>\n",
+        "",
+    )
 
 
 def test_options_may_also_follow_the_command(token_server: ServerProcess, ns: str) -> None:
