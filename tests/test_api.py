@@ -334,3 +334,22 @@ async def test_unknown_methods_share_one_metrics_label(client: AsyncClient) -> N
     text = (await client.get("/metrics")).content.decode()
     assert 'method="OTHER",route="kv",status="405"' in text
     assert "BREW" not in text
+
+
+@pytest.mark.parametrize("query", ["prefix=%FF", "after=%FF", "prefix=a%C3%28", "limit=2&after=ok%ED%A0%80"])
+async def test_listing_refuses_a_prefix_or_after_that_is_not_utf8(client: AsyncClient, query: str) -> None:
+    """As for a key in the path: Django would quietly list from U+FFFD instead of what was sent."""
+    await client.post("/add?key=%EF%BF%BD&value=decoy")
+    response = await client.get(f"/api/v1/kv?{query}")
+    assert response.status_code == 400
+    assert "not valid UTF-8" in response.json()["error"]
+    assert response.json()["error"].split()[0] in ("prefix", "after")
+
+
+async def test_listing_by_a_prefix_holding_a_real_u_fffd_still_works(client: AsyncClient) -> None:
+    for key in ("a%EF%BF%BDb", "a%EF%BF%BDc", "b"):  # the test client would read a path as latin-1
+        assert (await client.post(f"/add?key={key}&value=v")).status_code == 200
+    listed = await client.get("/api/v1/kv?prefix=a%EF%BF%BD&other=%FF")
+    assert [item["key"] for item in listed.json()["items"]] == ["a\ufffdb", "a\ufffdc"]
+    resumed = await client.get("/api/v1/kv?prefix=a%EF%BF%BD&after=a%EF%BF%BDb")
+    assert [item["key"] for item in resumed.json()["items"]] == ["a\ufffdc"]

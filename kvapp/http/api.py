@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
 from django.http import HttpRequest, HttpResponse
@@ -49,6 +49,8 @@ async def kv_list(request: HttpRequest) -> HttpResponse:
     """List pairs by prefix, one page at a time (``next`` feeds the following ``after``)."""
     prefix = request.GET.get("prefix", "")
     after = request.GET.get("after") or None
+    _refuse_lenient_decoding(request, "prefix", prefix)
+    _refuse_lenient_decoding(request, "after", after)
     limit = _query_int(request, "limit")
     if limit is None:
         limit = DEFAULT_PAGE_SIZE
@@ -78,6 +80,28 @@ def _strict_path_key(request: HttpRequest, key: str) -> str:
         except UnicodeDecodeError:
             raise InvalidKey("key is not valid UTF-8 (check its percent-encoding)") from None
     return key
+
+
+def _refuse_lenient_decoding(request: HttpRequest, name: str, value: str | None) -> None:
+    """Refuse a parameter whose percent-encoding is not UTF-8, as ``_strict_path_key`` does a key.
+
+    QueryDict decodes leniently (U+FFFD for bad bytes), so only a value holding U+FFFD needs
+    the raw query string read again; a real U+FFFD, sent as %EF%BF%BD, passes.
+    """
+    if value is not None and "\ufffd" in value:
+        query = request.META.get("QUERY_STRING", "")
+        for field, raw in parse_qsl(query, keep_blank_values=True, errors="surrogateescape"):
+            if field == name and not _is_utf8(raw):
+                raise InvalidRequest(f"{name} is not valid UTF-8 (check its percent-encoding)")
+
+
+def _is_utf8(text: str) -> bool:
+    """False if ``text`` holds bytes that were not UTF-8 (decoded with ``surrogateescape``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_object(request: HttpRequest) -> dict[str, Any]:
