@@ -7,14 +7,15 @@ import sys
 from typing import Any, NoReturn
 
 from kvcli.client import DEFAULT_PAGE_SIZE, KVClient
-from kvcli.commands import COMMANDS, Commands, command_spec
+from kvcli.commands import COMMANDS, END_OF_OPTIONS, Commands, command_spec
 from kvcli.environment import DEFAULT_URL, Environment
 from kvcli.errors import UsageError
 from kvcli.shell import KVShell
 from kvcli.status import ExitStatus, report
 
 EPILOG = "commands:\n" + "\n".join(f"  {spec.usage:<20} {spec.summary}" for spec in COMMANDS.values())
-EPILOG += "\n\nWithout a command, starts the interactive shell. Exit status: 0 ok, 1 not found, 2 error."
+EPILOG += "\n\nOptions may also follow the command; -- ends them, so a key or value may start with -."
+EPILOG += "\nWithout a command, starts the interactive shell. Exit status: 0 ok, 1 not found, 2 error."
 
 
 class _ParserExit(Exception):
@@ -57,13 +58,17 @@ class _Parser(argparse.ArgumentParser):
     def _split_options(self, args: list[str]) -> tuple[list[str], list[str]]:
         """This parser's options among a command's arguments, and the arguments left for the command.
 
-        Only an exact option name (``--url``, ``--url=...``) counts, so an argument that merely
-        looks like an option (``put -dash val``) stays the command's.
+        Only an exact option name (``--url``, ``--url=...``) before ``--`` counts, so an argument
+        that merely looks like an option (``put -dash val``) stays the command's. ``--`` itself is
+        left in: ``Commands.run`` drops it, for one-shot and shell commands alike.
         """
         options: list[str] = []
         rest: list[str] = []
         tokens = iter(args)
         for token in tokens:
+            if token == END_OF_OPTIONS:
+                rest += [token, *tokens]
+                break
             name, equals, _ = token.partition("=")
             action = self._option_string_actions.get(name)
             if action is None:

@@ -29,6 +29,8 @@ class CommandSpec:
         return f"{self.usage}: {self.summary}"
 
 
+END_OF_OPTIONS = "--"  # POSIX: what follows is data, even if it starts with "-"
+
 COMMANDS: dict[str, CommandSpec] = {
     "get": CommandSpec("get <key>", "print the value stored under <key>", 1, 1),
     "put": CommandSpec("put <key> <value>", "store <value> under <key> (quote a value with spaces)", 2, 2),
@@ -63,6 +65,7 @@ class Commands:
 
     def run(self, name: str, args: list[str]) -> ExitStatus:
         """Run ``name`` with already-split arguments and return its exit status."""
+        args = _without_end_of_options(args)
         try:
             self._check(name, args)
             getattr(self, f"cmd_{name}")(*args)
@@ -121,3 +124,15 @@ class Commands:
         """A status line on stderr, kept out of stdout so output stays parseable."""
         self.env.stderr.write(text + "\n")
         self.env.stderr.flush()
+
+
+def _without_end_of_options(args: list[str]) -> list[str]:
+    """``args`` less the first ``--``, so ``put -- -key -value`` stores key ``-key``.
+
+    Dropped here, where the shell and one-shot mode meet, and only the first: after it, a
+    ``--`` is data too (``put -- key --`` stores the value ``--``).
+    """
+    if END_OF_OPTIONS not in args:
+        return args
+    end = args.index(END_OF_OPTIONS)
+    return args[:end] + args[end + 1 :]

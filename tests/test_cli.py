@@ -310,6 +310,20 @@ def test_options_may_also_follow_the_command(token_server: ServerProcess, ns: st
     assert listing.out.splitlines() == [f'{ns}page/{i} = "v{i}"' for i in range(3)]
 
 
+def test_double_dash_ends_the_options_so_keys_and_values_may_start_with_a_dash(server: ServerProcess, ns: str) -> None:
+    key = f"-{ns}dash"
+    stored = run_cli("--url", server.url, "put", "--", key, "--url")
+    assert (stored.status, stored.err) == (ExitStatus.OK, "")
+    assert run_cli("get", "--url", server.url, "--", key).out == "--url\n"
+    assert run_cli("--url", server.url, "put", "--", key, "--").status == ExitStatus.OK  # only the first "--" ends
+    assert run_cli("--url", server.url, "get", key).out == "--\n"
+    # Without "--", an argument that only looks like an option (not --url/--token/...) is data.
+    assert run_cli("--url", server.url, "put", key, "-value").status == ExitStatus.OK
+    assert run_cli("--url", server.url, "get", key).out == "-value\n"
+    shell = run_cli("--url", server.url, stdin=f"get -- {key}\n")
+    assert "kvstore> -value\n" in shell.out
+
+
 def test_shell_reads_commands_from_stdin_and_keeps_going_after_errors(server: ServerProcess, ns: str) -> None:
     script = "\n".join(
         [
