@@ -353,3 +353,58 @@ async def test_listing_by_a_prefix_holding_a_real_u_fffd_still_works(client: Asy
     assert [item["key"] for item in listed.json()["items"]] == ["a\ufffdb", "a\ufffdc"]
     resumed = await client.get("/api/v1/kv?prefix=a%EF%BF%BD&after=a%EF%BF%BDb")
     assert [item["key"] for item in resumed.json()["items"]] == ["a\ufffdc"]
+
+
+MULTIPART = "multipart/form-data; boundary=zz"
+
+
+def multipart(*fields: tuple[str, bytes]) -> bytes:
+    """A multipart/form-data body with boundary ``zz``."""
+    parts = [b'--zz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (n.encode(), v) for n, v in fields]
+    return b"".join(parts) + b"--zz--\r\n"
+
+
+async def test_seed_add_takes_a_multipart_form(client: AsyncClient) -> None:
+    body = multipart(("key", "café".encode()), ("value", "a\ufffdb".encode()))  # a real U+FFFD is text
+    response = await client.post("/add", data=body, content_type=MULTIPART)
+    assert response.status_code == 200
+    assert (await client.get("/get?key=caf%C3%A9")).content.decode() == "a\ufffdb"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (("key", b"mp1"), ("value", b"v\xffv")),
+        (("key", b"mp\xc3\x28"), ("value", b"v")),
+        (("key", b"mp1"), ("value", b"v"), ("other", b"\xff")),  # as a urlencoded body: any parameter
+    ],
+)
+async def test_seed_add_refuses_a_multipart_form_that_is_not_utf8(
+    client: AsyncClient, store: PickleStore, fields: tuple[tuple[str, bytes], ...]
+) -> None:
+    before = state(store)
+    response = await client.post("/add", data=multipart(*fields), content_type=MULTIPART)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    assert response.content.decode() == "parameters are not valid UTF-8 (check their percent-encoding)"
+    assert state(store) == before
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", multipart(("key", b"k"), ("value", b"v"))),
+        ("multipart/form-data; boundary=", multipart(("key", b"k"), ("value", b"v"))),
+        ("multipart/form-data; boundary=" + "b" * 300, multipart(("key", b"k"), ("value", b"v"))),
+        (MULTIPART, multipart(*[(f"f{n}", b"x") for n in range(1100)])),
+    ],
+)
+async def test_seed_add_answers_a_malformed_multipart_form_with_a_text_400(
+    client: AsyncClient, store: PickleStore, content_type: str, body: bytes
+) -> None:
+    before = state(store)
+    response = await client.post("/add", data=body, content_type=content_type)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert "multipart" in response.content.decode()
+    assert state(store) == before

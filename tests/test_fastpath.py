@@ -92,6 +92,11 @@ def json_body(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
+MULTIPART_BODY = (
+    b'--zz\r\nContent-Disposition: form-data; name="key"\r\n\r\nmp\r\n'
+    b'--zz\r\nContent-Disposition: form-data; name="value"\r\n\r\nv\r\n--zz--\r\n'
+)
+
 # (method, target, body, extra headers): run in order against a fresh store on each path.
 REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
     ("PUT", "/api/v1/kv/a%2Fb", json_body({"value": "x"}), []),
@@ -120,6 +125,9 @@ REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
     ("POST", "/add?key=s&value=v", b"", []),
     ("POST", "/add", b"key=t&value=w", [(b"content-type", b"application/x-www-form-urlencoded")]),
     ("POST", "/add?key=s", b"", []),
+    ("POST", "/add", MULTIPART_BODY, [(b"content-type", b"multipart/form-data; boundary=zz")]),
+    ("POST", "/add", MULTIPART_BODY.replace(b"mp", b"\xff"), [(b"content-type", b"multipart/form-data; boundary=zz")]),
+    ("POST", "/add", MULTIPART_BODY, [(b"content-type", b"multipart/form-data")]),
     ("GET", "/get?key=s", b"", []),
     ("GET", "/get?key=nothing", b"", []),
     ("GET", "/get", b"", []),
