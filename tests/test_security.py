@@ -386,7 +386,15 @@ def test_real_server_sends_security_headers_on_page_and_api(secured: ServerProce
 
 
 @pytest.mark.parametrize(
-    ("path", "content_type"), [("/api/v1/kv", JSON), ("/healthz", JSON), ("/", JSON), ("/get?key=k", "text/plain")]
+    ("path", "content_type"),
+    [
+        ("/api/v1/kv", JSON),
+        ("/healthz", JSON),
+        ("/", JSON),
+        ("/get?key=k", "text/plain"),
+        ("/zzz", JSON),
+        ("/static/kvapp/page.js", JSON),
+    ],
 )
 def test_real_server_answers_a_foreign_host_header_with_400(
     secured: ServerProcess, path: str, content_type: str
@@ -396,6 +404,17 @@ def test_real_server_answers_a_foreign_host_header_with_400(
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith(content_type)  # seed routes answer errors as text
     assert response.text and "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/zzz", "/api/v2/kv/a", "/static/kvapp/page.js", "/static/kvapp/missing.js"])
+async def test_a_foreign_host_is_400_on_unknown_and_static_paths_too(client: AsyncClient, path: str) -> None:
+    """The README promises 400 for hosts outside ALLOWED_HOSTS; a 404 (or the file) would answer a rebinding page."""
+    for method in ("GET", "HEAD", "POST"):
+        response = await client.generic(method, path, headers={"Host": "evil.com"})
+        assert response.status_code == 400, (method, path)
+        if method != "HEAD":  # the test client drops a HEAD body, as servers do
+            assert response.json() == {"error": "the Host header is not an allowed host"}
+    assert (await client.get(path)).status_code in (200, 404)
 
 
 def test_real_server_hides_internals_on_errors(secured: ServerProcess) -> None:

@@ -28,6 +28,7 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
 
 from kvapp import errors
+from kvapp.http.hosts import host_refusal
 from kvapp.http.page import SAFE_METHODS, without_body_for_head
 from kvapp.http.responses import error_response
 
@@ -84,6 +85,9 @@ def load_asset(name: str) -> Asset | None:
 
 async def static_file(request: HttpRequest, name: str) -> HttpResponse:
     """``GET STATIC_URL<name>``: the file, 304 when the browser's copy is current, else 404."""
+    refusal = host_refusal(request)  # as on every route: a rebinding page learns nothing
+    if refusal is not None:
+        return error_response(refusal)
     if request.method not in SAFE_METHODS:
         return error_response(errors.MethodNotAllowed(str(request.method), SAFE_METHODS))
     asset = await asyncio.to_thread(load_asset, name)

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 
 from kvapp import errors, metrics
 from kvapp.conf import kv_settings
+from kvapp.http import hosts
 from kvapp.http.hosts import check_host
 from kvapp.http.responses import error_response
 
@@ -41,9 +42,7 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
             except errors.KVError as exc:
                 response = error_response(exc, text=text_errors)
             except DisallowedHost:
-                response = error_response(
-                    errors.InvalidRequest("the Host header is not an allowed host"), text=text_errors
-                )
+                response = error_response(errors.InvalidRequest(hosts.REFUSED), text=text_errors)
             except RequestDataTooBig:
                 too_big = errors.ValueTooLarge(f"request body is over {kv_settings().max_body_bytes} bytes")
                 response = error_response(too_big, text=text_errors)

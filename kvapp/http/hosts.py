@@ -14,9 +14,11 @@ from django.core.exceptions import DisallowedHost
 from django.core.signals import setting_changed
 from django.http import HttpRequest
 
+from kvapp import errors
 from kvapp.http.memo import remember
 
 MAX_REMEMBERED_HOSTS = 256
+REFUSED = "the Host header is not an allowed host"  # what the client is told; the log has Django's reason
 
 # The request fields get_host() reads (X-Forwarded-* only when the settings say so).
 _HOST_FIELDS = ("HTTP_X_FORWARDED_HOST", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "HTTP_X_FORWARDED_PORT")
@@ -35,6 +37,15 @@ def check_host(request: HttpRequest) -> None:
         refusal = remember(_refusals, fields, _verdict(request), MAX_REMEMBERED_HOSTS)
     if refusal is not None:
         raise DisallowedHost(refusal)
+
+
+def host_refusal(request: HttpRequest) -> errors.InvalidRequest | None:
+    """The 400 for a request whose host ALLOWED_HOSTS does not admit, for views outside ``kv_view``."""
+    try:
+        check_host(request)
+    except DisallowedHost:
+        return errors.InvalidRequest(REFUSED)
+    return None
 
 
 def _verdict(request: HttpRequest) -> str | None:
