@@ -102,6 +102,9 @@ REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
     ("PUT", "/api/v1/kv/a%2Fb", json_body({"value": "x"}), []),
     ("GET", "/api/v1/kv/a/b", b"", []),
     ("GET", "/api/v1/kv/a%2Fb", b"", []),
+    ("HEAD", "/api/v1/kv/a%2Fb", b"", []),
+    ("HEAD", "/api/v1/kv/missing", b"", []),
+    ("HEAD", "/api/v1/kv?prefix=a", b"", []),
     ("PUT", "/api/v1/kv/caf%C3%A9", json_body({"value": "é"}), []),
     ("GET", "/api/v1/kv/caf%C3%A9", b"", []),
     ("GET", "/api/v1/kv/missing", b"", []),
@@ -134,6 +137,8 @@ REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
     ("PUT", "/get?key=s", b"", []),
     ("GET", "/get_all", b"", []),
     ("GET", "/healthz", b"", []),
+    ("HEAD", "/healthz", b"", []),
+    ("HEAD", "/get?key=s", b"", []),
     ("GET", "/no/such/path", b"", []),
 ]
 

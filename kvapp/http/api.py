@@ -16,12 +16,14 @@ from kvapp.store import get_store
 from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from kvapp.validation import MAX_NUMBER_DIGITS, check_key, check_revision, check_value, parse_whole_number
 
+READS = ("GET", "HEAD")  # kv_view lets HEAD in wherever GET is
+
 
 @kv_view("GET", "PUT", "DELETE", route="kv")
 async def kv_item(request: HttpRequest, key: str = "") -> HttpResponse:
     """Read, write or delete one pair."""
     key = check_key(_strict_path_key(request, key), kv_settings().max_key_bytes)
-    if request.method == "GET":
+    if request.method in READS:
         pair = await get_store().get(key)
         return json_response(pair.as_dict())
     if request.method == "PUT":

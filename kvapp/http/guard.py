@@ -25,7 +25,9 @@ View = Callable[..., Awaitable[HttpResponse]]
 
 
 def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[View], View]:
-    """Wrap an async view: ``methods`` allowed, token required, KVError mapped to a status."""
+    """Wrap an async view: ``methods`` allowed (HEAD wherever GET is), token required, KVError
+    mapped to a status."""
+    methods = with_head(methods)
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -54,6 +56,18 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
         return guarded
 
     return decorate
+
+
+def with_head(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """``methods`` with HEAD right after GET (RFC 9110 9.3.2).
+
+    A HEAD runs the view as a GET and answers its status, headers and body: daphne and
+    uvicorn drop the body for HEAD and keep GET's Content-Length (``tests/test_head.py``).
+    """
+    if "GET" not in methods or "HEAD" in methods:
+        return methods
+    at = methods.index("GET") + 1
+    return (*methods[:at], "HEAD", *methods[at:])
 
 
 def check_token(authorization: str | None, query_token: str | None = None) -> None:
