@@ -8,6 +8,7 @@ on the lean fast path and over a real socket.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
@@ -406,14 +407,17 @@ def test_real_server_answers_a_foreign_host_header_with_400(
     assert response.text and "Traceback" not in response.text
 
 
-@pytest.mark.parametrize("path", ["/zzz", "/api/v2/kv/a", "/static/kvapp/page.js", "/static/kvapp/missing.js"])
-async def test_a_foreign_host_is_400_on_unknown_and_static_paths_too(client: AsyncClient, path: str) -> None:
+@pytest.mark.parametrize("path", ["/", "/zzz", "/api/v2/kv/a", "/static/kvapp/page.js", "/static/kvapp/missing.js"])
+async def test_a_foreign_host_is_400_on_unknown_and_static_paths_too(
+    client: AsyncClient, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """The README promises 400 for hosts outside ALLOWED_HOSTS; a 404 (or the file) would answer a rebinding page."""
     for method in ("GET", "HEAD", "POST"):
         response = await client.generic(method, path, headers={"Host": "evil.com"})
         assert response.status_code == 400, (method, path)
         if method != "HEAD":  # the test client drops a HEAD body, as servers do
             assert response.json() == {"error": "the Host header is not an allowed host"}
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []  # no traceback per request
     assert (await client.get(path)).status_code in (200, 404)
 
 

@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from kvapp import errors
+from kvapp.http.hosts import host_refusal
 from kvapp.http.responses import error_response
 
 SAFE_METHODS = ("GET", "HEAD")
@@ -47,8 +48,11 @@ def without_body_for_head(request: HttpRequest, response: HttpResponse) -> HttpR
 
 async def index(request: HttpRequest) -> HttpResponse:
     """``GET /``: the page shell with the API and watch URLs the script should use."""
-    if request.method not in SAFE_METHODS:
-        return error_response(errors.MethodNotAllowed(str(request.method), SAFE_METHODS))
+    refusal = host_refusal(request)  # before get_host() below, which would raise and log a traceback
+    if refusal is None and request.method not in SAFE_METHODS:
+        refusal = errors.MethodNotAllowed(str(request.method), SAFE_METHODS)
+    if refusal is not None:
+        return without_body_for_head(request, error_response(refusal))
     context = {
         "api_list_url": reverse("kv-list"),
         "watch_path": "/ws/watch",
