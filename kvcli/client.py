@@ -154,11 +154,24 @@ def _key_path(key: str) -> str:
 
 
 def _check_url(url: str) -> str:
-    """A usable base URL without a trailing slash, or UsageError naming the problem."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """A usable base URL without a trailing slash, or UsageError naming the problem.
+
+    Checked here, once, rather than left to requests: urlsplit raises a bare ValueError (an
+    unclosed ``[``, a port past 65535) and requests words the rest as a failed request.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (read for its ValueError: a port that is not a number up to 65535)
+    except ValueError as exc:
+        raise UsageError(f"invalid server URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"invalid server URL {url!r}: expected something like http://127.0.0.1:8000")
-    return url.strip().rstrip("/")
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise UsageError(f"invalid server URL {url!r}: it contains a space or a control character")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise UsageError(f"invalid server URL {url!r}: a base URL has no ?query or #fragment")
+    return url.rstrip("/")
 
 
 def _reason(exc: BaseException) -> str:

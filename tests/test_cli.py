@@ -226,6 +226,32 @@ def test_an_invalid_url_is_a_usage_error() -> None:
     assert_one_error_line(result, "invalid server URL", "http://")
 
 
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("http://[not-an-ip]:8000", "does not appear to be an IPv4 or IPv6 address"),
+        ("http://127.0.0.1:99999", "Port out of range"),
+        ("http://127.0.0.1:port", "Port could not be cast"),
+        ("http://:8000", "expected something like"),
+        ("http://exa mple:8000", "a space or a control character"),
+        ("http://127.0.0.1:8000/\x00", "a space or a control character"),
+        ("http://127.0.0.1:8000/?x=1", "no ?query or #fragment"),
+        ("http://127.0.0.1:8000#top", "no ?query or #fragment"),
+    ],
+)
+def test_a_malformed_url_is_one_usage_line_for_every_command(url: str, fragment: str) -> None:
+    for argv in (["get", "a"], ["watch"]):
+        result = run_cli("--url", url, *argv)
+        assert result.status == ExitStatus.ERROR, argv
+        assert_one_error_line(result, "invalid server URL", fragment)
+
+
+def test_ipv6_and_user_info_urls_are_still_accepted() -> None:
+    assert KVClient("http://[::1]:8000/").base_url == "http://[::1]:8000"
+    assert KVClient("https://user:pw@kv.example/prefix").base_url == "https://user:pw@kv.example/prefix"
+
+
 def test_unreachable_server_is_one_line_and_exit_2() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     for argv in (["get", "a"], ["put", "a", "b"], ["getall"], ["delete", "a"], ["watch"]):
