@@ -42,17 +42,14 @@ class KVClient:
     ) -> None:
         self.base_url = _check_url(base_url)
         self.token = token
+        # Sent on every request and on the websocket handshake.
+        self.auth_headers = {"Authorization": _bearer(token)} if token else {}
         self.timeout = (CONNECT_TIMEOUT, read_timeout)
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise UsageError(f"page size must be between 1 and {MAX_PAGE_SIZE}")
         self.page_size = page_size
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json", **self.auth_headers})
-
-    @property
-    def auth_headers(self) -> dict[str, str]:
-        """The ``Authorization`` header to send on requests and the websocket handshake."""
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def close(self) -> None:
         """Called when the CLI exits: drop the pooled connection."""
@@ -151,6 +148,23 @@ def _key_path(key: str) -> str:
         # HTTP clients resolve dot segments ("/kv/.." becomes "/api/v1/"); %2E is not resolved.
         encoded = key.replace(".", "%2E")
     return f"{API_PATH}/{encoded}"
+
+
+def _bearer(token: str) -> str:
+    """The ``Authorization`` value for ``token``, as the latin-1 text of the bytes to send.
+
+    Header values are bytes, and both http.client (under requests) and websockets encode a
+    str value as latin-1, so a non-latin-1 token would fail to encode. Passing the latin-1
+    text of the token's UTF-8 bytes sends those bytes, which the server matches against the
+    UTF-8 of its KV_TOKEN. surrogateescape, as the server encodes its own KV_TOKEN: a token
+    given as bytes that are not UTF-8 (argv and the environment carry them as surrogate
+    escapes) is sent as those very bytes. The rejected alternative, the watch's ``?token=``,
+    would write the token into access logs.
+    """
+    if any(ord(char) < 0x20 or char == "\x7f" for char in token):
+        # websockets does not check header values: a newline would end the header early.
+        raise UsageError("--token (or KV_TOKEN) contains a control character such as a newline")
+    return "Bearer " + token.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
 def _check_url(url: str) -> str:

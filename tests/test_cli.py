@@ -20,10 +20,12 @@ from kvcli.client import KVClient
 from kvcli.commands import Commands
 from kvcli.environment import Environment
 from kvcli.status import ExitStatus
+from kvcli.watch import WatchStream
 from tests.support.ports import free_port
 from tests.support.server import ServerProcess
 
 TOKEN = "s3cret"
+UNICODE_TOKEN = "tökén€"  # not latin-1: the header must carry its UTF-8 bytes
 
 
 @dataclass
@@ -70,6 +72,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server that requires ``Authorization: Bearer s3cret``."""
     with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle", env={"KV_TOKEN": TOKEN}) as process:
+        yield process
+
+
+class _UnicodeTokenServer(ServerProcess):
+    """A ServerProcess whose readiness poll goes without the token (a 401 means ready too).
+
+    ServerProcess.wait_ready sends KV_TOKEN as a str header, which http.client cannot encode
+    when the token is not latin-1.
+    """
+
+    def wait_ready(self) -> None:
+        """Poll /healthz with the token left out of ``env`` for the duration."""
+        token = self.env.pop("KV_TOKEN")
+        try:
+            super().wait_ready()
+        finally:
+            self.env["KV_TOKEN"] = token
+
+
+@pytest.fixture(scope="module")
+def unicode_token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose token is non-ASCII (and not even latin-1)."""
+    data = tmp_path_factory.mktemp("kv") / "store.pickle"
+    with _UnicodeTokenServer(data, env={"KV_TOKEN": UNICODE_TOKEN}) as process:
         yield process
 
 
@@ -306,6 +332,63 @@ def test_token_option_is_sent_as_bearer(token_server: ServerProcess, ns: str) ->
     assert run_cli("--url", token_server.url, "--token", TOKEN, "put", f"{ns}a", "x y").status == ExitStatus.OK
     result = run_cli("--url", token_server.url, "--token", TOKEN, "getall", ns)
     assert (result.status, result.out) == (ExitStatus.OK, f'{ns}a = "x y"\n')
+
+
+def test_a_non_ascii_token_works_for_commands_and_watch(unicode_token_server: ServerProcess, ns: str) -> None:
+    options = ("--url", unicode_token_server.url, "--token", UNICODE_TOKEN)
+    stored = run_cli(*options, "put", f"{ns}a", "1")
+    assert (stored.status, stored.err) == (ExitStatus.OK, "")
+    assert run_cli(*options, "get", f"{ns}a").out == "1\n"
+    assert run_cli(*options, "getall", ns).out == f'{ns}a = "1"\n'
+    from_environment = {"KV_URL": unicode_token_server.url, "KV_TOKEN": UNICODE_TOKEN}
+    assert run_cli("get", f"{ns}a", environ=from_environment).out == "1\n"
+    client = KVClient(unicode_token_server.url, token=UNICODE_TOKEN)
+    revision = client.revision()
+    stream = WatchStream(client, ns, revision - 1, lambda note: None)
+    assert next(iter(stream))["key"] == f"{ns}a"
+    wrong = run_cli("--url", unicode_token_server.url, "--token", "tökén", "get", f"{ns}a")
+    assert wrong.status == ExitStatus.ERROR
+    assert_one_error_line(wrong, "token")
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    """Answers every GET with one pair and keeps the Authorization header's bytes."""
+
+    seen: list[bytes] = []
+
+    def do_GET(self) -> None:
+        # http.server decodes header lines as latin-1, so encoding back gives the bytes sent.
+        self.seen.append(self.headers.get("Authorization", "").encode("latin-1"))
+        body = b'{"key": "a", "value": "v", "revision": 1, "created": 1}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep test output quiet."""
+
+
+def test_a_token_of_raw_bytes_is_sent_as_those_bytes() -> None:
+    # argv and the environment carry bytes that are not UTF-8 as surrogate escapes; the server
+    # reads its own KV_TOKEN the same way, so sending the original bytes is what matches.
+    httpd = HTTPServer(("127.0.0.1", 0), _RecordingHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        result = run_cli("--url", f"http://127.0.0.1:{httpd.server_address[1]}", "--token", "t\udcff€", "get", "a")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert (result.status, result.out) == (ExitStatus.OK, "v\n")
+    assert _RecordingHandler.seen == [b"Bearer t\xff\xe2\x82\xac"]  # the raw byte, then the UTF-8 of the euro
+
+
+@pytest.mark.parametrize("token", ["two\nlines", "nul\x00", "tab\there"])
+def test_a_token_with_a_control_character_is_a_usage_error(token: str) -> None:
+    result = run_cli("--url", "http://127.0.0.1:9", "--token", token, "get", "a")
+    assert result.status == ExitStatus.ERROR
+    assert_one_error_line(result, "--token", "control character")
 
 
 def test_help_lists_every_command() -> None:
