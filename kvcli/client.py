@@ -150,6 +150,22 @@ def _key_path(key: str) -> str:
     return f"{API_PATH}/{encoded}"
 
 
+def check_utf8(text: str, what: str) -> str:
+    """``text`` if it is Unicode text; UsageError naming ``what`` if it holds bytes that are not UTF-8.
+
+    Python hands such bytes in argv, the environment and (see Environment) stdin over as
+    surrogate escapes, which no JSON body, URL or UTF-8 encoder accepts.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = ord(text[exc.start])
+        escaped = 0xDC80 <= bad <= 0xDCFF  # surrogateescape maps byte 0xXY to U+DCXY
+        shown = f"byte \\x{bad - 0xDC00:02x}" if escaped else f"character U+{bad:04X}"
+        raise UsageError(f"{what} is not valid UTF-8 (first bad {shown})") from None
+    return text
+
+
 def _bearer(token: str) -> str:
     """The ``Authorization`` value for ``token``, as the latin-1 text of the bytes to send.
 
@@ -173,7 +189,7 @@ def _check_url(url: str) -> str:
     Checked here, once, rather than left to requests: urlsplit raises a bare ValueError (an
     unclosed ``[``, a port past 65535) and requests words the rest as a failed request.
     """
-    url = url.strip()
+    url = check_utf8(url.strip(), "--url")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (read for its ValueError: a port that is not a number up to 65535)

@@ -6,7 +6,7 @@ import shlex
 from contextlib import closing
 from dataclasses import dataclass
 
-from kvcli.client import KVClient
+from kvcli.client import KVClient, check_utf8
 from kvcli.environment import Environment
 from kvcli.errors import UsageError
 from kvcli.output import format_event, format_pair
@@ -22,6 +22,11 @@ class CommandSpec:
     summary: str
     min_args: int
     max_args: int
+
+    @property
+    def argument_names(self) -> list[str]:
+        """``["key", "value"]`` for ``put <key> <value>``: what error messages call each argument."""
+        return [word.strip("<>[]") for word in self.usage.split()[1:]]
 
     @property
     def help(self) -> str:
@@ -110,10 +115,12 @@ class Commands:
             self._note("\nwatch stopped")
 
     def _check(self, name: str, args: list[str]) -> None:
-        """UsageError unless ``name`` is a command and gets the right number of arguments."""
+        """UsageError unless ``name`` is a command and gets the right number of UTF-8 arguments."""
         spec = command_spec(name)
         if not spec.min_args <= len(args) <= spec.max_args:
             raise UsageError(f"usage: {spec.usage}")
+        for arg, arg_name in zip(args, spec.argument_names, strict=False):
+            check_utf8(arg, f"the {arg_name}")
 
     def _print(self, text: str) -> None:
         """A result line on stdout, flushed so pipes and terminals see it at once."""

@@ -25,11 +25,20 @@ class Environment:
 
     @classmethod
     def from_system(cls) -> Environment:
-        """The real process streams; output never fails on characters the terminal lacks."""
-        for stream in (sys.stdout, sys.stderr):
+        """The real process streams; output never fails on characters the terminal lacks.
+
+        Input never fails on bytes that are not UTF-8 either: read as surrogate escapes, as
+        argv is, a shell line holding them gets the commands' one-line error, not a traceback
+        from inside ``cmd`` (stdin is strict in any UTF-8 locale but C/POSIX).
+        """
+        for stream, errors in (
+            (sys.stdin, "surrogateescape"),
+            (sys.stdout, "backslashreplace"),
+            (sys.stderr, "backslashreplace"),
+        ):
             reconfigure = getattr(stream, "reconfigure", None)
             if reconfigure is not None:
-                reconfigure(errors="backslashreplace")
+                reconfigure(errors=errors)
         return cls(sys.stdin, sys.stdout, sys.stderr, os.environ, sys.stdin.isatty())
 
     @property

@@ -278,6 +278,36 @@ def test_ipv6_and_user_info_urls_are_still_accepted() -> None:
     assert KVClient("https://user:pw@kv.example/prefix").base_url == "https://user:pw@kv.example/prefix"
 
 
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["put", "\udcff", "x"], "the key is not valid UTF-8 (first bad byte \\xff)"),
+        (["put", "k", "ok\udce9"], "the value is not valid UTF-8 (first bad byte \\xe9)"),
+        (["get", "k\udcff"], "the key is not valid UTF-8"),
+        (["delete", "k\udcff"], "the key is not valid UTF-8"),
+        (["getall", "\udcff"], "the prefix is not valid UTF-8"),
+        (["watch", "\udcff"], "the prefix is not valid UTF-8"),
+        (["--url", "http://h\udcff:8000", "get", "k"], "--url is not valid UTF-8"),
+    ],
+)
+def test_arguments_that_are_not_utf8_are_refused_before_any_request(argv: list[str], fragment: str) -> None:
+    # argv carries bytes that are not UTF-8 as surrogate escapes ("\xff" arrives as "\udcff").
+    # Port 9 refuses connections: had a request been made, the error would say so instead.
+    result = run_cli("--url", "http://127.0.0.1:9", *argv)
+    assert result.status == ExitStatus.ERROR
+    assert_one_error_line(result, fragment)
+
+
+def test_shell_lines_that_are_not_utf8_are_one_error_each() -> None:
+    result = run_cli("--url", "http://127.0.0.1:9", stdin="put \udcff x\nput k 'a \udcff'\ngetall \udcfe\n")
+    assert result.status == ExitStatus.OK
+    assert result.err.splitlines() == [
+        "error: the key is not valid UTF-8 (first bad byte \\xff)",
+        "error: the value is not valid UTF-8 (first bad byte \\xff)",
+        "error: the prefix is not valid UTF-8 (first bad byte \\xfe)",
+    ]
+
+
 def test_unreachable_server_is_one_line_and_exit_2() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     for argv in (["get", "a"], ["put", "a", "b"], ["getall"], ["delete", "a"], ["watch"]):

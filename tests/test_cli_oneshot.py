@@ -105,6 +105,34 @@ def test_missing_token_exits_2_with_an_auth_error(server: ServerProcess) -> None
     assert_clean_failure(result, 2, "token")
 
 
+def test_arguments_that_are_not_utf8_exit_2_before_any_request() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: a request would fail differently
+    result = subprocess.run(
+        [sys.executable, "-m", "kvcli", "--url", url, "put", b"caf\xe9", "x"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert_clean_failure(result, 2, "the key is not valid UTF-8 (first bad byte \\xe9)")
+
+
+def test_the_shell_reads_lines_that_are_not_utf8_without_a_traceback() -> None:
+    # In a UTF-8 locale other than C.UTF-8, Python reads stdin strictly; this makes it so here.
+    result = subprocess.run(
+        [sys.executable, "-m", "kvcli", "--url", f"http://127.0.0.1:{free_port()}"],
+        cwd=PROJECT_ROOT,
+        input=b"put k caf\xe9\nhelp get\n",
+        capture_output=True,
+        timeout=RUN_TIMEOUT,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, b"error: the value is not valid UTF-8 (first bad byte \\xe9)\n")
+    assert b"get <key>: print the value" in result.stdout  # the shell kept going
+
+
 def test_getall_into_a_closed_pipe_ends_quietly(server: ServerProcess) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     for i in range(30):
