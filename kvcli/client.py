@@ -8,6 +8,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
+from kvcli.answers import DELETED, LISTING, PAIR, Check, checked
 from kvcli.errors import (
     AuthRequired,
     BadResponse,
@@ -57,35 +58,30 @@ class KVClient:
 
     def get(self, key: str) -> Pair:
         """The pair ``{"key","value","revision","created"}``; KeyNotFound if absent."""
-        return self._call("GET", _key_path(key), missing=key)
+        return self._call("GET", _key_path(key), PAIR, missing=key)
 
     def put(self, key: str, value: str) -> Pair:
         """Store ``value``; the answer also carries ``prev``."""
-        return self._call("PUT", _key_path(key), json={"value": value})
+        return self._call("PUT", _key_path(key), PAIR, json={"value": value})
 
     def delete(self, key: str) -> Pair:
         """Remove ``key``; KeyNotFound if absent."""
-        return self._call("DELETE", _key_path(key), missing=key)
+        return self._call("DELETE", _key_path(key), DELETED, missing=key)
 
     def pages(self, prefix: str = "") -> Iterator[list[Pair]]:
         """Every pair under ``prefix``, one page at a time, so a million keys never sit in memory."""
         after: str | None = None
         while True:
             params = {"prefix": prefix, "limit": self.page_size, **({"after": after} if after is not None else {})}
-            page = self._call("GET", API_PATH, params=params)
-            items, after = page.get("items"), page.get("next")
-            if not isinstance(items, list) or not (after is None or isinstance(after, str)):
-                raise BadResponse("the server's listing has no items/next (is --url a kvstore server?)")
-            yield items
+            page = self._call("GET", API_PATH, LISTING, params=params)
+            after = page["next"]
+            yield page["items"]
             if after is None:
                 return
 
     def revision(self) -> int:
         """The store's current revision (from a one-pair listing, which needs the same auth)."""
-        revision = self._call("GET", API_PATH, params={"limit": 1}).get("revision")
-        if not isinstance(revision, int):
-            raise BadResponse("the server's listing has no revision (is --url a kvstore server?)")
-        return revision
+        return self._call("GET", API_PATH, LISTING, params={"limit": 1})["revision"]
 
     def watch_url(self, prefix: str, after: int) -> str:
         """The websocket URL that replays events after ``after`` and then follows live writes."""
@@ -93,8 +89,8 @@ class KVClient:
         host = self.base_url.split("://", 1)[1]
         return f"{scheme}://{host}{WATCH_PATH}?{urlencode({'prefix': prefix, 'after': after})}"
 
-    def _call(self, method: str, path: str, *, missing: str | None = None, **kwargs: Any) -> Pair:
-        """One request, answered with a JSON object or a named exception."""
+    def _call(self, method: str, path: str, shape: Check, *, missing: str | None = None, **kwargs: Any) -> Pair:
+        """One request, answered with a JSON object of ``shape`` or a named exception."""
         try:
             response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
         except requests.Timeout:
@@ -103,14 +99,14 @@ class KVClient:
             raise ServerUnreachable(f"cannot reach the server at {self.base_url} ({_reason(exc)})") from None
         except requests.RequestException as exc:
             raise ServerUnreachable(f"request to {self.base_url} failed ({_reason(exc)})") from None
-        return _answer(response, missing, self.base_url)
+        return checked(_answer(response, missing, self.base_url), shape, f"answer to {method} {path}")
 
 
 def _answer(response: requests.Response, missing: str | None, base_url: str) -> Pair:
     """The JSON body of a successful answer; otherwise the exception its status means."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
         body = None
     if not isinstance(body, dict):
         raise BadResponse(

@@ -15,6 +15,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
+from kvcli.answers import DELETED, PAIR, checked
 from kvcli.client import KVClient
 from kvcli.errors import (
     AuthRequired,
@@ -134,16 +135,19 @@ class WatchStream:
         """The new event in one frame, if any; raises for a ``compacted`` frame."""
         try:
             message = json.loads(frame)
-        except ValueError:
-            raise BadResponse("the server sent a watch frame that is not JSON") from None
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
+            raise BadResponse("the server sent a watch frame that is not JSON (is --url a kvstore server?)") from None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "compacted":
             raise WatchCompacted(_compacted_message(self.last, message.get("oldest")))
         if kind == "error":
             self.refusal = str(message.get("error"))
-        elif kind in ("put", "delete") and _newer(message.get("revision"), self.last):
-            self.last = message["revision"]
-            yield message
+        elif kind in ("put", "delete"):
+            checked(message, PAIR if kind == "put" else DELETED, f"{kind} event")
+            # The server promises no duplicates; skipping what is not newer keeps that promise here.
+            if message["revision"] > self.last:
+                self.last = message["revision"]
+                yield message
 
     def _closed(self, exc: ConnectionClosed) -> str:
         """Raise for close codes a retry cannot fix; otherwise the reason to show while retrying."""
@@ -165,11 +169,6 @@ class WatchStream:
         if status < 500:
             raise WatchRefused(f"the server rejected the watch handshake with HTTP {status}")
         return f"HTTP {status}"
-
-
-def _newer(revision: Any, last: int) -> bool:
-    """Whether an event's revision is past ``last``; the server promises no duplicates, this keeps it so."""
-    return isinstance(revision, int) and revision > last
 
 
 def _compacted_message(last: int, oldest: Any) -> str:

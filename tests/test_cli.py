@@ -8,6 +8,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import quote
@@ -121,30 +122,60 @@ def silent_port() -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
-class _NotJSONHandler(BaseHTTPRequestHandler):
-    """Answers every request 200 with an HTML page, like a wrong --url would."""
+class _CannedHandler(BaseHTTPRequestHandler):
+    """Answers every request 200 with its server's ``canned`` body; records Authorization bytes."""
 
-    def do_GET(self) -> None:
-        body = b"<html>not a kvstore</html>"
+    server: _CannedServer
+
+    def _answer(self) -> None:
+        # http.server decodes header lines as latin-1, so encoding back gives the bytes sent.
+        self.server.seen.append(self.headers.get("Authorization", "").encode("latin-1"))
+        # Read the body (a put's): closing with it unread makes the kernel reset the connection.
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", self.server.content_type)
+        self.send_header("Content-Length", str(len(self.server.canned)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(self.server.canned)
+
+    do_GET = do_PUT = do_DELETE = _answer
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep test output quiet."""
 
 
+class _CannedServer(HTTPServer):
+    """A local HTTP server that is not kvstore, or only pretends to be: one answer for everything."""
+
+    def __init__(self, canned: bytes, content_type: str) -> None:
+        super().__init__(("127.0.0.1", 0), _CannedHandler)
+        self.canned = canned
+        self.content_type = content_type
+        self.seen: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        """Base URL to pass as --url."""
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def canned_server(canned: bytes, content_type: str = "application/json") -> Iterator[_CannedServer]:
+    """A _CannedServer serving from a thread for the ``with`` block."""
+    httpd = _CannedServer(canned, content_type)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 @pytest.fixture
 def html_server() -> Iterator[str]:
-    """A local HTTP server that is not kvstore."""
-    httpd = HTTPServer(("127.0.0.1", 0), _NotJSONHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    """A local HTTP server answering an HTML page, like a wrong --url would."""
+    with canned_server(b"<html>not a kvstore</html>", "text/html") as httpd:
+        yield httpd.url
 
 
 def test_put_then_get_prints_the_value_alone(server: ServerProcess, ns: str) -> None:
@@ -339,6 +370,34 @@ def test_a_server_answering_html_is_a_bad_response(html_server: str) -> None:
         assert_one_error_line(result, "without a JSON object", "kvstore server")
 
 
+DEEP = 100_000  # levels of nesting; far past the recursion limit of Python's JSON decoder
+PAIR_OF_WRONG_TYPES = b'{"key": null, "value": {"a": 1}, "revision": "x", "created": 1}'
+
+
+@pytest.mark.parametrize(
+    ("argv", "canned"),
+    [
+        *((argv, b"[" * DEEP + b"]" * DEEP) for argv in (["get", "k"], ["put", "k", "v"], ["delete", "k"], ["getall"])),
+        (["get", "k"], b'{"a": ' * DEEP + b"1" + b"}" * DEEP),
+        (["get", "k"], PAIR_OF_WRONG_TYPES),
+        (["put", "k", "v"], PAIR_OF_WRONG_TYPES),
+        (["get", "k"], b'{"key": "k", "revision": 1}'),
+        (["get", "k"], b'{"key": "k", "value": "v", "revision": true}'),
+        (["delete", "k"], b'{"key": "k", "revision": 1.5}'),
+        (["getall"], b'{"items": [["a", "b"]], "next": null, "revision": 1}'),
+        (["getall"], b'{"items": [{"key": "a", "value": 1, "revision": 1}], "next": null, "revision": 1}'),
+        (["getall"], b'{"items": [], "next": 5, "revision": 1}'),
+        (["getall"], b'{"items": {}, "next": null, "revision": 1}'),
+        (["watch"], b'{"items": [], "next": null, "revision": "1"}'),
+    ],
+)
+def test_an_answer_that_is_not_kvstore_json_is_a_bad_response(argv: list[str], canned: bytes) -> None:
+    with canned_server(canned) as httpd:
+        result = run_cli("--url", httpd.url, *argv)
+    assert (result.status, result.out) == (ExitStatus.ERROR, "")
+    assert_one_error_line(result, "(is --url a kvstore server?)")
+
+
 def test_server_errors_show_the_servers_sentence(server: ServerProcess, ns: str) -> None:
     result = run_cli("--url", server.url, "put", f"{ns}bad\x01key", "v")
     assert result.status == ExitStatus.ERROR
@@ -381,37 +440,13 @@ def test_a_non_ascii_token_works_for_commands_and_watch(unicode_token_server: Se
     assert_one_error_line(wrong, "token")
 
 
-class _RecordingHandler(BaseHTTPRequestHandler):
-    """Answers every GET with one pair and keeps the Authorization header's bytes."""
-
-    seen: list[bytes] = []
-
-    def do_GET(self) -> None:
-        # http.server decodes header lines as latin-1, so encoding back gives the bytes sent.
-        self.seen.append(self.headers.get("Authorization", "").encode("latin-1"))
-        body = b'{"key": "a", "value": "v", "revision": 1, "created": 1}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep test output quiet."""
-
-
 def test_a_token_of_raw_bytes_is_sent_as_those_bytes() -> None:
     # argv and the environment carry bytes that are not UTF-8 as surrogate escapes; the server
     # reads its own KV_TOKEN the same way, so sending the original bytes is what matches.
-    httpd = HTTPServer(("127.0.0.1", 0), _RecordingHandler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        result = run_cli("--url", f"http://127.0.0.1:{httpd.server_address[1]}", "--token", "t\udcff€", "get", "a")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with canned_server(b'{"key": "a", "value": "v", "revision": 1, "created": 1}') as httpd:
+        result = run_cli("--url", httpd.url, "--token", "t\udcff€", "get", "a")
     assert (result.status, result.out) == (ExitStatus.OK, "v\n")
-    assert _RecordingHandler.seen == [b"Bearer t\xff\xe2\x82\xac"]  # the raw byte, then the UTF-8 of the euro
+    assert httpd.seen == [b"Bearer t\xff\xe2\x82\xac"]  # the raw byte, then the UTF-8 of the euro
 
 
 @pytest.mark.parametrize("token", ["two\nlines", "nul\x00", "tab\there"])

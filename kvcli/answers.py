@@ -1,0 +1,44 @@
+"""What each server answer must hold, checked once on arrival so commands can trust it.
+
+Only the fields the CLI reads are checked, at the top level and one level into a listing's
+items: cheap (no walk through values), and enough that no ``None`` or dict from a server
+that is not kvstore reaches the output as if it were a stored pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kvcli.errors import BadResponse
+
+Check = Callable[[Any], bool]
+
+
+def of(*kinds: type) -> Check:
+    """A value of one of ``kinds``; never a bool, which JSON keeps apart from numbers."""
+    return lambda value: isinstance(value, kinds) and not isinstance(value, bool)
+
+
+def record(**fields: Check) -> Check:
+    """A JSON object holding each of ``fields`` (and maybe more) with a value that passes its check."""
+    return lambda value: (
+        isinstance(value, dict) and all(name in value and check(value[name]) for name, check in fields.items())
+    )
+
+
+def list_of(item: Check) -> Check:
+    """A JSON array whose every element passes ``item``."""
+    return lambda value: isinstance(value, list) and all(item(element) for element in value)
+
+
+PAIR = record(key=of(str), value=of(str), revision=of(int))  # get, put, and a put event
+DELETED = record(key=of(str), revision=of(int))  # delete, and a delete event
+LISTING = record(items=list_of(PAIR), next=of(str, type(None)), revision=of(int))
+
+
+def checked(answer: Any, shape: Check, what: str) -> dict[str, Any]:
+    """``answer`` if it has ``shape``; BadResponse, saying ``what`` it was, otherwise."""
+    if not shape(answer):
+        raise BadResponse(f"the server's {what} is not a kvstore answer (is --url a kvstore server?)")
+    return answer
