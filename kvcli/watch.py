@@ -74,8 +74,11 @@ class WatchStream:
                     self._connected(attempt)
                     opened = time.monotonic()
                     for frame in socket:
-                        attempt = 0
-                        yield from self._events(frame)
+                        for event in self._events(frame):
+                            # Only an event is progress: a server that accepts each socket and
+                            # then refuses the watch (an error frame) must still be backed off from.
+                            attempt = 0
+                            yield event
                 reason = "the server closed the connection"
             except ConnectionClosed as exc:
                 reason = self._closed(exc)
@@ -160,7 +163,9 @@ class WatchStream:
             raise WatchCompacted(_compacted_message(self.last, None))
         if code in (CLOSE_BAD_REQUEST, CLOSE_TOO_MANY):
             raise WatchRefused(f"the server refused the watch: {refusal or f'close code {code}'}")
-        return f"close code {code}" if code is not None else "connection dropped"
+        if code is None:
+            return "connection dropped"
+        return f"close code {code}: {refusal}" if refusal else f"close code {code}"
 
     def _rejected(self, status: int) -> str:
         """Raise for handshake statuses a retry cannot fix; 5xx (a restarting server) is retried."""

@@ -124,6 +124,28 @@ def test_watch_backs_off_and_reports_a_lost_connection_once() -> None:
     assert notes[0].endswith("reconnecting after rev 7")
 
 
+def test_a_server_that_keeps_refusing_with_an_error_frame_is_retried_with_backoff() -> None:
+    # An error frame is not progress: only an event may reset the backoff, or a server that
+    # accepts each socket and then refuses the watch would be hammered about 12 times a second.
+    notes: list[str] = []
+    delays: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) == len(RECONNECT_DELAYS) + 2:
+            raise _StopRetrying
+
+    refusal = json.dumps({"type": "error", "error": "try again later"})
+    with FakeWatchServer([refusal], code=4503) as server:
+        stream = WatchStream(KVClient(server.url), "", 0, notes.append, sleep=fake_sleep)
+        with pytest.raises(_StopRetrying):
+            take(stream, 1)
+    assert delays == [*RECONNECT_DELAYS, RECONNECT_DELAYS[-1], RECONNECT_DELAYS[-1]]
+    assert server.connections == len(delays)
+    lost = [note for note in notes if note.startswith("watch: connection lost")]
+    assert lost == ["watch: connection lost (close code 4503: try again later); reconnecting after rev 0"]
+
+
 def test_watch_of_compacted_history_stops_with_a_clear_error(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "store.pickle", env={"KV_HISTORY": "2"}) as server:
         for i in range(5):
