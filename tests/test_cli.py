@@ -76,27 +76,11 @@ def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
         yield process
 
 
-class _UnicodeTokenServer(ServerProcess):
-    """A ServerProcess whose readiness poll goes without the token (a 401 means ready too).
-
-    ServerProcess.wait_ready sends KV_TOKEN as a str header, which http.client cannot encode
-    when the token is not latin-1.
-    """
-
-    def wait_ready(self) -> None:
-        """Poll /healthz with the token left out of ``env`` for the duration."""
-        token = self.env.pop("KV_TOKEN")
-        try:
-            super().wait_ready()
-        finally:
-            self.env["KV_TOKEN"] = token
-
-
 @pytest.fixture(scope="module")
 def unicode_token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server whose token is non-ASCII (and not even latin-1)."""
     data = tmp_path_factory.mktemp("kv") / "store.pickle"
-    with _UnicodeTokenServer(data, env={"KV_TOKEN": UNICODE_TOKEN}) as process:
+    with ServerProcess(data, env={"KV_TOKEN": UNICODE_TOKEN}) as process:
         yield process
 
 

@@ -121,7 +121,8 @@ class ServerProcess:
     def wait_ready(self) -> None:
         """Poll /healthz until it answers, failing loudly with the server log if it never does."""
         deadline = time.monotonic() + START_TIMEOUT
-        headers = {"Authorization": f"Bearer {self.env['KV_TOKEN']}"} if self.env.get("KV_TOKEN") else {}
+        token = self.env.get("KV_TOKEN")
+        headers = {"Authorization": b"Bearer " + token.encode()} if token else {}  # UTF-8: any token
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
