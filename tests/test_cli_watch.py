@@ -106,16 +106,20 @@ class _StopRetrying(Exception):
     """Raised by the fake sleep to end an otherwise endless reconnect loop."""
 
 
-def test_watch_backs_off_and_reports_a_lost_connection_once() -> None:
-    notes: list[str] = []
-    delays: list[float] = []
+class _RecordedSleeps(list):
+    """A ``sleep`` for WatchStream that records each delay and stops the loop after a few past the backoff's end."""
 
-    def fake_sleep(seconds: float) -> None:
-        delays.append(seconds)
-        if len(delays) == len(RECONNECT_DELAYS) + 2:
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        if len(self) == len(RECONNECT_DELAYS) + 2:
             raise _StopRetrying
 
-    stream = WatchStream(KVClient(f"http://127.0.0.1:{free_port()}"), "", 7, notes.append, sleep=fake_sleep)
+
+def test_watch_backs_off_and_reports_a_lost_connection_once() -> None:
+    notes: list[str] = []
+    delays = _RecordedSleeps()
+
+    stream = WatchStream(KVClient(f"http://127.0.0.1:{free_port()}"), "", 7, notes.append, sleep=delays)
     with pytest.raises(_StopRetrying):
         take(stream, 1)
     assert delays == [*RECONNECT_DELAYS, RECONNECT_DELAYS[-1], RECONNECT_DELAYS[-1]]
@@ -128,16 +132,11 @@ def test_a_server_that_keeps_refusing_with_an_error_frame_is_retried_with_backof
     # An error frame is not progress: only an event may reset the backoff, or a server that
     # accepts each socket and then refuses the watch would be hammered about 12 times a second.
     notes: list[str] = []
-    delays: list[float] = []
-
-    def fake_sleep(seconds: float) -> None:
-        delays.append(seconds)
-        if len(delays) == len(RECONNECT_DELAYS) + 2:
-            raise _StopRetrying
+    delays = _RecordedSleeps()
 
     refusal = json.dumps({"type": "error", "error": "try again later"})
     with FakeWatchServer([refusal], code=4503) as server:
-        stream = WatchStream(KVClient(server.url), "", 0, notes.append, sleep=fake_sleep)
+        stream = WatchStream(KVClient(server.url), "", 0, notes.append, sleep=delays)
         with pytest.raises(_StopRetrying):
             take(stream, 1)
     assert delays == [*RECONNECT_DELAYS, RECONNECT_DELAYS[-1], RECONNECT_DELAYS[-1]]
