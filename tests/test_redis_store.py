@@ -6,13 +6,16 @@ The behaviour it shares with the pickle backend is in ``test_store_contract.py``
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from kvapp.errors import RevisionConflict, StoreUnavailable
-from kvapp.store import redis_scripts
+from kvapp.store import redis_scripts, redis_store
 from kvapp.store.base import Event, Pair
 from kvapp.store.redis_store import RedisStore
 from tests.support.redis import RedisMissing, RedisServer
@@ -144,3 +147,25 @@ def test_a_missing_redis_server_is_an_error_not_a_skip(tmp_path: Path, monkeypat
     monkeypatch.setattr("tests.support.redis.shutil.which", lambda name: None)
     with pytest.raises(RedisMissing, match="redis-server is not on PATH"):
         RedisServer(tmp_path).start()
+
+
+@pytest.mark.parametrize("write", ["put", "delete"])
+async def test_a_write_redis_stalls_on_says_its_outcome_is_unknown_not_try_again(
+    store: RedisStore, private_redis: RedisServer, monkeypatch: pytest.MonkeyPatch, write: str
+) -> None:
+    # The command reached Redis, which ran it late: "try again shortly" would invite a second
+    # write (or a 409 against the caller's own success). Redis gone before the command was
+    # sent is the plain "unreachable" of the test above.
+    monkeypatch.setattr(redis_store, "COMMAND_TIMEOUT", 0.3)
+    await store.put("k", "v")
+    os.kill(private_redis.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            await (store.put("k", "v2") if write == "put" else store.delete("k"))
+    finally:
+        os.kill(private_redis.process.pid, signal.SIGCONT)
+    assert "may or may not have been applied" in str(caught.value)
+    assert "try again shortly" not in str(caught.value)
+    time.sleep(0.5)  # Redis, awake, runs what reached it; the retry's op ID keeps it to once
+    with private_redis.client() as client:
+        assert int(client.get("kv:rev")) in (1, 2)

@@ -109,7 +109,7 @@ class RedisStore(Store):
     async def put(self, key: str, value: str, if_revision: int | None = None) -> tuple[Pair, str | None]:
         """Write ``value`` in one script: CAS check, next revision, pair and event together."""
         args = [key, value, _expected(if_revision), self.history, OP_TTL]
-        reply = await self._run("put", self._write_keys(op=True), args)
+        reply = await self._run("put", self._write_keys(op=True), args, write=True)
         if reply[0] == b"conflict":
             raise _conflict(key, if_revision, reply[1])
         _check_answered(reply)
@@ -121,7 +121,7 @@ class RedisStore(Store):
     async def delete(self, key: str, if_revision: int | None = None) -> tuple[int, str]:
         """Remove ``key`` in one script; KeyNotFound or RevisionConflict change nothing."""
         args = [key, _expected(if_revision), self.history, OP_TTL]
-        reply = await self._run("delete", self._write_keys(op=True), args)
+        reply = await self._run("delete", self._write_keys(op=True), args, write=True)
         if reply[0] == b"conflict":
             raise _conflict(key, if_revision, reply[1])
         if reply[0] == b"missing":
@@ -173,9 +173,9 @@ class RedisStore(Store):
             self._scripts = {}
         return self._client
 
-    async def _run(self, name: str, keys: list[str], args: list[object]) -> list:
+    async def _run(self, name: str, keys: list[str], args: list[object], *, write: bool = False) -> list:
         """Run one of the scripts (EVALSHA, loading it again after a Redis restart)."""
-        return await self._call(lambda: self._script(name)(keys=keys, args=args))
+        return await self._call(lambda: self._script(name)(keys=keys, args=args), write=write)
 
     def _script(self, name: str) -> Any:
         """The registered script ``name`` for the current client."""
@@ -184,15 +184,28 @@ class RedisStore(Store):
             script = self._scripts[name] = self._redis().register_script(_SOURCES[name])
         return script
 
-    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Await ``operation()``, once more on a connection error; Redis failures become StoreUnavailable."""
+    async def _call(self, operation: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
+        """Await ``operation()``, once more on a connection error; Redis failures become StoreUnavailable.
+
+        A ``write`` whose command may have reached Redis (it stalled, or the connection broke
+        after sending) may have been applied: that caller is told the outcome is unknown,
+        not to try again, which would write twice or meet its own write as a conflict.
+        """
+        maybe_applied = False
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return await operation()
             except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
                 # The failed connection is dropped, so the next attempt connects afresh.
-                if attempt == ATTEMPTS:
-                    raise StoreUnavailable(f"Redis at {self.where} is unreachable ({exc}); try again shortly") from None
+                maybe_applied = maybe_applied or (write and not _never_connected(exc))
+                if attempt < ATTEMPTS:
+                    continue
+                if maybe_applied:
+                    raise StoreUnavailable(
+                        f"Redis at {self.where} did not answer in time ({exc}); the write may or may not have been "
+                        "applied: read the key to see its state before writing again"
+                    ) from None
+                raise StoreUnavailable(f"Redis at {self.where} is unreachable ({exc}); try again shortly") from None
             except redis_errors.RedisError as exc:
                 raise StoreUnavailable(f"Redis at {self.where} refused the command ({exc})") from None
         raise AssertionError("the loop returns or raises")
@@ -253,6 +266,15 @@ def _check_url(url: str, where: str) -> None:
     database = parsed.path.strip("/")
     if parsed.scheme != "unix" and database and not database.isdigit():
         raise StoreUnavailable(f"KV_BACKEND={where!r} is not a usable Redis URL: the database must be a number")
+
+
+def _never_connected(exc: redis_errors.RedisError) -> bool:
+    """Whether the failure was opening the connection, so no command went out on it.
+
+    redis-py says so only in its messages ("Timeout connecting to server", "Error 111
+    connecting to HOST:PORT."); anything else may have failed after the command was sent.
+    """
+    return "connecting to" in str(exc)
 
 
 def _check_answered(reply: list) -> None:
