@@ -278,9 +278,16 @@ class WatchConsumer(LayerFeedConsumer):
         The order closes two windows: subscribing before reading the revision means nothing
         committed after the read is missed, and reading it before accepting means a write
         the client makes once its handshake completes is after the start, so it is sent.
+
+        An ``after`` beyond the store's revision means the store went back (restored from an
+        older backup, or a Redis failover lost writes): its next writes reuse revisions the
+        client has seen, so it is told ``compacted`` and lists again rather than miss them.
         """
         await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)
-        self.last = await get_store().revision() if after is None else after
+        current = await get_store().revision()
+        if after is not None and after > current:
+            raise Compacted(current + 1)
+        self.last = current if after is None else after
         await self.accept()
         if after is not None:
             await self._catch_up()

@@ -290,6 +290,19 @@ async def test_after_older_than_the_retained_history_sends_compacted_and_closes_
     assert await _closed_with(ws) == consumers.CLOSE_COMPACTED == 4410
 
 
+async def test_after_beyond_the_stores_revision_is_compacted_not_a_silent_skip(store, open_sockets):
+    # Only a store restored from an older backup (or a Redis failover that lost writes) is
+    # behind a client: its next writes reuse revisions the client has seen, and waiting for
+    # them to pass R would drop them unannounced. Compacted makes the client list again.
+    await _put_many(store, 3)
+    ws = await _watch(open_sockets, "after=10")
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "compacted", "oldest": 4}
+    assert await _closed_with(ws) == consumers.CLOSE_COMPACTED
+    up_to_date = await _watch(open_sockets, "after=3")
+    await store.put("k", "v")
+    assert _revisions(await _frames(up_to_date, 1)) == [4]
+
+
 @pytest.mark.parametrize("after", ["x", "-1", "1.5", "%C2%B2", "1e3", "0x10", str(2**63), "9" * 5000])
 async def test_bad_after_closes_4400(store, open_sockets, after):
     ws = await _watch(open_sockets, f"after={after}")
