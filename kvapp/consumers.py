@@ -315,7 +315,7 @@ class WatchConsumer(LayerFeedConsumer):
             try:
                 await self.base_send({"type": "websocket.send", "text": text})  # self.send(text) in one await
             except Exception as exc:
-                if not isinstance(exc, _peer_gone_errors()):
+                if not _peer_is_gone(exc):
                     raise
                 self.closing = True  # its websocket.disconnect is on the way and ends the consumer
 
@@ -356,7 +356,7 @@ class WatchConsumer(LayerFeedConsumer):
                 await self.send_json({"type": "error", "error": str(exc)})
             await self.close(code=_close_code(exc))
         except Exception as send_failure:
-            if not isinstance(send_failure, _peer_gone_errors()):
+            if not _peer_is_gone(send_failure):
                 raise
 
 
@@ -370,11 +370,22 @@ def _close_code(exc: KVError) -> int:
     return CLOSE_UNAVAILABLE if status == SERVER_ERROR else CLOSE_CODE_BASE + status  # a fault: "try later"
 
 
-def _peer_gone_errors() -> tuple[type[BaseException], ...]:
-    """What a send raises once the client has closed: an OSError, as the ASGI spec asks of
-    servers, or under daphne autobahn's Disconnected (loaded only when daphne is the server)."""
+UVICORN_SEND_AFTER_CLOSE = "after sending 'websocket.close'"
+
+
+def _peer_is_gone(exc: Exception) -> bool:
+    """Whether a failed send means the client has closed, before its disconnect reached us.
+
+    The ASGI spec asks servers for an OSError. daphne raises autobahn's Disconnected (that
+    module is loaded only when daphne is the server); uvicorn, once it has seen the close
+    (the client's, or its own after a missed ping), a RuntimeError saying so.
+    """
+    if isinstance(exc, OSError):
+        return True
     autobahn = sys.modules.get("autobahn.exception")
-    return (OSError,) if autobahn is None else (OSError, autobahn.Disconnected)
+    if autobahn is not None and isinstance(exc, autobahn.Disconnected):
+        return True
+    return isinstance(exc, RuntimeError) and UVICORN_SEND_AFTER_CLOSE in str(exc)
 
 
 def _client_address(scope: dict[str, Any]) -> str:

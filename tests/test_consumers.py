@@ -650,7 +650,13 @@ async def test_an_unknown_websocket_path_is_told_404_and_closed_like_a_refused_w
 def _peer_gone_errors() -> list[Exception]:
     from autobahn.exception import Disconnected  # what daphne raises; ASGI servers should raise OSError
 
-    return [Disconnected("Attempt to send on a closed protocol"), ConnectionResetError("gone")]
+    return [
+        Disconnected("Attempt to send on a closed protocol"),
+        ConnectionResetError("gone"),
+        RuntimeError(  # uvicorn, once it has seen the close
+            "Unexpected ASGI message 'websocket.send', after sending 'websocket.close' or response already completed."
+        ),
+    ]
 
 
 def _consumer_whose_peer(raises: Exception) -> consumers.WatchConsumer:
@@ -674,7 +680,8 @@ async def test_a_frame_for_a_client_that_just_left_is_dropped_quietly(error):
     await consumer.refuse(StoreUnavailable("try again later"))
 
 
-async def test_any_other_send_failure_still_propagates():
-    consumer = _consumer_whose_peer(ValueError("a bug"))
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("error", [ValueError("a bug"), RuntimeError("another bug")], ids=type)
+async def test_any_other_send_failure_still_propagates(error):
+    consumer = _consumer_whose_peer(error)
+    with pytest.raises(type(error)):
         await consumer._send_frame(7, "k", "{}")
