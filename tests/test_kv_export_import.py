@@ -156,6 +156,7 @@ def test_import_refuses_a_store_that_is_not_empty_and_changes_nothing(tmp_path: 
         (b'{"key": "zz", "value": 5, "revision": 1, "created": 1}', 'line 3: "value" must be a string'),
         (b'{"key": "zz", "value": "x", "revision": 1, "created": 2}', "line 3: revision and created"),
         (b'{"key": "bad\\u0001key", "value": "x", "revision": 1, "created": 1}', "line 3: key must not contain"),
+        (b'{"key": "zz", "value": "x", "revision": 9223372036854775808, "created": 1}', "line 3: revision and created"),
     ],
 )
 @pytest.mark.parametrize("target_kind", ["pickle", pytest.param("redis", marks=pytest.mark.redis)])
@@ -173,6 +174,24 @@ def test_a_damaged_line_is_named_and_nothing_is_imported(
     with pytest.raises(CommandError, match=message):
         import_(target, dump)
     assert run(contents(open_store(target))) == (0, [])
+
+
+@pytest.mark.parametrize(("header_revision", "pair_revision"), [(2**53, 2), (2**53 - 1, 2**53)], ids=["header", "pair"])
+@pytest.mark.redis
+def test_redis_refuses_revisions_beyond_what_lua_keeps_exactly_and_pickle_takes_them(
+    tmp_path: Path, redis_server: RedisServer, header_revision: int, pair_revision: int
+) -> None:
+    header = b'{"format": "kvstore-export", "version": 1, "revision": %d, "keys": 1, "backend": "pickle"}'
+    pair = b'{"key": "k", "value": "v", "revision": %d, "created": 1}'
+    dump = tmp_path / "dump.jsonl"
+    dump.write_bytes(b"\n".join([header % header_revision, pair % pair_revision, b""]))
+    target = redis_options(redis_server, 3)
+    with pytest.raises(CommandError, match=r"beyond what the redis backend keeps exactly \(9007199254740991\)"):
+        import_(target, dump)
+    assert run(contents(open_store(target))) == (0, [])
+    pickled = pickle_options(tmp_path, "target.pickle")
+    import_(pickled, dump)
+    assert run(contents(open_store(pickled)))[0] == max(header_revision, pair_revision)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from kvapp.validation import MAX_REVISION
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 1000
@@ -85,6 +87,7 @@ class Store(abc.ABC):
     """A revisioned key-value store; every write is durable before its call returns."""
 
     backend_name: str = ""
+    max_revision: int = MAX_REVISION  # the highest revision the backend stores exactly
     # Publishing failures the backend expects (its own service away): a warning, not a traceback.
     expected_publish_errors: tuple[type[Exception], ...] = ()
 

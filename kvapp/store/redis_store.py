@@ -50,6 +50,10 @@ class RedisStore(Store):
     """A store kept in one Redis database, safe to share between server processes."""
 
     backend_name = "redis"
+    # The scripts take each new revision from INCR, whose reply is a Lua number: a double,
+    # exact up to 2^53. At a million writes a second that is 285 years away; only an import
+    # could start beyond it.
+    max_revision = 2**53 - 1
     # The channel layer's Redis is usually this one: its outage is already reported, so a warning
     # (the resilient layer reports it as StoreUnavailable once its retries are spent).
     expected_publish_errors = (redis_errors.RedisError, StoreUnavailable)

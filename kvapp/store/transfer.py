@@ -22,7 +22,7 @@ import orjson
 from kvapp.conf import kv_settings
 from kvapp.errors import BadExport, KVError, StoreNotEmpty
 from kvapp.store.base import MAX_PAGE_SIZE, Pair, Store
-from kvapp.validation import check_key, check_value
+from kvapp.validation import MAX_REVISION, check_key, check_value
 
 FORMAT_NAME = "kvstore-export"
 FORMAT_VERSION = 1
@@ -80,7 +80,7 @@ def read_header(line: str | bytes) -> Header:
         raise BadExport(f"line 1 is not a {FORMAT_NAME} version {FORMAT_VERSION} header")
     revision, keys = document.get("revision"), document.get("keys")
     if not _is_count(revision) or not _is_count(keys):
-        raise BadExport("line 1: revision and keys must be whole numbers >= 0")
+        raise BadExport(f"line 1: revision and keys must be whole numbers from 0 to {MAX_REVISION}")
     return Header(revision, keys, str(document.get("backend", "")))
 
 
@@ -99,7 +99,9 @@ def read_pairs(lines: Iterable[str | bytes]) -> Iterator[Pair]:
             raise BadExport(f"line {number}: {exc}") from None
         revision, created = document.get("revision"), document.get("created")
         if not _is_count(revision) or not _is_count(created) or not 1 <= created <= revision:
-            raise BadExport(f"line {number}: revision and created must be whole numbers, 1 <= created <= revision")
+            raise BadExport(
+                f"line {number}: revision and created must be whole numbers, 1 <= created <= revision <= {MAX_REVISION}"
+            )
         if previous is not None and key <= previous:
             raise BadExport(f"line {number}: key {key!r} is out of order or repeated (exports are sorted by key)")
         previous = key
@@ -112,13 +114,29 @@ async def restore(store: Store, header: Header, pairs: Iterable[Pair]) -> int:
     Either every pair is loaded or none is: a bad line stops the import before anything
     becomes visible.
     """
+    if header.revision > store.max_revision:
+        raise BadExport(
+            f"line 1: revision {header.revision} is beyond what the {store.backend_name} backend keeps "
+            f"exactly ({store.max_revision})"
+        )
     stats = await store.stats()
     if stats.revision or stats.keys:
         raise StoreNotEmpty(
             f"the target {stats.backend} store is not empty (revision {stats.revision}, {stats.keys} keys); "
             "import only into a new, empty store"
         )
-    return await store.restore(pairs, header.revision)
+    return await store.restore(_within(pairs, store), header.revision)
+
+
+def _within(pairs: Iterable[Pair], store: Store) -> Iterator[Pair]:
+    """``pairs``, stopping the import at one whose revision the backend cannot keep exactly."""
+    for pair in pairs:
+        if pair.revision > store.max_revision:
+            raise BadExport(
+                f"pair {pair.key!r} has revision {pair.revision}, beyond what the {store.backend_name} "
+                f"backend keeps exactly ({store.max_revision})"
+            )
+        yield pair
 
 
 def _parse(line: str | bytes, number: int) -> dict[str, Any]:
@@ -133,5 +151,5 @@ def _parse(line: str | bytes, number: int) -> dict[str, Any]:
 
 
 def _is_count(value: object) -> bool:
-    """A whole number >= 0 (``True`` is not one)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """A whole number from 0 to the largest revision (``True`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REVISION
