@@ -84,6 +84,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"kvapp": {"handlers": ["console"], "level": env_str("KV_LOG_LEVEL", "INFO"), "propagate": False}},
+    "filters": {"one_line": {"()": "kvapp.log_filters.OneLineExceptions"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console_one_line": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["one_line"]},
+    },
+    "loggers": {
+        "kvapp": {"handlers": ["console"], "level": env_str("KV_LOG_LEVEL", "INFO"), "propagate": False},
+        # A traceback per retry while Redis is away; kvapp already says so (see kvapp.log_filters).
+        "channels_redis": {"handlers": ["console_one_line"], "level": "WARNING", "propagate": False},
+    },
 }
