@@ -115,7 +115,7 @@ def _answer(response: requests.Response, missing: str | None, base_url: str) -> 
     message = body.get("error") if isinstance(body.get("error"), str) else response.reason
     if response.status_code == 401:
         raise AuthRequired(f"{message} (pass --token or set KV_TOKEN)")
-    if response.status_code == 404 and missing is not None and _is_missing_key(message, missing):
+    if response.status_code == 404 and missing is not None and _is_missing_key(body, message, missing):
         raise KeyNotFound(missing)
     if response.status_code == 404:
         raise UnknownPath(f"the server answered 404: {message} (is --url {base_url} the server's base URL?)")
@@ -124,16 +124,16 @@ def _answer(response: requests.Response, missing: str | None, base_url: str) -> 
     return body
 
 
-def _is_missing_key(message: str, key: str) -> bool:
-    """Whether a 404's error sentence is the server's "no such key" for ``key``.
+def _is_missing_key(body: dict, message: str, key: str) -> bool:
+    """Whether a 404 is the server's "no such key" for ``key``, not a path it does not serve.
 
-    A missing key and a path the server does not serve (a wrong ``--url``) are both 404 with
-    only a human sentence to tell them apart. Matching the whole sentence the server's
-    KeyNotFound gives for this very key (kvcli's KeyNotFound words it the same) means no
-    other 404 (a wrong path, a proxy, another service) can pass for "not found". The rejected
-    alternative, treating only "no such path" as a wrong URL, lets every other 404 through as
-    a missing key; and should the wording ever drift, a missing key shows as an error instead.
+    The server names the missing key in the 404 (``"key"``); servers from before that are
+    recognised by the whole sentence their KeyNotFound gives for this very key (kvcli's
+    KeyNotFound words it the same). Either way no other 404 (a wrong ``--url``, a proxy,
+    another service) passes for "not found".
     """
+    if "key" in body:
+        return body["key"] == key
     return message == str(KeyNotFound(key))
 
 

@@ -38,10 +38,14 @@ async def test_put_then_get_returns_the_pair_with_revisions(client: AsyncClient)
     assert got.json() == {"key": "greeting", "value": "hi", "revision": 2, "created": 1}
 
 
-async def test_get_of_a_missing_key_is_a_json_404(client: AsyncClient) -> None:
-    response = await client.get("/api/v1/kv/nope")
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+async def test_a_missing_key_is_a_json_404_naming_the_key(client: AsyncClient, method: str) -> None:
+    # "key" tells a client this 404 is "no such key", not "no such path" (a wrong base URL).
+    response = await client.generic(method, "/api/v1/kv/no%2Fpe")
     assert response.status_code == 404
-    assert "nope" in response.json()["error"]
+    assert response.json() == {"error": "key 'no/pe' not found", "key": "no/pe"}
+    unknown = await client.get("/api/v9/kv/nope")
+    assert unknown.status_code == 404 and "key" not in unknown.json()
 
 
 async def test_percent_encoded_slash_and_plain_slash_name_the_same_key(client: AsyncClient) -> None:

@@ -107,7 +107,7 @@ def silent_port() -> Iterator[int]:
 
 
 class _CannedHandler(BaseHTTPRequestHandler):
-    """Answers every request 200 with its server's ``canned`` body; records Authorization bytes."""
+    """Answers every request with its server's status and ``canned`` body; records Authorization bytes."""
 
     server: _CannedServer
 
@@ -116,7 +116,7 @@ class _CannedHandler(BaseHTTPRequestHandler):
         self.server.seen.append(self.headers.get("Authorization", "").encode("latin-1"))
         # Read the body (a put's): closing with it unread makes the kernel reset the connection.
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
+        self.send_response(self.server.status)
         self.send_header("Content-Type", self.server.content_type)
         self.send_header("Content-Length", str(len(self.server.canned)))
         self.end_headers()
@@ -131,10 +131,11 @@ class _CannedHandler(BaseHTTPRequestHandler):
 class _CannedServer(HTTPServer):
     """A local HTTP server that is not kvstore, or only pretends to be: one answer for everything."""
 
-    def __init__(self, canned: bytes, content_type: str) -> None:
+    def __init__(self, canned: bytes, content_type: str, status: int = 200) -> None:
         super().__init__(("127.0.0.1", 0), _CannedHandler)
         self.canned = canned
         self.content_type = content_type
+        self.status = status
         self.seen: list[bytes] = []
 
     @property
@@ -144,9 +145,9 @@ class _CannedServer(HTTPServer):
 
 
 @contextmanager
-def canned_server(canned: bytes, content_type: str = "application/json") -> Iterator[_CannedServer]:
+def canned_server(canned: bytes, content_type: str = "application/json", status: int = 200) -> Iterator[_CannedServer]:
     """A _CannedServer serving from a thread for the ``with`` block."""
-    httpd = _CannedServer(canned, content_type)
+    httpd = _CannedServer(canned, content_type, status)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         yield httpd
@@ -337,6 +338,20 @@ def test_a_404_that_is_not_a_missing_key_is_an_error_pointing_at_the_url(server:
         result = run_cli("--url", wrong, *argv)
         assert result.status == ExitStatus.ERROR, argv
         assert_one_error_line(result, "404", "no such path", "--url")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'{"error": "no key by that name", "key": "k"}', ExitStatus.NOT_FOUND),  # the server names the key
+        (b'{"error": "key \'k\' not found"}', ExitStatus.NOT_FOUND),  # a server from before "key"
+        (b'{"error": "key \'k\' not found", "key": "other"}', ExitStatus.ERROR),
+        (b'{"error": "nothing here"}', ExitStatus.ERROR),
+    ],
+)
+def test_only_a_404_for_this_key_is_not_found(body: bytes, status: ExitStatus) -> None:
+    with canned_server(body, status=404) as httpd:
+        assert run_cli("--url", httpd.url, "get", "k").status == status
 
 
 def test_a_server_that_never_answers_is_a_timeout(silent_port: int) -> None:

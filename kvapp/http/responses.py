@@ -116,6 +116,8 @@ def error_response(exc: errors.KVError, *, text: bool = False) -> HttpResponse:
         body: dict[str, Any] = {"error": message}
         if isinstance(exc, errors.RevisionConflict):
             body.update(_current_pair(exc))
+        elif isinstance(exc, errors.KeyNotFound):
+            body["key"] = exc.key  # tells "no such key" from "no such path" (a wrong base URL)
         response = json_response(body, status)
     if isinstance(exc, errors.MethodNotAllowed):
         response["Allow"] = ", ".join(exc.allowed)
