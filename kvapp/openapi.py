@@ -90,7 +90,10 @@ def _schemas() -> dict[str, Schema]:
         "Error": {
             "type": "object",
             "required": ["error"],
-            "properties": {"error": {"type": "string", "description": "One human sentence."}},
+            "properties": {
+                "error": {"type": "string", "description": "One human sentence."},
+                "key": {"type": "string", "description": "On a 404 for a missing key: that key."},
+            },
         },
         "Pair": {"type": "object", "required": list(pair), "properties": pair, "additionalProperties": False},
         "PutBody": {
