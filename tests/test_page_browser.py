@@ -380,3 +380,21 @@ def test_page_reconnects_after_a_server_restart_and_catches_up(page: Page, tmp_p
         put(server, "re/a", "while away")
         expect(page.locator("#live")).to_have_text("live", timeout=15_000)
         expect(row(page, "re/a").locator("td").first).to_have_text("while away", timeout=LIVE_TIMEOUT)
+
+
+def test_a_write_landing_while_the_next_page_loads_is_not_lost(page: Page, shared_server: ServerProcess) -> None:
+    keys = [f"pagerace/{n:03d}" for n in range(51)]
+    for key in keys:
+        put(shared_server, key, "old")
+    open_page(page, shared_server, "pagerace/")
+
+    def write_after_the_listing(route: Route) -> None:
+        answer = route.fetch()  # the server has read page 2 ...
+        put(shared_server, keys[50], "new")  # ... before this write, which the page must still show
+        time.sleep(0.5)
+        route.fulfill(response=answer)
+
+    page.route("**/api/v1/kv?*after=*", write_after_the_listing)
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#rows th")).to_have_text([keys[50]])
+    expect(row(page, keys[50]).locator("td").first).to_have_text("new", timeout=LIVE_TIMEOUT)

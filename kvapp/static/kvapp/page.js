@@ -30,17 +30,19 @@ const table = new PairTable($("rows"), { save, remove });
 const watch = new Watch(config.watchPath, tokens, {
   event: applyEvent,
   status: showLive,
-  compacted: () => restart(state.prefix, state.after),
+  compacted: () => restart(state.prefix, state.after, state.cursors),
 });
 
-/** Show the page starting after `after` under prefix, and follow it live from its revision. */
-async function restart(prefix, after = null) {
+/** Show the page starting after `after` under prefix, and follow it live from its revision.
+ * Every change of page goes through here: a write that lands while the listing loads is then
+ * replayed by the new feed (it starts at the listing's revision) instead of being lost. */
+async function restart(prefix, after = null, cursors = []) {
   const ticket = ++state.restarts;
   watch.stop();
   showLive("connecting"); // nothing follows the store until the new feed opens
   state.prefix = prefix;
   state.after = after;
-  if (after === null) state.cursors = [];
+  state.cursors = cursors;
   const listed = await load();
   if (ticket === state.restarts) watch.start(prefix, listed); // else a newer filter took over
 }
@@ -198,14 +200,13 @@ function showLive(stateName) {
 }
 
 function nextPage() {
-  state.cursors.push(state.after);
-  state.after = state.last;
-  load();
+  restart(state.prefix, state.last, [...state.cursors, state.after]);
 }
 
 function previousPage() {
-  state.after = state.cursors.pop() ?? null;
-  load();
+  const cursors = state.cursors.slice();
+  const after = cursors.pop() ?? null;
+  restart(state.prefix, after, cursors);
 }
 
 function applyPrefix(prefix) {
