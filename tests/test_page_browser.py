@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -398,3 +399,37 @@ def test_a_write_landing_while_the_next_page_loads_is_not_lost(page: Page, share
     page.get_by_role("button", name="Next page").click()
     expect(page.locator("#rows th")).to_have_text([keys[50]])
     expect(row(page, keys[50]).locator("td").first).to_have_text("new", timeout=LIVE_TIMEOUT)
+
+
+def test_after_the_store_is_restored_from_an_older_backup_the_page_follows_the_restored_store(
+    page: Page, tmp_path: Path
+) -> None:
+    data = tmp_path / "live" / "store.pickle"
+    data.parent.mkdir()
+    backup = tmp_path / "backup"
+    with ServerProcess(data) as server:
+        put(server, "restore/a", "1")
+        server.stop()
+        shutil.copytree(data.parent, backup, ignore=shutil.ignore_patterns("*.lock", "*.log"))
+        server.start()
+        open_page(page, server, "restore/")
+        for n in range(5):
+            put(server, "restore/b", str(n))
+        deleted = requests.delete(kv_url(server, "restore/b"), timeout=5).json()["revision"]
+        expect(page.locator("#store-revision")).to_have_text(str(deleted), timeout=LIVE_TIMEOUT)
+        expect(row(page, "restore/b")).to_have_count(0, timeout=LIVE_TIMEOUT)
+
+        server.stop()
+        for name in [path.name for path in data.parent.glob("store.pickle*")]:
+            (data.parent / name).unlink(missing_ok=True)
+        for path in backup.iterdir():
+            shutil.copy2(path, data.parent / path.name)
+        server.start()  # the same port: the page reconnects with an after beyond the store's revision
+        restored = requests.get(f"{server.url}/healthz", timeout=5).json()["revision"]
+        assert restored < deleted
+        expect(page.locator("#store-revision")).to_have_text(str(restored), timeout=15_000)
+        expect(page.locator("#live")).to_have_text("live", timeout=15_000)
+        recreated = put(server, "restore/b", "recreated")
+        assert recreated["revision"] < deleted
+        expect(row(page, "restore/b").locator("td").first).to_have_text("recreated", timeout=LIVE_TIMEOUT)
+        expect(page.locator("#store-revision")).to_have_text(str(recreated["revision"]))

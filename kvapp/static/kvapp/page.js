@@ -43,19 +43,23 @@ async function restart(prefix, after = null, cursors = []) {
   state.prefix = prefix;
   state.after = after;
   state.cursors = cursors;
-  const listed = await load();
+  // The listing is the new starting point: deletes seen before it cannot hide anything it
+  // missed, and after a restore from an older backup its revision may be lower than before.
+  deleted.clear();
+  const listed = await load(true);
   if (ticket === state.restarts) watch.start(prefix, listed); // else a newer filter took over
 }
 
-/** Load the current page; returns the revision it was read at (null if it failed). */
-async function load() {
+/** Load the current page; returns the revision it was read at (null if it failed).
+ * fresh: the listing starts a new feed, so its revision replaces the one seen (which may go down). */
+async function load(fresh = false) {
   const ticket = ++state.loads;
   try {
     const page = await api.list(state.prefix, state.after, config.pageSize);
     if (ticket !== state.loads) return page.revision; // a newer load has taken over
     state.last = page.next;
     state.listed = page.revision;
-    state.seen = Math.max(state.seen, page.revision);
+    state.seen = fresh ? page.revision : Math.max(state.seen, page.revision);
     state.stale = false;
     table.render(page.items);
     refresh();
