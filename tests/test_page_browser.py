@@ -433,3 +433,17 @@ def test_after_the_store_is_restored_from_an_older_backup_the_page_follows_the_r
         assert recreated["revision"] < deleted
         expect(row(page, "restore/b").locator("td").first).to_have_text("recreated", timeout=LIVE_TIMEOUT)
         expect(page.locator("#store-revision")).to_have_text(str(recreated["revision"]))
+
+
+def test_escape_cancels_a_delete_confirmation_and_returns_to_the_delete_button(
+    page: Page, shared_server: ServerProcess
+) -> None:
+    put(shared_server, "escape/key", "kept")
+    open_page(page, shared_server, "escape/")
+    target = row(page, "escape/key")
+    target.get_by_role("button", name="Delete").click()
+    expect(target.get_by_role("button", name="Yes, delete")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(target.get_by_role("button", name="Yes, delete")).to_have_count(0)
+    expect(target.get_by_role("button", name="Delete")).to_be_focused()
+    assert stored(shared_server, "escape/key") == "kept"

@@ -28,7 +28,7 @@ class Row {
     this.valueCell = el("td", { class: "column-value" });
     this.revisionCell = el("td", { class: "column-num" });
     this.createdCell = el("td", { class: "column-num" });
-    this.actionCell = el("td", { class: "column-actions" });
+    this.actionCell = el("td", { class: "column-actions", onkeydown: (event) => this.actionKey(event) });
     this.tr = el("tr", {}, this.keyCell, this.valueCell, this.revisionCell, this.createdCell, this.actionCell);
     this.tr.dataset.key = pair.key;
     this.showView();
@@ -132,9 +132,20 @@ class Row {
     this.actionCell.replaceChildren(
       el("span", { class: "confirm" }, `Delete revision ${this.pair.revision}?`),
       yes,
-      el("button", { type: "button", onclick: () => this.cancel() }, "No"),
+      el("button", { type: "button", onclick: () => this.cancelConfirm() }, "No"),
     );
     yes.focus();
+  }
+
+  /** Escape answers the delete confirmation "No", as it cancels the editor and the add panel. */
+  actionKey(event) {
+    if (event.key === "Escape" && this.mode === "confirm") this.cancelConfirm();
+  }
+
+  /** Back to the view, with focus on the Delete button the confirmation came from. */
+  cancelConfirm() {
+    this.showView();
+    this.actionCell.querySelector("button.delete").focus();
   }
 }
 
