@@ -447,3 +447,17 @@ def test_escape_cancels_a_delete_confirmation_and_returns_to_the_delete_button(
     expect(target.get_by_role("button", name="Yes, delete")).to_have_count(0)
     expect(target.get_by_role("button", name="Delete")).to_be_focused()
     assert stored(shared_server, "escape/key") == "kept"
+
+
+def test_deleting_a_pair_someone_else_already_deleted_says_so(page: Page, shared_server: ServerProcess) -> None:
+    watch = WatchRelay(page)
+    put(shared_server, "gone/key", "v")
+    open_page(page, shared_server, "gone/")
+    assert watch.connected
+    target = row(page, "gone/key")
+    target.get_by_role("button", name="Delete").click()
+    watch.passing = False  # the page has not heard of the other delete when its user says yes
+    requests.delete(kv_url(shared_server, "gone/key"), timeout=5).raise_for_status()
+    target.get_by_role("button", name="Yes, delete").click()
+    expect(page.locator("#messages .message").first).to_have_text("“gone/key” was already deleted.")
+    expect(target).to_have_count(0)

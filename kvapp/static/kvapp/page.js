@@ -127,8 +127,9 @@ async function remove(row) {
     forget(row.key, answer.revision);
     messages.success(`Deleted “${row.key}”.`);
   } catch (error) {
-    if (error instanceof ApiError && error.status === 404) {
-      table.remove(row.key);
+    // DELETE always carries if_revision, so an absent key is a 409 carrying revision 0.
+    if (error instanceof ApiError && (error.status === 404 || (error.status === 409 && isAbsent(error.body)))) {
+      conflictCurrent(row.key, null); // drops the row and remembers the delete
       messages.warning(`“${row.key}” was already deleted.`);
     } else if (error instanceof ApiError && error.status === 409) {
       messages.warning(`Someone else changed “${row.key}” first — now: ${conflictCurrent(row.key, error.body)}. Nothing was deleted.`);
@@ -164,9 +165,14 @@ async function add(event) {
   }
 }
 
+/** Whether the pair a 409 carries says the key is absent. */
+function isAbsent(current) {
+  return !current || current.value === null || current.revision === 0;
+}
+
 /** Describe the pair a 409 carries, and put it on the table (the row is refreshed). */
 function conflictCurrent(key, current) {
-  if (!current || current.value === null || current.revision === 0) {
+  if (isAbsent(current)) {
     deleted.set(key, Math.max(state.seen, deleted.get(key) ?? 0));
     table.remove(key);
     return "deleted";
