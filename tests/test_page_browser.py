@@ -461,3 +461,25 @@ def test_deleting_a_pair_someone_else_already_deleted_says_so(page: Page, shared
     target.get_by_role("button", name="Yes, delete").click()
     expect(page.locator("#messages .message").first).to_have_text("“gone/key” was already deleted.")
     expect(target).to_have_count(0)
+
+
+def test_a_double_submitted_edit_is_saved_once_without_a_false_conflict(
+    page: Page, shared_server: ServerProcess
+) -> None:
+    put(shared_server, "double/key", "old")
+    open_page(page, shared_server, "double/")
+    held: list[Route] = []
+    page.route("**/api/v1/kv/double*", lambda route: held.append(route))  # hold the saves until both submits are made
+    target = row(page, "double/key")
+    target.get_by_role("button", name="Edit").click()
+    page.get_by_label("New value for double/key").fill("new")
+    target.get_by_role("button", name="Save").dblclick()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_timeout(200)
+    for route in held:
+        route.continue_()
+    wait_for_store(shared_server, "double/key", "new")
+    expect(target.get_by_role("button", name="Edit")).to_be_visible()
+    expect(page.locator("#messages .message").first).to_have_text("Saved “double/key”.")
+    expect(page.locator("#messages")).not_to_contain_text("Someone else")
+    assert len(held) == 1

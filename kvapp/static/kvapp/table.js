@@ -86,13 +86,15 @@ class Row {
     this.textarea = el("textarea", { id, rows: Math.min(8, this.pair.value.split("\n").length + 1), spellcheck: "false" });
     this.textarea.value = this.pair.value;
     this.note = el("p", { class: "edit-note", hidden: true });
+    this.saveButton = el("button", { type: "submit", class: "default" }, "Save");
+    this.saving = false;
     const form = el(
       "form",
       { class: "inline-edit", onsubmit: (event) => this.submitEdit(event), onkeydown: (event) => this.editorKey(event) },
       el("label", { for: id, class: "visually-hidden" }, `New value for ${this.key}`),
       this.textarea,
       this.note,
-      el("div", { class: "submit-row" }, el("button", { type: "submit", class: "default" }, "Save"), el("button", { type: "button", onclick: () => this.cancel() }, "Cancel")),
+      el("div", { class: "submit-row" }, this.saveButton, el("button", { type: "button", onclick: () => this.cancel() }, "Cancel")),
     );
     this.valueCell.replaceChildren(form);
     this.actionCell.replaceChildren();
@@ -104,9 +106,20 @@ class Row {
     else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) this.submitEdit(event);
   }
 
+  /** One save at a time: a second submit while the first is in flight would compare against
+   * the revision the first one replaces and be refused as someone else's change. */
   async submitEdit(event) {
     event.preventDefault();
-    await this.actions.save(this, this.textarea.value, this.base);
+    if (this.saving) return;
+    this.saving = true;
+    const button = this.saveButton;
+    button.disabled = true;
+    try {
+      await this.actions.save(this, this.textarea.value, this.base);
+    } finally {
+      this.saving = false;
+      button.disabled = false;
+    }
   }
 
   /** Called after a refused save: keep the draft; saving again overwrites the current pair. */
