@@ -483,3 +483,15 @@ def test_a_double_submitted_edit_is_saved_once_without_a_false_conflict(
     expect(page.locator("#messages .message").first).to_have_text("Saved “double/key”.")
     expect(page.locator("#messages")).not_to_contain_text("Someone else")
     assert len(held) == 1
+
+
+def test_search_ignores_case(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "casesearch/a", "line2")
+    put(shared_server, "casesearch/B", "other")
+    open_page(page, shared_server, "casesearch/")
+    page.get_by_label("Search this page").fill("LINE")
+    expect(row(page, "casesearch/a")).to_be_visible()
+    expect(row(page, "casesearch/B")).to_be_hidden()
+    page.get_by_label("Search this page").fill("search/b")
+    expect(row(page, "casesearch/B")).to_be_visible()
+    expect(row(page, "casesearch/a")).to_be_hidden()

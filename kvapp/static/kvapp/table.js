@@ -54,9 +54,9 @@ class Row {
     if (flash) this.flash();
   }
 
-  /** Whether the search text occurs in the key or the value. */
+  /** Whether the search text (already lower-cased) occurs in the key or the value, ignoring case. */
   matches(text) {
-    return this.pair.key.includes(text) || this.pair.value.includes(text);
+    return this.pair.key.toLowerCase().includes(text) || this.pair.value.toLowerCase().includes(text);
   }
 
   flash() {
@@ -205,8 +205,10 @@ export class PairTable {
     this.rows.delete(key);
   }
 
-  /** Show only rows whose key or value contains text; returns how many are shown. */
+  /** Show only rows whose key or value contains text, ignoring case as Django admin's search
+   * does; returns how many are shown. */
   filter(text) {
+    text = text.toLowerCase();
     let shown = 0;
     for (const row of this.rows.values()) {
       row.tr.hidden = text !== "" && !row.matches(text);
