@@ -495,3 +495,8 @@ def test_search_ignores_case(page: Page, shared_server: ServerProcess) -> None:
     page.get_by_label("Search this page").fill("search/b")
     expect(row(page, "casesearch/B")).to_be_visible()
     expect(row(page, "casesearch/a")).to_be_hidden()
+
+
+def test_the_live_indicator_is_a_status_live_region(page: Page, shared_server: ServerProcess) -> None:
+    open_page(page, shared_server, "status/")
+    expect(page.get_by_role("status").filter(has_text="live")).to_have_attribute("id", "live")
