@@ -500,3 +500,20 @@ def test_search_ignores_case(page: Page, shared_server: ServerProcess) -> None:
 def test_the_live_indicator_is_a_status_live_region(page: Page, shared_server: ServerProcess) -> None:
     open_page(page, shared_server, "status/")
     expect(page.get_by_role("status").filter(has_text="live")).to_have_attribute("id", "live")
+
+
+def test_on_a_phone_wide_screen_the_value_gets_the_width(browser: Browser, shared_server: ServerProcess) -> None:
+    value = "a normal configuration value like postgres://db.internal:5432/app"
+    put(shared_server, "narrow/key", value)
+    context = browser.new_context(viewport={"width": 400, "height": 700})
+    try:
+        narrow = context.new_page()
+        open_page(narrow, shared_server, "narrow/")
+        cell = row(narrow, "narrow/key").locator("td").first
+        expect(cell).to_have_text(value)
+        box = cell.bounding_box()
+        assert box is not None and box["width"] >= 120, box  # was 29 px: one character per line
+        assert row(narrow, "narrow/key").bounding_box()["height"] < 200
+        assert narrow.evaluate("document.documentElement.scrollWidth") <= 400  # no sideways scrolling
+    finally:
+        context.close()
