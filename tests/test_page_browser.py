@@ -517,3 +517,22 @@ def test_on_a_phone_wide_screen_the_value_gets_the_width(browser: Browser, share
         assert narrow.evaluate("document.documentElement.scrollWidth") <= 400  # no sideways scrolling
     finally:
         context.close()
+
+
+def test_an_edit_draft_survives_someone_else_deleting_the_pair(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "draft/kept", "old")
+    put(shared_server, "draft/dropped", "old")
+    open_page(page, shared_server, "draft/")
+    for key in ("draft/kept", "draft/dropped"):
+        row(page, key).get_by_role("button", name="Edit").click()
+        page.get_by_label(f"New value for {key}").fill(f"my draft for {key}")
+        requests.delete(kv_url(shared_server, key), timeout=5).raise_for_status()
+        note = row(page, key).locator(".edit-note")
+        expect(note).to_contain_text("Someone else deleted this pair", timeout=LIVE_TIMEOUT)
+        expect(page.get_by_label(f"New value for {key}")).to_have_value(f"my draft for {key}")
+    page.get_by_label("New value for draft/kept").press("Control+Enter")  # Save: the pair comes back
+    wait_for_store(shared_server, "draft/kept", "my draft for draft/kept")
+    expect(row(page, "draft/kept").locator("td").first).to_have_text("my draft for draft/kept")
+    page.get_by_label("New value for draft/dropped").press("Escape")  # Cancel: the deleted row goes
+    expect(row(page, "draft/dropped")).to_have_count(0)
+    assert stored(shared_server, "draft/dropped") is None

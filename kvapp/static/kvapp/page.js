@@ -26,7 +26,7 @@ const api = new Api(config.listUrl, tokens);
 const state = { prefix: "", after: null, cursors: [], last: null, listed: 0, seen: 0, loads: 0, restarts: 0, stale: false };
 const deleted = new Map(); // key -> revision of a delete made here, so an older event cannot revive it
 
-const table = new PairTable($("rows"), { save, remove });
+const table = new PairTable($("rows"), { save, remove, discard });
 const watch = new Watch(config.watchPath, tokens, {
   event: applyEvent,
   status: showLive,
@@ -99,7 +99,15 @@ function show(pair) {
 function forget(key, revision) {
   deleted.set(key, Math.max(revision, deleted.get(key) ?? 0));
   const row = table.get(key);
-  if (row && revision > row.pair.revision) table.remove(key);
+  if (!row || revision <= row.pair.revision) return;
+  if (row.mode === "edit") row.deletedWhileEditing(revision); // a draft is not thrown away unannounced
+  else table.remove(key);
+}
+
+/** Called by Cancel on the editor of a pair someone else deleted meanwhile. */
+function discard(row) {
+  table.remove(row.key);
+  refresh();
 }
 
 // --- writes ------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class Row {
   /** Called with a newer version of the pair (a watch event or a write's answer). */
   update(pair, flash = true) {
     this.pair = pair;
+    this.gone = false;
     if (this.mode === "confirm") {
       const focused = this.actionCell.contains(document.activeElement);
       this.showView(); // the delete was asked about an older version: back to the view
@@ -134,7 +135,16 @@ class Row {
     this.note.hidden = false;
   }
 
+  /** Called when someone else deletes the pair while it is being edited: the draft stays;
+   * Save creates the pair again (only while it is still absent), Cancel lets the row go. */
+  deletedWhileEditing(revision) {
+    this.gone = true;
+    this.base = 0;
+    this.noteChange(`Someone else deleted this pair (revision ${revision}). Save to create it again with your value, or cancel.`);
+  }
+
   cancel() {
+    if (this.gone) return this.actions.discard(this);
     this.showView();
     this.actionCell.querySelector("button").focus();
   }
