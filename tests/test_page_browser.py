@@ -536,3 +536,20 @@ def test_an_edit_draft_survives_someone_else_deleting_the_pair(page: Page, share
     page.get_by_label("New value for draft/dropped").press("Escape")  # Cancel: the deleted row goes
     expect(row(page, "draft/dropped")).to_have_count(0)
     assert stored(shared_server, "draft/dropped") is None
+
+
+def test_the_keyboard_stays_on_the_table_after_a_save_and_a_delete(page: Page, shared_server: ServerProcess) -> None:
+    for key in ("focus/a", "focus/b", "focus/c"):
+        put(shared_server, key, "old")
+    open_page(page, shared_server, "focus/")
+    row(page, "focus/a").get_by_role("button", name="Edit").click()
+    page.get_by_label("New value for focus/a").fill("new")
+    page.keyboard.press("Control+Enter")
+    expect(row(page, "focus/a").get_by_role("button", name="Edit")).to_be_focused()
+    row(page, "focus/b").get_by_role("button", name="Delete").click()
+    page.keyboard.press("Enter")  # "Yes, delete" has the focus
+    expect(row(page, "focus/b")).to_have_count(0)
+    expect(row(page, "focus/c").get_by_role("button", name="Edit")).to_be_focused()  # the next row
+    row(page, "focus/c").get_by_role("button", name="Delete").click()
+    page.keyboard.press("Enter")
+    expect(row(page, "focus/a").get_by_role("button", name="Edit")).to_be_focused()  # the last: the one before

@@ -116,7 +116,11 @@ function discard(row) {
 async function save(row, value, base) {
   try {
     show(await api.put(row.key, value, base));
-    if (table.get(row.key)) table.get(row.key).showView();
+    const saved = table.get(row.key);
+    if (saved) {
+      saved.showView();
+      saved.focus(); // the keyboard stays on the row, not on <body>
+    }
     messages.success(`Saved “${row.key}”.`);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 409)) return messages.error(`Not saved: ${describe(error)}.`);
@@ -130,14 +134,18 @@ async function save(row, value, base) {
 
 /** Called by a row's "Yes, delete": delete only if the pair is still at the revision shown. */
 async function remove(row) {
+  const next = table.neighbour(row.key); // where the keyboard goes once the row is gone
+  const refocus = () => (next && table.get(next.key) === next ? next.focus() : $("add-toggle").focus());
   try {
     const answer = await api.remove(row.key, row.pair.revision);
     forget(row.key, answer.revision);
+    refocus();
     messages.success(`Deleted “${row.key}”.`);
   } catch (error) {
     // DELETE always carries if_revision, so an absent key is a 409 carrying revision 0.
     if (error instanceof ApiError && (error.status === 404 || (error.status === 409 && isAbsent(error.body)))) {
       conflictCurrent(row.key, null); // drops the row and remembers the delete
+      refocus();
       messages.warning(`“${row.key}” was already deleted.`);
     } else if (error instanceof ApiError && error.status === 409) {
       messages.warning(`Someone else changed “${row.key}” first — now: ${conflictCurrent(row.key, error.body)}. Nothing was deleted.`);

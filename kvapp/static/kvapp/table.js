@@ -143,6 +143,11 @@ class Row {
     this.noteChange(`Someone else deleted this pair (revision ${revision}). Save to create it again with your value, or cancel.`);
   }
 
+  /** Put the keyboard on this row's first button (Edit in the view). */
+  focus() {
+    this.actionCell.querySelector("button")?.focus();
+  }
+
   cancel() {
     if (this.gone) return this.actions.discard(this);
     this.showView();
@@ -206,6 +211,13 @@ export class PairTable {
     this.tbody.insertBefore(row.tr, before || null);
     this.rows.set(pair.key, row);
     row.flash();
+  }
+
+  /** The row after ``key``'s, else the one before it: where the keyboard goes when it is removed. */
+  neighbour(key) {
+    const tr = this.rows.get(key)?.tr;
+    const other = tr && (tr.nextElementSibling || tr.previousElementSibling);
+    return other ? this.rows.get(other.dataset.key) : undefined;
   }
 
   remove(key) {
