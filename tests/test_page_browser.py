@@ -553,3 +553,14 @@ def test_the_keyboard_stays_on_the_table_after_a_save_and_a_delete(page: Page, s
     row(page, "focus/c").get_by_role("button", name="Delete").click()
     page.keyboard.press("Enter")
     expect(row(page, "focus/a").get_by_role("button", name="Edit")).to_be_focused()  # the last: the one before
+
+
+def test_messages_shorten_a_long_key(page: Page, shared_server: ServerProcess) -> None:
+    key = "long/" + "k" * 1000
+    put(shared_server, key, "v")
+    open_page(page, shared_server, "long/")
+    row(page, key).get_by_role("button", name="Delete").click()
+    page.keyboard.press("Enter")
+    message = page.locator("#messages .message").first
+    expect(message).to_contain_text("Deleted “long/kkk")
+    assert len(message.inner_text()) < 200

@@ -121,11 +121,11 @@ async function save(row, value, base) {
       saved.showView();
       saved.focus(); // the keyboard stays on the row, not on <body>
     }
-    messages.success(`Saved “${row.key}”.`);
+    messages.success(`Saved “${named(row.key)}”.`);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 409)) return messages.error(`Not saved: ${describe(error)}.`);
     const now = conflictCurrent(row.key, error.body);
-    messages.warning(`Someone else changed “${row.key}” first — now: ${now}. Your edit was not saved.`);
+    messages.warning(`Someone else changed “${named(row.key)}” first — now: ${now}. Your edit was not saved.`);
     if (table.get(row.key)) row.conflicted(`Now: ${now}. Save again to overwrite it, or cancel.`);
   } finally {
     refresh();
@@ -140,15 +140,15 @@ async function remove(row) {
     const answer = await api.remove(row.key, row.pair.revision);
     forget(row.key, answer.revision);
     refocus();
-    messages.success(`Deleted “${row.key}”.`);
+    messages.success(`Deleted “${named(row.key)}”.`);
   } catch (error) {
     // DELETE always carries if_revision, so an absent key is a 409 carrying revision 0.
     if (error instanceof ApiError && (error.status === 404 || (error.status === 409 && isAbsent(error.body)))) {
       conflictCurrent(row.key, null); // drops the row and remembers the delete
       refocus();
-      messages.warning(`“${row.key}” was already deleted.`);
+      messages.warning(`“${named(row.key)}” was already deleted.`);
     } else if (error instanceof ApiError && error.status === 409) {
-      messages.warning(`Someone else changed “${row.key}” first — now: ${conflictCurrent(row.key, error.body)}. Nothing was deleted.`);
+      messages.warning(`Someone else changed “${named(row.key)}” first — now: ${conflictCurrent(row.key, error.body)}. Nothing was deleted.`);
       row.showView();
     } else {
       messages.error(`Not deleted: ${describe(error)}.`);
@@ -169,10 +169,10 @@ async function add(event) {
     const shown = show(pair);
     $("add-form").reset();
     $("add-key").focus();
-    messages.success(shown ? `Added “${key}”.` : `Added “${key}” (not on this page).`);
+    messages.success(shown ? `Added “${named(key)}”.` : `Added “${named(key)}” (not on this page).`);
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) {
-      messages.warning(`“${key}” already exists — now: ${conflictCurrent(key, error.body)}. Nothing was changed.`);
+      messages.warning(`“${named(key)}” already exists — now: ${conflictCurrent(key, error.body)}. Nothing was changed.`);
     } else {
       messages.error(`Not added: ${describe(error)}.`);
     }
@@ -195,6 +195,11 @@ function conflictCurrent(key, current) {
   }
   show(current);
   return `“${shorten(current.value) ?? current.value}” (revision ${current.revision})`;
+}
+
+/** A key as messages quote it: a 1 KiB key would bury the sentence around it. */
+function named(key) {
+  return shorten(key) ?? key;
 }
 
 function describe(error) {
