@@ -45,7 +45,7 @@ from kvapp.errors import SERVER_ERROR, Compacted, InvalidRequest, KVError, Store
 from kvapp.http.guard import check_token
 from kvapp.revision_poll import revision_poll
 from kvapp.store import get_store
-from kvapp.validation import MAX_REVISION
+from kvapp.validation import MAX_REVISION, parse_whole_number
 from kvapp.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
 
 logger = logging.getLogger(__name__)
@@ -262,15 +262,10 @@ class WatchConsumer(LayerFeedConsumer):
         raw_after = (query.get("after") or [None])[0]
         if raw_after is None or raw_after == "":
             return None
-        # "²".isdigit() is True; the length check spares int() a 4,300-digit ValueError.
-        if not (
-            raw_after.isascii()
-            and raw_after.isdigit()
-            and len(raw_after) <= len(str(MAX_REVISION))
-            and int(raw_after) <= MAX_REVISION
-        ):
+        after = parse_whole_number(raw_after)  # ASCII digits only: "²".isdigit() is True
+        if after is None or after > MAX_REVISION:
             raise BadWatchRequest(f"after must be a whole number from 0 to {MAX_REVISION}")
-        return int(raw_after)
+        return after
 
     async def _start_from(self, after: int | None) -> None:
         """Subscribe, fix the starting revision, accept, then replay (if ``after`` was given).
