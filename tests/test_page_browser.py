@@ -560,3 +560,19 @@ def test_messages_shorten_a_long_key(page: Page, shared_server: ServerProcess) -
     message = page.locator("#messages .message").first
     expect(message).to_contain_text("Deleted “long/kkk")
     assert len(message.inner_text()) < 200
+
+
+def test_a_save_refused_because_the_pair_is_gone_keeps_the_draft(page: Page, shared_server: ServerProcess) -> None:
+    watch = WatchRelay(page)
+    put(shared_server, "refused/key", "old")
+    open_page(page, shared_server, "refused/")
+    assert watch.connected
+    row(page, "refused/key").get_by_role("button", name="Edit").click()
+    page.get_by_label("New value for refused/key").fill("my draft")
+    watch.passing = False  # the page has not heard of the delete when its user saves
+    requests.delete(kv_url(shared_server, "refused/key"), timeout=5).raise_for_status()
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#messages .message").first).to_contain_text("now: deleted")
+    expect(page.get_by_label("New value for refused/key")).to_have_value("my draft")
+    page.keyboard.press("Control+Enter")  # saving again creates the pair again
+    wait_for_store(shared_server, "refused/key", "my draft")

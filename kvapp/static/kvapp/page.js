@@ -99,9 +99,13 @@ function show(pair) {
 function forget(key, revision) {
   deleted.set(key, Math.max(revision, deleted.get(key) ?? 0));
   const row = table.get(key);
-  if (!row || revision <= row.pair.revision) return;
-  if (row.mode === "edit") row.deletedWhileEditing(revision); // a draft is not thrown away unannounced
-  else table.remove(key);
+  if (row && revision > row.pair.revision) dropRow(row, revision);
+}
+
+/** A deleted pair's row goes, unless it is being edited: a draft is not thrown away unannounced. */
+function dropRow(row, revision) {
+  if (row.mode === "edit") row.deletedWhileEditing(revision);
+  else table.remove(row.key);
 }
 
 /** Called by Cancel on the editor of a pair someone else deleted meanwhile. */
@@ -116,11 +120,7 @@ function discard(row) {
 async function save(row, value, base) {
   try {
     show(await api.put(row.key, value, base));
-    const saved = table.get(row.key);
-    if (saved) {
-      saved.showView();
-      saved.focus(); // the keyboard stays on the row, not on <body>
-    }
+    table.get(row.key)?.closeEditor(); // the keyboard stays on the row, not on <body>
     messages.success(`Saved “${named(row.key)}”.`);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 409)) return messages.error(`Not saved: ${describe(error)}.`);
@@ -143,7 +143,7 @@ async function remove(row) {
     messages.success(`Deleted “${named(row.key)}”.`);
   } catch (error) {
     // DELETE always carries if_revision, so an absent key is a 409 carrying revision 0.
-    if (error instanceof ApiError && (error.status === 404 || (error.status === 409 && isAbsent(error.body)))) {
+    if (error instanceof ApiError && error.status === 409 && isAbsent(error.body)) {
       conflictCurrent(row.key, null); // drops the row and remembers the delete
       refocus();
       messages.warning(`“${named(row.key)}” was already deleted.`);
@@ -190,16 +190,17 @@ function isAbsent(current) {
 function conflictCurrent(key, current) {
   if (isAbsent(current)) {
     deleted.set(key, Math.max(state.seen, deleted.get(key) ?? 0));
-    table.remove(key);
+    const row = table.get(key);
+    if (row) dropRow(row, state.seen);
     return "deleted";
   }
   show(current);
-  return `“${shorten(current.value) ?? current.value}” (revision ${current.revision})`;
+  return `“${named(current.value)}” (revision ${current.revision})`;
 }
 
-/** A key as messages quote it: a 1 KiB key would bury the sentence around it. */
-function named(key) {
-  return shorten(key) ?? key;
+/** A key or value as messages quote it: 1 KiB of it would bury the sentence around it. */
+function named(text) {
+  return shorten(text) ?? text;
 }
 
 function describe(error) {

@@ -19,7 +19,7 @@ export function valueView(value) {
 }
 
 class Row {
-  /** actions: {save(row, value, baseRevision), remove(row)} from the page. */
+  /** actions: {save(row, value, baseRevision), remove(row), discard(row)} from the page. */
   constructor(pair, actions) {
     this.pair = pair;
     this.actions = actions;
@@ -43,9 +43,9 @@ class Row {
     this.pair = pair;
     this.gone = false;
     if (this.mode === "confirm") {
-      const focused = this.actionCell.contains(document.activeElement);
-      this.showView(); // the delete was asked about an older version: back to the view
-      if (focused) this.actionCell.querySelector("button.delete").focus(); // not lost to <body>
+      // The delete was asked about an older version: back to the view, focus not lost to <body>.
+      if (this.actionCell.contains(document.activeElement)) this.cancelConfirm();
+      else this.showView();
     } else {
       this.revisionCell.textContent = String(pair.revision);
       this.createdCell.textContent = String(pair.created);
@@ -88,7 +88,6 @@ class Row {
     this.textarea.value = this.pair.value;
     this.note = el("p", { class: "edit-note", hidden: true });
     this.saveButton = el("button", { type: "submit", class: "default" }, "Save");
-    this.saving = false;
     const form = el(
       "form",
       { class: "inline-edit", onsubmit: (event) => this.submitEdit(event), onkeydown: (event) => this.editorKey(event) },
@@ -111,21 +110,19 @@ class Row {
    * the revision the first one replaces and be refused as someone else's change. */
   async submitEdit(event) {
     event.preventDefault();
-    if (this.saving) return;
-    this.saving = true;
     const button = this.saveButton;
+    if (button.disabled) return; // Ctrl+Enter does not go through the button
     button.disabled = true;
     try {
       await this.actions.save(this, this.textarea.value, this.base);
     } finally {
-      this.saving = false;
       button.disabled = false;
     }
   }
 
   /** Called after a refused save: keep the draft; saving again overwrites the current pair. */
   conflicted(text) {
-    this.base = this.pair.revision;
+    this.base = this.gone ? 0 : this.pair.revision; // a deleted pair is created again
     this.noteChange(text);
     this.textarea.focus();
   }
@@ -150,8 +147,12 @@ class Row {
 
   cancel() {
     if (this.gone) return this.actions.discard(this);
+    this.closeEditor();
+  }
+
+  closeEditor() {
     this.showView();
-    this.actionCell.querySelector("button").focus();
+    this.focus();
   }
 
   showConfirm() {
