@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import gc
-import os
-import sys
-import threading
 
 from kvapp.conf import kv_settings
 from kvapp.errors import CorruptStore, StoreLocked, StoreUnavailable
 from kvapp.listen_check import warn_if_exposed
 from kvapp.store import get_store
+from kvproject.env import cannot_start
 
-EXIT_STORE_UNUSABLE = 2  # not 3: runserver's reloader treats 3 as "restart me"
 YOUNG_COLLECTION_THRESHOLD = 50_000  # net new container objects between young collections
 
 
@@ -22,13 +19,7 @@ def open_store_or_exit() -> None:
     try:
         get_store()
     except (StoreLocked, CorruptStore, StoreUnavailable) as exc:
-        print(f"kvstore: cannot start: {exc}", file=sys.stderr, flush=True)
-        if threading.current_thread() is not threading.main_thread():
-            # runserver's autoreloader loads the application in a thread, where SystemExit
-            # ends only that thread and the process stays up serving nothing. Nothing has
-            # been opened that needs closing.
-            os._exit(EXIT_STORE_UNUSABLE)
-        raise SystemExit(EXIT_STORE_UNUSABLE) from None
+        cannot_start(str(exc))
 
 
 def freeze_startup_objects() -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-CLOSE_NOT_FOUND = 4404
+from kvapp.consumers import CLOSE_CODE_BASE
+
+CLOSE_NOT_FOUND = CLOSE_CODE_BASE + 404  # as a refused watch closes: 4000 + the HTTP status
 
 
 class UnknownPathConsumer(AsyncJsonWebsocketConsumer):

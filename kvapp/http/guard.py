@@ -12,13 +12,12 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
-from django.core.exceptions import DisallowedHost, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
 from kvapp import errors, metrics
 from kvapp.conf import kv_settings
-from kvapp.http import hosts
-from kvapp.http.hosts import check_host
+from kvapp.http.hosts import host_refusal
 from kvapp.http.responses import error_response
 
 View = Callable[..., Awaitable[HttpResponse]]
@@ -34,7 +33,8 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
         async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             started = perf_counter()
             try:
-                check_host(request)  # ALLOWED_HOSTS: Django checks it only when asked
+                if (refusal := host_refusal(request)) is not None:  # ALLOWED_HOSTS: Django checks it only when asked
+                    raise refusal
                 # The token before the method: every call needs it (API.md), so a caller
                 # without it is told 401, not which methods a route takes.
                 check_token(request.META.get("HTTP_AUTHORIZATION"))  # request.headers, minus building it
@@ -43,8 +43,6 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
                 response = await view(request, *args, **kwargs)
             except errors.KVError as exc:
                 response = error_response(exc, text=text_errors)
-            except DisallowedHost:
-                response = error_response(errors.InvalidRequest(hosts.REFUSED), text=text_errors)
             except RequestDataTooBig:
                 too_big = errors.ValueTooLarge(f"request body is over {kv_settings().max_body_bytes} bytes")
                 response = error_response(too_big, text=text_errors)

@@ -114,11 +114,7 @@ async def restore(store: Store, header: Header, pairs: Iterable[Pair]) -> int:
     Either every pair is loaded or none is: a bad line stops the import before anything
     becomes visible.
     """
-    if header.revision > store.max_revision:
-        raise BadExport(
-            f"line 1: revision {header.revision} is beyond what the {store.backend_name} backend keeps "
-            f"exactly ({store.max_revision})"
-        )
+    _check_fits(store, header.revision, "line 1: revision")
     stats = await store.stats()
     if stats.revision or stats.keys:
         raise StoreNotEmpty(
@@ -131,12 +127,16 @@ async def restore(store: Store, header: Header, pairs: Iterable[Pair]) -> int:
 def _within(pairs: Iterable[Pair], store: Store) -> Iterator[Pair]:
     """``pairs``, stopping the import at one whose revision the backend cannot keep exactly."""
     for pair in pairs:
-        if pair.revision > store.max_revision:
-            raise BadExport(
-                f"pair {pair.key!r} has revision {pair.revision}, beyond what the {store.backend_name} "
-                f"backend keeps exactly ({store.max_revision})"
-            )
+        _check_fits(store, pair.revision, f"pair {pair.key!r} has revision")
         yield pair
+
+
+def _check_fits(store: Store, revision: int, what: str) -> None:
+    """BadExport unless the backend keeps ``revision`` exactly."""
+    if revision > store.max_revision:
+        raise BadExport(
+            f"{what} {revision}, beyond what the {store.backend_name} backend keeps exactly ({store.max_revision})"
+        )
 
 
 def _parse(line: str | bytes, number: int) -> dict[str, Any]:
