@@ -340,14 +340,22 @@ async def test_unknown_methods_share_one_metrics_label(client: AsyncClient) -> N
     assert "BREW" not in text
 
 
-@pytest.mark.parametrize("query", ["prefix=%FF", "after=%FF", "prefix=a%C3%28", "limit=2&after=ok%ED%A0%80"])
-async def test_listing_refuses_a_prefix_or_after_that_is_not_utf8(client: AsyncClient, query: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("prefix=%FF", "prefix"),
+        ("after=%FF", "after"),
+        ("prefix=a%C3%28", "prefix"),
+        ("limit=2&after=ok%ED%A0%80", "after"),
+    ],
+)
+async def test_listing_refuses_a_prefix_or_after_that_is_not_utf8(client: AsyncClient, query: str, named: str) -> None:
     """As for a key in the path: Django would quietly list from U+FFFD instead of what was sent."""
     await client.post("/add?key=%EF%BF%BD&value=decoy")
     response = await client.get(f"/api/v1/kv?{query}")
     assert response.status_code == 400
     assert "not valid UTF-8" in response.json()["error"]
-    assert response.json()["error"].split()[0] in ("prefix", "after")
+    assert response.json()["error"].split()[0] == named
 
 
 async def test_listing_by_a_prefix_holding_a_real_u_fffd_still_works(client: AsyncClient) -> None:
@@ -366,6 +374,25 @@ def multipart(*fields: tuple[str, bytes]) -> bytes:
     """A multipart/form-data body with boundary ``zz``."""
     parts = [b'--zz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (n.encode(), v) for n, v in fields]
     return b"".join(parts) + b"--zz--\r\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"key=k", "application/x-www-form-urlencoded"),
+        (b"value=v", "application/x-www-form-urlencoded"),
+        (multipart(("key", b"k")), MULTIPART),
+        (multipart(("value", b"v")), MULTIPART),
+    ],
+)
+async def test_seed_add_with_a_form_body_missing_key_or_value_is_400_and_changes_nothing(
+    client: AsyncClient, store: PickleStore, body: bytes, content_type: str
+) -> None:
+    before = state(store)
+    response = await client.post("/add", data=body, content_type=content_type)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    assert state(store) == before
 
 
 async def test_seed_add_takes_a_multipart_form(client: AsyncClient) -> None:
