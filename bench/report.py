@@ -19,8 +19,12 @@ def round_ratios(r: dict[str, Any], a: str, b: str) -> list[float]:
 
 def _ratio(r: dict[str, Any], a: str, b: str) -> float:
     """The median of the per-round ratios (the target is judged on this)."""
-    ratios = round_ratios(r, a, b)
-    return ratios[len(ratios) // 2]
+    return _median(round_ratios(r, a, b))
+
+
+def _median(ordered: list[float]) -> float:
+    """The middle of a sorted list (the higher middle for an even count, as bench.run picks runs)."""
+    return ordered[len(ordered) // 2]
 
 
 def _show_ratio(a: str, b: str, form: str) -> Callable[[dict[str, Any]], str]:
@@ -28,7 +32,7 @@ def _show_ratio(a: str, b: str, form: str) -> Callable[[dict[str, Any]], str]:
 
     def show(r: dict[str, Any]) -> str:
         ratios = round_ratios(r, a, b)
-        median = format(_ratio(r, a, b), form)
+        median = format(_median(ratios), form)
         if len(ratios) == 1:
             return median
         return f"{median} ({format(ratios[0], form)} to {format(ratios[-1], form)})"

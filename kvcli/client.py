@@ -42,7 +42,6 @@ class KVClient:
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.base_url = _check_url(base_url)
-        self.token = token
         # Sent on every request and on the websocket handshake.
         self.auth_headers = {"Authorization": _bearer(token)} if token else {}
         self.timeout = (CONNECT_TIMEOUT, read_timeout)
