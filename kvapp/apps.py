@@ -15,19 +15,26 @@ class KVAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Called once Django is set up: register checks and the settings-cache reset.
+        """Called once Django is set up: register checks, connect the store to the watch, and the
+        settings-cache reset.
 
         The store is *not* opened here: management commands (and runserver's reloader
         parent) load apps too, and must not take the data file's lock.
         """
-        from kvapp import checks  # noqa: F401 - registers the system checks
+        from kvapp import backend, checks  # noqa: F401 - checks registers the system checks
+        from kvapp.watch.broadcast import publish_events
 
+        backend.set_publisher(publish_events)  # every store installed from now on feeds the watch
         setting_changed.connect(_clear_settings_cache)
 
 
-def _clear_settings_cache(**kwargs: Any) -> None:
-    """Drop the cached settings when a test overrides settings."""
+def _clear_settings_cache(*, setting: str, **kwargs: Any) -> None:
+    """Called when a test overrides a setting: the one place every cache of settings is dropped."""
     from kvapp.conf import kv_settings, url_settings
+    from kvapp.http.hosts import forget_verdicts
+    from kvapp.server.middleware import forget_learned
 
     kv_settings.cache_clear()
     url_settings.cache_clear()
+    forget_verdicts(setting)
+    forget_learned()

@@ -1,62 +1,17 @@
-"""One exception per way a store call can fail; ``kvapp.http.responses`` maps them to HTTP."""
+"""Failures outside the store (auth, routing, watcher limits), and the one map from every
+kvstore exception to its HTTP status; the store's own exceptions are in ``kvapp.store.errors``."""
 
 from __future__ import annotations
 
-from typing import Any
-
-
-class KVError(Exception):
-    """Base of every failure kvstore reports to a client or an operator."""
-
-
-class InvalidRequest(KVError):
-    """The request is malformed: bad JSON, a missing field, a wrong type."""
-
-
-class InvalidKey(InvalidRequest):
-    """The key is empty, too long, or holds control characters."""
-
-
-class ValueTooLarge(KVError):
-    """The value (or the whole body) is over the configured limit."""
-
-
-class KeyNotFound(KVError):
-    """The key has no pair."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(f"key {key!r} not found")
-        self.key = key
-
-
-class RevisionConflict(KVError):
-    """A compare-and-swap found another revision than the client expected."""
-
-    def __init__(self, key: str, expected: int, current: dict[str, Any] | None) -> None:
-        actual = current["revision"] if current else 0
-        super().__init__(f"key {key!r} is at revision {actual}, not {expected}: someone else changed it")
-        self.key = key
-        self.current = current
-
-
-class Compacted(KVError):
-    """A watch asked for events older than the oldest one the store still keeps."""
-
-    def __init__(self, oldest: int) -> None:
-        super().__init__(f"events before revision {oldest} have been compacted")
-        self.oldest = oldest
-
-
-class StoreUnavailable(KVError):
-    """The backend cannot serve now (Redis away, disk failed); retrying later may work."""
-
-
-class StoreLocked(KVError):
-    """Another server process owns the data file."""
-
-
-class CorruptStore(KVError):
-    """The data on disk is damaged in a way kvstore will not guess its way past."""
+from kvapp.store.errors import (
+    Compacted,
+    InvalidRequest,
+    KeyNotFound,
+    KVError,
+    RevisionConflict,
+    StoreUnavailable,
+    ValueTooLarge,
+)
 
 
 class Unauthorized(KVError):
@@ -69,14 +24,6 @@ class MethodNotAllowed(KVError):
     def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
         super().__init__(f"method {method} is not allowed here; use {', '.join(allowed)}")
         self.allowed = allowed
-
-
-class BadExport(KVError):
-    """The input is not a kvstore export, or one of its lines is damaged."""
-
-
-class StoreNotEmpty(KVError):
-    """An import must go into an empty store, so no existing revision is overwritten."""
 
 
 class TooManyWatchers(KVError):
@@ -99,7 +46,7 @@ _STATUS: list[tuple[type[KVError], int]] = [
 
 
 def status_for(exc: KVError) -> int:
-    """The HTTP status a store exception means (also the watch socket's close code, + 4000)."""
+    """The HTTP status a kvstore exception means (the watch's close code is built from it too)."""
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             return status

@@ -1,9 +1,8 @@
-"""kvstore's HTTP routes (the websocket route is in ``kvapp.routing``)."""
+"""kvstore's HTTP routes (the websocket route is in ``kvapp.watch.routing``)."""
 
 from django.urls import path, register_converter
 
-from kvapp import openapi
-from kvapp.http import api, assets, ops, page, seed
+from kvapp.http import api, assets, openapi, ops, page, seed
 
 
 class AnyKeyConverter:

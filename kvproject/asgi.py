@@ -12,9 +12,9 @@ with refusing_bad_environment():
     django_application = get_asgi_application()
 
 # Below the set-up: these need Django's settings and apps.
-from kvapp.asgi_app import build_application
-from kvapp.daphne_limits import raise_daphne_message_limit
-from kvapp.startup import freeze_startup_objects, open_store_or_exit, relax_young_collections
+from kvapp.server.application import build_application
+from kvapp.server.daphne_limits import raise_daphne_message_limit
+from kvapp.server.startup import freeze_startup_objects, open_store_or_exit, relax_young_collections
 
 open_store_or_exit()
 raise_daphne_message_limit()

@@ -2,14 +2,11 @@
 
 import os
 import secrets
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
-EXIT_CANNOT_START = 2  # not 3: runserver's reloader treats 3 as "restart me"
+from kvapp.server.refusal import cannot_start
 
 
 class ImproperEnvironment(ValueError):
@@ -23,19 +20,6 @@ def refusing_bad_environment() -> Iterator[None]:
         yield
     except ImproperEnvironment as exc:
         cannot_start(str(exc))
-
-
-def cannot_start(reason: str) -> NoReturn:
-    """Stop the start with one line on stderr and exit status 2, from any thread.
-
-    runserver's autoreloader loads the application in a thread, where SystemExit would end
-    only that thread and leave the process up serving nothing; nothing needing cleanup has
-    been opened when a start is refused.
-    """
-    print(f"kvstore: cannot start: {reason}", file=sys.stderr, flush=True)
-    if threading.current_thread() is not threading.main_thread():
-        os._exit(EXIT_CANNOT_START)
-    raise SystemExit(EXIT_CANNOT_START)
 
 
 def env_str(name: str, default: str) -> str:

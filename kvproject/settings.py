@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from kvapp.store import uses_redis
 from kvproject.env import env_bool, env_int, env_list, env_str, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,17 +66,17 @@ KV_MAX_WATCHERS_PER_CLIENT = env_int("KV_MAX_WATCHERS_PER_CLIENT", 2_000, minimu
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = KV_MAX_BODY_BYTES
 
-if KV_BACKEND not in ("", "pickle"):  # kvapp.store.uses_redis (not importable here); a bad URL stops the start there
+if uses_redis(KV_BACKEND):  # a bad URL stops the start when the store opens
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "kvapp.redis_layer.ResilientPubSubChannelLayer",  # pubsub, surviving a Redis restart
+            "BACKEND": "kvapp.watch.redis_layer.ResilientPubSubChannelLayer",  # pubsub, surviving a Redis restart
             "CONFIG": {"hosts": [KV_BACKEND]},
         }
     }
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "kvapp.layers.SharedMessageChannelLayer",  # no deepcopy per watcher
+            "BACKEND": "kvapp.watch.layers.SharedMessageChannelLayer",  # no deepcopy per watcher
             "CONFIG": {"capacity": 1000},
         }
     }
@@ -84,14 +85,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"one_line": {"()": "kvapp.log_filters.OneLineExceptions"}},
+    "filters": {"one_line": {"()": "kvapp.server.log_filters.OneLineExceptions"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "console_one_line": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["one_line"]},
     },
     "loggers": {
         "kvapp": {"handlers": ["console"], "level": env_str("KV_LOG_LEVEL", "INFO"), "propagate": False},
-        # A traceback per retry while Redis is away; kvapp already says so (see kvapp.log_filters).
+        # A traceback per retry while Redis is away; kvapp already says so (see kvapp.server.log_filters).
         "channels_redis": {"handlers": ["console_one_line"], "level": "WARNING", "propagate": False},
     },
 }

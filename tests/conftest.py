@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kvapp.store import set_store
-from kvapp.store.pickle_store import PickleStore
+from kvapp.backend import set_store
+from kvapp.store.pickle.store import PickleStore
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 

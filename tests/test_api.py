@@ -8,7 +8,7 @@ import pytest
 from django.test import AsyncClient
 
 from kvapp.http import seed
-from kvapp.store.pickle_store import PickleStore
+from kvapp.store.pickle.store import PickleStore
 
 JSON = "application/json"
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from kvapp import broadcast
-from kvapp.broadcast import EVENTS_MESSAGE, WATCH_GROUP, publish_events
 from kvapp.store.base import Event
+from kvapp.watch import broadcast
+from kvapp.watch.broadcast import EVENTS_MESSAGE, WATCH_GROUP, publish_events
 
 EVENTS = [Event(1, "put", "a", "1", 1, None), Event(2, "delete", "a", None, None, "1")]
 
@@ -27,7 +27,7 @@ class RecordingLayer(BaseChannelLayer):
 @pytest.fixture
 def in_memory_layer(settings: Any) -> None:
     """A fresh kvstore in-memory layer per test."""
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "kvapp.layers.SharedMessageChannelLayer"}}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "kvapp.watch.layers.SharedMessageChannelLayer"}}
 
 
 @pytest.mark.usefixtures("in_memory_layer")

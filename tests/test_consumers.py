@@ -17,13 +17,14 @@ from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from kvapp import consumers
-from kvapp.asgi_app import build_application
-from kvapp.broadcast import EVENTS_MESSAGE, WATCH_GROUP, publish_events
-from kvapp.errors import StoreUnavailable
-from kvapp.store import set_store
-from kvapp.store.pickle_store import PickleStore
-from kvapp.watchers import watcher_count, watchers_of
+from kvapp.backend import set_store
+from kvapp.server.application import build_application
+from kvapp.store.errors import StoreUnavailable
+from kvapp.store.pickle.store import PickleStore
+from kvapp.watch import consumer as consumers
+from kvapp.watch.broadcast import EVENTS_MESSAGE, WATCH_GROUP, publish_events
+from kvapp.watch.protocol import CloseCode
+from kvapp.watch.watchers import watcher_count, watchers_of
 
 RECEIVE_TIMEOUT = 2.0  # seconds; generous for a loaded 2-core box
 QUIET = 0.2  # seconds of silence that count as "nothing more was sent"
@@ -287,7 +288,7 @@ async def test_after_older_than_the_retained_history_sends_compacted_and_closes_
     await _put_many(small_store, 12)
     ws = await _watch(open_sockets, "after=1")
     assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "compacted", "oldest": 8}
-    assert await _closed_with(ws) == consumers.CLOSE_COMPACTED == 4410
+    assert await _closed_with(ws) == CloseCode.COMPACTED == 4410
 
 
 async def test_after_beyond_the_stores_revision_is_compacted_not_a_silent_skip(store, open_sockets):
@@ -297,7 +298,7 @@ async def test_after_beyond_the_stores_revision_is_compacted_not_a_silent_skip(s
     await _put_many(store, 3)
     ws = await _watch(open_sockets, "after=10")
     assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "compacted", "oldest": 4}
-    assert await _closed_with(ws) == consumers.CLOSE_COMPACTED
+    assert await _closed_with(ws) == CloseCode.COMPACTED
     up_to_date = await _watch(open_sockets, "after=3")
     await store.put("k", "v")
     assert _revisions(await _frames(up_to_date, 1)) == [4]
@@ -487,7 +488,7 @@ async def test_a_failing_layer_handler_ends_the_consumer_with_its_error(store, o
 
 
 async def test_a_cancelled_consumer_gives_its_channel_back_to_the_layer(store, settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "kvapp.layers.SharedMessageChannelLayer"}}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "kvapp.watch.layers.SharedMessageChannelLayer"}}
     start = watcher_count()
     ws = WebsocketCommunicator(APPLICATION, "/ws/watch")
     assert (await ws.connect(timeout=RECEIVE_TIMEOUT))[0]
@@ -602,7 +603,7 @@ async def test_watchers_over_the_per_client_limit_are_closed_4429(store, open_so
     first = await _watch(open_sockets)
     second = await _watch(open_sockets)
     assert (await second.receive_json_from(timeout=RECEIVE_TIMEOUT))["type"] == "error"
-    assert await _closed_with(second) == consumers.CLOSE_TOO_MANY == 4429
+    assert await _closed_with(second) == CloseCode.TOO_MANY == 4429
     await store.put("a", "1")
     assert _revisions(await _frames(first, 1)) == [1]
 
@@ -613,7 +614,7 @@ async def test_an_unreachable_layer_closes_the_watch_cleanly_and_uncounted(store
     ws = await _watch(open_sockets)
     frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
     assert frame["type"] == "error"
-    assert await _closed_with(ws) == consumers.CLOSE_UNAVAILABLE
+    assert await _closed_with(ws) == CloseCode.UNAVAILABLE
     await ws.disconnect()
     open_sockets.clear()
     assert await _healthz_watchers(async_client) == before
@@ -627,7 +628,7 @@ async def test_a_layer_that_cannot_make_a_channel_refuses_the_watch_with_4503_no
     frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
     assert frame["type"] == "error"
     assert "unreachable" in frame["error"]
-    assert await _closed_with(ws) == consumers.CLOSE_UNAVAILABLE
+    assert await _closed_with(ws) == CloseCode.UNAVAILABLE
 
 
 async def test_a_write_right_after_the_handshake_is_delivered_without_after(store, open_sockets):

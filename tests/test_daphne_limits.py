@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from kvapp.broadcast import encode_frame
-from kvapp.daphne_limits import _raise_limit, largest_watch_event_bytes, raise_daphne_message_limit
+from kvapp.server.daphne_limits import _raise_limit, largest_watch_event_bytes, raise_daphne_message_limit
 from kvapp.store.base import Event
+from kvapp.watch.broadcast import encode_frame
 
 NEEDED = 10_000
 

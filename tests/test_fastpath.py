@@ -15,10 +15,10 @@ from django.http import StreamingHttpResponse
 from django.test import override_settings
 
 from kvapp import urls as kv_urls
-from kvapp.fastpath import FastPathHandler
+from kvapp.backend import set_store
 from kvapp.http.guard import kv_view
-from kvapp.store import set_store
-from kvapp.store.pickle_store import PickleStore
+from kvapp.server.fastpath import FastPathHandler
+from kvapp.store.pickle.store import PickleStore
 from tests.support.asgi import Answer
 
 DJANGO = get_asgi_application()

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from kvapp.openapi import openapi_document
+from kvapp.http.openapi import openapi_document
 from tests.support.server import ServerProcess
 
 EXAMPLES_PER_OPERATION = 50

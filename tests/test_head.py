@@ -15,7 +15,7 @@ import pytest
 import requests
 from django.test import AsyncClient
 
-from kvapp.store.pickle_store import PickleStore
+from kvapp.store.pickle.store import PickleStore
 from tests.support.server import ServerProcess
 
 TIMEOUT = 10.0  # seconds for any one request

@@ -8,9 +8,9 @@ import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory, override_settings
 
-from kvapp import errors
+from kvapp.errors import MethodNotAllowed, Unauthorized
 from kvapp.http.responses import KVResponse, error_response, json_response, text_response
-from kvapp.inline_middleware import InlineMiddleware
+from kvapp.server.middleware import InlineMiddleware
 
 CONFIGURED = [
     "django.middleware.security.SecurityMiddleware",
@@ -33,8 +33,8 @@ def framed_response() -> HttpResponse:
 RESPONSES: dict[str, Callable[[], HttpResponse]] = {
     "json": lambda: json_response({"a": 1}),
     "text": lambda: text_response("hello"),
-    "405": lambda: error_response(errors.MethodNotAllowed("POST", ("GET",))),
-    "401": lambda: error_response(errors.Unauthorized("no")),
+    "405": lambda: error_response(MethodNotAllowed("POST", ("GET",))),
+    "401": lambda: error_response(Unauthorized("no")),
     "exempt": exempt_response,
     "framed": framed_response,
     "plain HttpResponse": lambda: HttpResponse(b"x"),

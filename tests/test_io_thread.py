@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kvapp.store.io_thread import IOThread, IOThreadStopped
+from kvapp.store.pickle.io_thread import IOThread, IOThreadStopped
 
 
 @pytest.fixture

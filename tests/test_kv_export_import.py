@@ -12,9 +12,9 @@ import orjson
 import pytest
 from django.core.management import CommandError, call_command
 
-from kvapp import store as kv_store
-from kvapp.errors import Compacted
+from kvapp import backend as kv_store
 from kvapp.store.base import Pair, Store
+from kvapp.store.errors import Compacted
 from tests.support.redis import RedisServer
 
 T = TypeVar("T")

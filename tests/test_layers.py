@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from channels.exceptions import ChannelFull
 
-from kvapp.layers import SharedMessageChannelLayer
+from kvapp.watch.layers import SharedMessageChannelLayer
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from kvapp.log_filters import OneLineExceptions
+from kvapp.server.log_filters import OneLineExceptions
 
 
 def _raise_and_log(logger: logging.Logger) -> None:

@@ -8,7 +8,7 @@ import prometheus_client.metrics
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from kvapp.metrics import KNOWN_METHODS, LATENCY_BUCKETS, RequestMetrics
+from kvapp.http.metrics import KNOWN_METHODS, LATENCY_BUCKETS, RequestMetrics
 
 OBSERVATIONS = [
     ("kv", "GET", 200, 0.0001),

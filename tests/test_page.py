@@ -10,8 +10,8 @@ from channels.testing import HttpCommunicator
 from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
-from kvapp.asgi_app import build_application
 from kvapp.http.assets import load_asset
+from kvapp.server.application import build_application
 from tests.support.asgi import Answer
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "kvapp" / "static" / "kvapp"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kvapp.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreLocked, StoreUnavailable
-from kvapp.store import files, journal, records, snapshot
-from kvapp.store.pickle_store import PickleStore
+from kvapp.store.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreLocked, StoreUnavailable
+from kvapp.store.pickle import files, journal, records, snapshot
+from kvapp.store.pickle.store import PickleStore
 
 
 def reopen(store: PickleStore, **kwargs: object) -> PickleStore:
@@ -305,7 +305,7 @@ def test_the_lock_is_released_when_the_owner_is_killed(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from kvapp.store.pickle_store import PickleStore;"
+            "import sys, time; from kvapp.store.pickle.store import PickleStore;"
             f"PickleStore({str(tmp_path / 'store.pickle')!r}); print('ready', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
@@ -365,7 +365,7 @@ async def test_published_batches_arrive_in_revision_order(tmp_path: Path) -> Non
 
 
 async def test_a_failed_fsync_refuses_further_writes_instead_of_guessing(tmp_path: Path) -> None:
-    from kvapp.errors import StoreUnavailable
+    from kvapp.store.errors import StoreUnavailable
 
     store = PickleStore(tmp_path / "store.pickle")
 

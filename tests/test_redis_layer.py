@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from kvapp.errors import StoreUnavailable
-from kvapp.redis_layer import ResilientPubSubChannelLayer
+from kvapp.store.errors import StoreUnavailable
+from kvapp.watch.redis_layer import ResilientPubSubChannelLayer
 from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.redis

@@ -20,7 +20,7 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from kvapp.consumers import CLOSE_UNAVAILABLE
+from kvapp.watch.protocol import CloseCode
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 
@@ -185,7 +185,7 @@ def _assert_closed_for_now(socket: ClientConnection) -> None:
     assert frame["type"] == "error" and "Redis" in frame["error"]
     with pytest.raises(ConnectionClosed) as closed:
         socket.recv(timeout=EVENT_TIMEOUT)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAVAILABLE
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == CloseCode.UNAVAILABLE
 
 
 def _wait_until_healthy(cluster: Cluster) -> None:

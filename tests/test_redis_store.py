@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from kvapp.errors import KeyNotFound, RevisionConflict, StoreUnavailable
-from kvapp.store import redis_scripts, redis_store
 from kvapp.store.base import Event, Pair
-from kvapp.store.redis_store import RedisStore
+from kvapp.store.errors import KeyNotFound, RevisionConflict, StoreUnavailable
+from kvapp.store.redis import scripts as redis_scripts
+from kvapp.store.redis import store as redis_store
+from kvapp.store.redis.store import RedisStore
 from tests.support.redis import RedisMissing, RedisServer
 
 pytestmark = pytest.mark.redis

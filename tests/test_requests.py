@@ -12,8 +12,8 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kvapp.http import requests
-from kvapp.http.requests import KVRequest, OversizedRequest
+from kvapp.server import requests
+from kvapp.server.requests import KVRequest, OversizedRequest
 
 HEADER_NAMES = [
     b"host",

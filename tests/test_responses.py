@@ -8,7 +8,7 @@ from django.test import RequestFactory
 
 from kvapp.http import responses
 from kvapp.http.responses import JSON, MAX_CHECKED_HEADERS, json_response
-from kvapp.inline_middleware import InlineMiddleware
+from kvapp.server.middleware import InlineMiddleware
 
 
 def test_the_configured_middleware_sets_the_same_headers_as_on_a_plain_response() -> None:

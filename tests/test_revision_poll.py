@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from kvapp.errors import StoreUnavailable
-from kvapp.revision_poll import RevisionPoll
-from kvapp.store import set_store
-from kvapp.store.pickle_store import PickleStore
+from kvapp.backend import set_store
+from kvapp.store.errors import StoreUnavailable
+from kvapp.store.pickle.store import PickleStore
+from kvapp.watch.revision_poll import RevisionPoll
 
 
 class CountingStore(PickleStore):
@@ -50,7 +50,7 @@ async def test_a_fresh_answer_is_reused_then_read_again_once_stale(
     assert await poll.latest() == 0
     await counting_store.put("a", "1")
     assert await poll.latest() == 0  # still fresh
-    monkeypatch.setattr("kvapp.revision_poll.FRESH_FOR", 0.0)
+    monkeypatch.setattr("kvapp.watch.revision_poll.FRESH_FOR", 0.0)
     assert await poll.latest() == 1
     assert counting_store.reads == 2
 

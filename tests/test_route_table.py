@@ -8,7 +8,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvapp.route_table import Literal, RouteTable, literal_of, route_table
+from kvapp.server.routes import Literal, RouteTable, literal_of, route_table
 
 MAZE = "tests.support.urlconf_maze"
 

@@ -28,13 +28,15 @@ from openapi_spec_validator import validate
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from kvapp import consumers, openapi
-from kvapp.asgi_app import build_application
-from kvapp.http import api, guard
-from kvapp.listen_check import bound_hosts, exposure_warning, is_loopback
-from kvapp.store.pickle_store import PickleStore
+from kvapp import auth
+from kvapp.errors import Unauthorized
+from kvapp.http import api, openapi
+from kvapp.server.application import build_application
+from kvapp.server.exposure import bound_hosts, exposure_warning, is_loopback
+from kvapp.store.pickle.store import PickleStore
 from kvapp.urls import urlpatterns
-from kvapp.watchers import watcher_count
+from kvapp.watch.protocol import CloseCode
+from kvapp.watch.watchers import watcher_count
 from kvproject.env import secret_key
 from tests.support.server import PROJECT_ROOT, ServerProcess
 
@@ -147,10 +149,10 @@ def test_token_comparison_is_constant_time(settings: Any, monkeypatch: pytest.Mo
         compared.append((offered, expected))
         return offered == expected
 
-    monkeypatch.setattr(guard.hmac, "compare_digest", spy)
-    guard.check_token(f"Bearer {TOKEN}")
-    with pytest.raises(guard.errors.Unauthorized):
-        guard.check_token("Bearer x")
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
+    auth.check_token(f"Bearer {TOKEN}")
+    with pytest.raises(Unauthorized):
+        auth.check_token("Bearer x")
     assert compared == [(TOKEN.encode(), TOKEN.encode()), (b"x", TOKEN.encode())]
 
 
@@ -165,12 +167,12 @@ async def test_the_bearer_scheme_is_case_insensitive(client: AsyncClient, token:
 def test_a_non_ascii_token_matches_when_sent_as_utf8(settings: Any, non_ascii: str) -> None:
     """Clients send UTF-8; Django hands the header over decoded as latin-1 (as ASGI servers' bytes)."""
     settings.KV_TOKEN = non_ascii
-    guard.check_token("Bearer " + non_ascii.encode().decode("latin-1"))
-    guard.check_token(None, non_ascii)  # the socket's ?token=, percent-decoded as UTF-8 by parse_qs
-    with pytest.raises(guard.errors.Unauthorized):
-        guard.check_token("Bearer " + non_ascii)  # the same text sent as latin-1 is other bytes
-    with pytest.raises(guard.errors.Unauthorized):
-        guard.check_token(None, non_ascii.encode().decode("latin-1"))
+    auth.check_token("Bearer " + non_ascii.encode().decode("latin-1"))
+    auth.check_token(None, non_ascii)  # the socket's ?token=, percent-decoded as UTF-8 by parse_qs
+    with pytest.raises(Unauthorized):
+        auth.check_token("Bearer " + non_ascii)  # the same text sent as latin-1 is other bytes
+    with pytest.raises(Unauthorized):
+        auth.check_token(None, non_ascii.encode().decode("latin-1"))
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH", "BREW"])
@@ -212,7 +214,7 @@ def _close_code(socket: ClientConnection) -> int:
 @pytest.mark.parametrize("query", ["", "?token=", "?token=wrong", "?prefix=a&token=s3cret-tokeN"])
 def test_real_watch_socket_without_the_token_closes_4401(secured: ServerProcess, query: str) -> None:
     with connect(f"{secured.ws_url}/ws/watch{query}", open_timeout=TIMEOUT) as socket:
-        assert _close_code(socket) == consumers.CLOSE_UNAUTHORIZED
+        assert _close_code(socket) == CloseCode.UNAUTHORIZED
 
 
 @pytest.mark.parametrize("how", ["query", "header"])
@@ -357,7 +359,7 @@ async def test_total_watcher_limit_refuses_with_4429_and_frees_on_close(store, s
     settings.KV_MAX_WATCHERS = start + 3
     settings.KV_MAX_WATCHERS_PER_CLIENT = 100
     assert [await sockets(f"10.0.0.{n}") for n in range(3)] == [None, None, None]
-    assert await sockets("10.0.0.99") == consumers.CLOSE_TOO_MANY
+    assert await sockets("10.0.0.99") == CloseCode.TOO_MANY
     assert watcher_count() == start + 3, "a refused watcher must not be counted"
 
 
@@ -365,7 +367,7 @@ async def test_per_client_watcher_limit_refuses_only_that_client(store, settings
     settings.KV_MAX_WATCHERS = 100
     settings.KV_MAX_WATCHERS_PER_CLIENT = 2
     assert [await sockets("10.1.0.1"), await sockets("10.1.0.1")] == [None, None]
-    assert await sockets("10.1.0.1") == consumers.CLOSE_TOO_MANY
+    assert await sockets("10.1.0.1") == CloseCode.TOO_MANY
     assert await sockets("10.1.0.2") is None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kvproject.env import EXIT_CANNOT_START as EXIT_STORE_UNUSABLE
+from kvapp.server.refusal import EXIT_CANNOT_START as EXIT_STORE_UNUSABLE
 from tests.support.server import ServerProcess, healthz, run_until_refused
 
 WRITERS = 8

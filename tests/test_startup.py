@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kvapp import startup
+from kvapp.server import startup
 
 
 @pytest.fixture

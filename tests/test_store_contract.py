@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kvapp.errors import Compacted, KeyNotFound, RevisionConflict
 from kvapp.store.base import Event, Pair, Store
+from kvapp.store.errors import Compacted, KeyNotFound, RevisionConflict
 from tests.support.backends import Backend
 
 SMALL_HISTORY = 5  # events retained by ``any_store``, so compaction is reached in a few writes

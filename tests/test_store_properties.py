@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from kvapp.errors import KeyNotFound, RevisionConflict
-from kvapp.store import journal, snapshot
 from kvapp.store.base import Event, Pair
-from kvapp.store.pickle_store import PickleStore
+from kvapp.store.errors import KeyNotFound, RevisionConflict
+from kvapp.store.pickle import journal, snapshot
+from kvapp.store.pickle.store import PickleStore
 
 DATA_NAME = "store.pickle"
 JOURNAL_MAX_BYTES = 512  # 512 bytes: small, so journal folds happen within a run

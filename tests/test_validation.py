@@ -1,10 +1,10 @@
-"""kvapp.validation: the rules shared by every backend and by the HTTP and websocket parsers."""
+"""kvapp.store.validation and kvapp.params: the rules for keys, values and revisions, and query numbers."""
 
 from __future__ import annotations
 
 import pytest
 
-from kvapp.validation import MAX_NUMBER_DIGITS, parse_whole_number
+from kvapp.params import MAX_NUMBER_DIGITS, parse_whole_number
 
 
 @pytest.mark.parametrize(("text", "number"), [("0", 0), ("7", 7), ("0042", 42), ("9" * 19, 10**19 - 1)])

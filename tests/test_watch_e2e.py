@@ -27,13 +27,14 @@ import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from kvapp.watch.protocol import CloseCode
 from tests.support.server import ServerProcess, healthz
 
 WRITERS = 8  # concurrent writer threads
 FRAME_TIMEOUT = 30.0  # seconds to wait for the frames a scenario expects
 HTTP_TIMEOUT = 10.0  # seconds per HTTP call
 SMALL_HISTORY = 100  # KV_HISTORY of the server used for compaction scenarios
-CLOSE_COMPACTED = 4410
+
 IDLE_TAIL_WRITES = 20  # writes made while the idle watcher finally reads
 IDLE_PADDING = "p" * 4096  # 3,000 events of 4 KiB outgrow the kernel socket buffers, so the server feels it
 
@@ -295,7 +296,7 @@ async def test_after_older_than_history_is_compacted_and_recent_after_replays(sm
         assert json.loads(await ws.recv()) == {"type": "compacted", "oldest": oldest}
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
-        assert closed.value.rcvd.code == CLOSE_COMPACTED
+        assert closed.value.rcvd.code == CloseCode.COMPACTED
     async with watch(small_history_server, f"after={oldest - 1}") as ws:
         replay = await read_frames(ws, SMALL_HISTORY)
         assert_stream_matches(replay, done, oldest, end)
@@ -364,7 +365,7 @@ async def test_an_idle_watcher_past_a_small_history_gets_everything_or_compacted
     end = start + len(done)
     if frames and frames[-1]["type"] == "compacted":
         events = frames[:-1]
-        assert close is not None and close.code == CLOSE_COMPACTED
+        assert close is not None and close.code == CloseCode.COMPACTED
         last_sent = events[-1]["revision"] if events else start
         assert last_sent + 1 < frames[-1]["oldest"] <= end, "compacted although the next event was retained"
         assert_stream_matches(events, done, start + 1, last_sent)

@@ -8,13 +8,14 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 import orjson
 from django.http import HttpRequest, HttpResponse
 
+from kvapp.backend import get_store
 from kvapp.conf import kv_settings
-from kvapp.errors import InvalidKey, InvalidRequest
 from kvapp.http.guard import kv_view
 from kvapp.http.responses import json_response
-from kvapp.store import get_store
+from kvapp.params import MAX_NUMBER_DIGITS, parse_whole_number
 from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from kvapp.validation import MAX_NUMBER_DIGITS, check_key, check_revision, check_value, parse_whole_number
+from kvapp.store.errors import InvalidKey, InvalidRequest
+from kvapp.store.validation import check_key, check_revision, check_value
 
 READS = ("GET", "HEAD")  # kv_view lets HEAD in wherever GET is
 

@@ -27,10 +27,7 @@ from django.urls import URLPattern, path
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
 
-from kvapp import errors
-from kvapp.http.hosts import host_refusal
-from kvapp.http.page import SAFE_METHODS, without_body_for_head
-from kvapp.http.responses import error_response
+from kvapp.http.guard import SAFE_METHODS, page_view
 
 # Explicit types for what the page ships: with nosniff, a wrong guess breaks the page.
 CONTENT_TYPES = {
@@ -83,13 +80,9 @@ def load_asset(name: str) -> Asset | None:
     return asset
 
 
+@page_view(*SAFE_METHODS)
 async def static_file(request: HttpRequest, name: str) -> HttpResponse:
     """``GET STATIC_URL<name>``: the file, 304 when the browser's copy is current, else 404."""
-    refusal = host_refusal(request)  # as on every route: a rebinding page learns nothing
-    if refusal is not None:
-        return error_response(refusal)
-    if request.method not in SAFE_METHODS:
-        return error_response(errors.MethodNotAllowed(str(request.method), SAFE_METHODS))
     asset = await asyncio.to_thread(load_asset, name)
     if asset is None:
         raise Http404(name)
@@ -100,7 +93,7 @@ async def static_file(request: HttpRequest, name: str) -> HttpResponse:
     response["ETag"] = asset.etag
     response["Last-Modified"] = http_date(asset.modified)
     response["Cache-Control"] = "no-cache"  # revalidate each time: a redeploy shows at once
-    return without_body_for_head(request, response)
+    return response
 
 
 def routes() -> list[URLPattern]:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from kvapp.http.hosts import host_refusal
-from kvapp.http.responses import error_response, json_response
+from kvapp.http.guard import page_view
+from kvapp.http.responses import json_response
 
 
+@page_view()
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler404: unknown paths; a foreign Host first gets the 400 every route gives it."""
-    refusal = host_refusal(request)
-    if refusal is not None:
-        return error_response(refusal)
     return json_response({"error": f"no such path: {request.path}"}, status=404)
 
 

@@ -1,13 +1,14 @@
-"""The wrapper every kvstore view wears: method check, token check, error mapping, metrics.
+"""The wrappers every kvstore view wears: ``kv_view`` for the API (host, token, method, error
+mapping, metrics) and ``page_view`` for the rest (the page, static files, unknown paths).
 
-Doing this in a decorator rather than middleware keeps it on the view itself, so the lean
-ASGI path (``kvapp.fastpath``) and Django's full handler run exactly the same checks.
+Doing this in decorators rather than middleware keeps it on the view itself, so the lean
+ASGI path (``kvapp.server.fastpath``) and Django's full handler run exactly the same checks.
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
+import inspect
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
@@ -15,12 +16,18 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
-from kvapp import errors, metrics
+from kvapp.auth import check_token
 from kvapp.conf import kv_settings
+from kvapp.errors import MethodNotAllowed
+from kvapp.http import metrics
 from kvapp.http.hosts import host_refusal
 from kvapp.http.responses import error_response
+from kvapp.store.errors import KVError, ValueTooLarge
 
 View = Callable[..., Awaitable[HttpResponse]]
+PageView = Callable[..., Awaitable[HttpResponse] | HttpResponse]
+
+SAFE_METHODS = ("GET", "HEAD")
 
 
 def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[View], View]:
@@ -39,12 +46,12 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
                 # without it is told 401, not which methods a route takes.
                 check_token(request.META.get("HTTP_AUTHORIZATION"))  # request.headers, minus building it
                 if request.method not in methods:
-                    raise errors.MethodNotAllowed(str(request.method), methods)
+                    raise MethodNotAllowed(str(request.method), methods)
                 response = await view(request, *args, **kwargs)
-            except errors.KVError as exc:
+            except KVError as exc:
                 response = error_response(exc, text=text_errors)
             except RequestDataTooBig:
-                too_big = errors.ValueTooLarge(f"request body is over {kv_settings().max_body_bytes} bytes")
+                too_big = ValueTooLarge(f"request body is over {kv_settings().max_body_bytes} bytes")
                 response = error_response(too_big, text=text_errors)
             metrics.observe(route, str(request.method), response.status_code, perf_counter() - started)
             return response
@@ -68,33 +75,42 @@ def with_head(methods: tuple[str, ...]) -> tuple[str, ...]:
     return (*methods[:at], "HEAD", *methods[at:])
 
 
-def check_token(authorization: str | None, query_token: str | None = None) -> None:
-    """Raise Unauthorized unless no token is configured or one of the offered ones matches.
+def page_view(*methods: str) -> Callable[[PageView], PageView]:
+    """Wrap a view outside the API (sync or async): the Host check every route makes, then
+    ``methods`` (none: any method), and HEAD answered without a body.
 
-    ``authorization`` is the header as Django's META holds it (the bytes decoded as latin-1);
-    ``query_token`` is already text (the socket's ``?token=``, percent-decoded as UTF-8).
+    These views need no token: the page and its files hold no data, and an unknown path
+    says only that it is unknown.
     """
-    expected = kv_settings().token
-    if not expected:
-        return
-    offered = _bearer_credentials(authorization)
-    if offered is None:
-        offered = (query_token or "").encode("utf-8", "surrogateescape")
-    # compare_digest: the time taken must not reveal how many leading characters matched.
-    if not hmac.compare_digest(offered, expected.encode("utf-8", "surrogateescape")):
-        raise errors.Unauthorized("a valid token is required: send Authorization: Bearer <token>")
+
+    def refusal_for(request: HttpRequest) -> HttpResponse | None:
+        refusal = host_refusal(request)  # before get_host(), which would raise and log a traceback
+        if refusal is None and methods and request.method not in methods:
+            refusal = MethodNotAllowed(str(request.method), methods)
+        return None if refusal is None else error_response(refusal)
+
+    def decorate(view: PageView) -> PageView:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                response = refusal_for(request) or await view(request, *args, **kwargs)
+                return without_body_for_head(request, response)
+
+            return guarded
+
+        @functools.wraps(view)
+        def guarded_sync(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            response = refusal_for(request) or view(request, *args, **kwargs)
+            return without_body_for_head(request, response)
+
+        return guarded_sync
+
+    return decorate
 
 
-def _bearer_credentials(authorization: str | None) -> bytes | None:
-    """The credentials of a ``Bearer`` header as the bytes the client sent; None for other schemes."""
-    if not authorization:
-        return None
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() != "bearer":  # RFC 9110 11.1: the scheme is case-insensitive
-        return None
-    # Strip only what HTTP calls whitespace: str.strip() would also take a latin-1 \xa0 or \x85,
-    # the last byte of a UTF-8 "à" or "Å".
-    credentials = credentials.strip(" \t")
-    # Undo the latin-1 decoding: a non-ASCII token arrives as the client's UTF-8 bytes.
-    # ("replace" only for text that never came off the wire; it then matches nothing.)
-    return credentials.encode("latin-1", "replace")
+def without_body_for_head(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """HEAD gets GET's headers and no body (Django's ASGI handler sends whatever body it is given)."""
+    if request.method == "HEAD":
+        response.content = b""
+    return response

@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import DisallowedHost
-from django.core.signals import setting_changed
 from django.http import HttpRequest
 
-from kvapp import errors
 from kvapp.http.memo import remember
+from kvapp.store.errors import InvalidRequest
 
 MAX_REMEMBERED_HOSTS = 256
 REFUSED = "the Host header is not an allowed host"  # what the client is told; the log has Django's reason
@@ -39,12 +38,12 @@ def check_host(request: HttpRequest) -> None:
         raise DisallowedHost(refusal)
 
 
-def host_refusal(request: HttpRequest) -> errors.InvalidRequest | None:
+def host_refusal(request: HttpRequest) -> InvalidRequest | None:
     """The 400 for a request whose host ALLOWED_HOSTS does not admit, for views outside ``kv_view``."""
     try:
         check_host(request)
     except DisallowedHost:
-        return errors.InvalidRequest(REFUSED)
+        return InvalidRequest(REFUSED)
     return None
 
 
@@ -57,10 +56,7 @@ def _verdict(request: HttpRequest) -> str | None:
     return None
 
 
-def _forget(*, setting: str, **kwargs: Any) -> None:
-    """Called when a test overrides settings: verdicts under the old ones no longer hold."""
+def forget_verdicts(setting: str) -> None:
+    """Called when a setting changes (``kvapp.apps``): verdicts under the old hosts no longer hold."""
     if setting in _HOST_SETTINGS:
         _refusals.clear()
-
-
-setting_changed.connect(_forget)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from kvapp import metrics
-from kvapp.errors import StoreUnavailable
+from kvapp.backend import get_store
+from kvapp.http import metrics
 from kvapp.http.guard import kv_view
 from kvapp.http.responses import json_response
-from kvapp.store import get_store
-from kvapp.watchers import watcher_count
+from kvapp.store.errors import StoreUnavailable
+from kvapp.watch.watchers import watcher_count
 
 
 @kv_view("GET", route="healthz")

@@ -12,11 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from kvapp import errors
-from kvapp.http.hosts import host_refusal
-from kvapp.http.responses import error_response
+from kvapp.http.guard import SAFE_METHODS, page_view
 
-SAFE_METHODS = ("GET", "HEAD")
 PAGE_SIZE = 50  # pairs per page; the script never asks for more
 TEMPLATE = "kvapp/index.html"
 HTML = "text/html; charset=utf-8"
@@ -39,20 +36,9 @@ def content_security_policy(host: str) -> str:
     )
 
 
-def without_body_for_head(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """HEAD gets GET's headers and no body (Django's ASGI handler sends whatever body it is given)."""
-    if request.method == "HEAD":
-        response.content = b""
-    return response
-
-
+@page_view(*SAFE_METHODS)
 async def index(request: HttpRequest) -> HttpResponse:
     """``GET /``: the page shell with the API and watch URLs the script should use."""
-    refusal = host_refusal(request)  # before get_host() below, which would raise and log a traceback
-    if refusal is None and request.method not in SAFE_METHODS:
-        refusal = errors.MethodNotAllowed(str(request.method), SAFE_METHODS)
-    if refusal is not None:
-        return without_body_for_head(request, error_response(refusal))
     context = {
         "api_list_url": reverse("kv-list"),
         "watch_path": "/ws/watch",
@@ -63,4 +49,4 @@ async def index(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(html, content_type=HTML)
     response["Content-Security-Policy"] = content_security_policy(request.get_host())
     response["Cache-Control"] = "no-cache"
-    return without_body_for_head(request, response)
+    return response

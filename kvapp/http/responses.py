@@ -9,8 +9,9 @@ from django.http import HttpResponse
 from django.http.cookie import SimpleCookie
 from django.http.response import ResponseHeaders
 
-from kvapp import errors
+from kvapp.errors import MethodNotAllowed, Unauthorized, status_for
 from kvapp.http.memo import remember
+from kvapp.store.errors import KeyNotFound, KVError, RevisionConflict
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -106,27 +107,27 @@ def text_response(text: str, status: int = 200) -> HttpResponse:
     return KVResponse(text, status=status, content_type=TEXT)
 
 
-def error_response(exc: errors.KVError, *, text: bool = False) -> HttpResponse:
+def error_response(exc: KVError, *, text: bool = False) -> HttpResponse:
     """The response for a refused request: JSON ``{"error": ...}`` or, for seed routes, text."""
-    status = errors.status_for(exc)
+    status = status_for(exc)
     message = str(exc)
     if text:
         response = text_response(message, status)
     else:
         body: dict[str, Any] = {"error": message}
-        if isinstance(exc, errors.RevisionConflict):
+        if isinstance(exc, RevisionConflict):
             body.update(_current_pair(exc))
-        elif isinstance(exc, errors.KeyNotFound):
+        elif isinstance(exc, KeyNotFound):
             body["key"] = exc.key  # tells "no such key" from "no such path" (a wrong base URL)
         response = json_response(body, status)
-    if isinstance(exc, errors.MethodNotAllowed):
+    if isinstance(exc, MethodNotAllowed):
         response["Allow"] = ", ".join(exc.allowed)
-    if isinstance(exc, errors.Unauthorized):
+    if isinstance(exc, Unauthorized):
         response["WWW-Authenticate"] = 'Bearer realm="kvstore"'
     return response
 
 
-def _current_pair(exc: errors.RevisionConflict) -> dict[str, Any]:
+def _current_pair(exc: RevisionConflict) -> dict[str, Any]:
     """A 409 carries the pair as it is now; revision 0 and null value when it is absent."""
     if exc.current is not None:
         return exc.current

@@ -14,13 +14,13 @@ from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import FIELD, ChunkIter, LazyStream, MultiPartParserError, Parser
 
+from kvapp.backend import get_store
 from kvapp.conf import kv_settings
-from kvapp.errors import InvalidRequest
 from kvapp.http.guard import kv_view
 from kvapp.http.responses import json_response, text_response
-from kvapp.store import get_store
 from kvapp.store.base import MAX_PAGE_SIZE
-from kvapp.validation import check_key, check_value
+from kvapp.store.errors import InvalidRequest
+from kvapp.store.validation import check_key, check_value
 
 NOT_UTF8 = "parameters are not valid UTF-8 (check their percent-encoding)"
 

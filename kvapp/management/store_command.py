@@ -10,9 +10,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from kvapp.errors import KVError
-from kvapp.store import PICKLE, open_store
+from kvapp.backend import open_store
+from kvapp.store import PICKLE
 from kvapp.store.base import Store
+from kvapp.store.errors import KVError
 
 
 class StoreCommand(BaseCommand):

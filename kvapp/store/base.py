@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from kvapp.validation import MAX_REVISION
+from kvapp.store.validation import MAX_REVISION
 
 logger = logging.getLogger(__name__)
 

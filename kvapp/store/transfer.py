@@ -19,10 +19,9 @@ from typing import Any
 
 import orjson
 
-from kvapp.conf import kv_settings
-from kvapp.errors import BadExport, KVError, StoreNotEmpty
 from kvapp.store.base import MAX_PAGE_SIZE, Pair, Store
-from kvapp.validation import MAX_REVISION, check_key, check_value
+from kvapp.store.errors import BadExport, KVError, StoreNotEmpty
+from kvapp.store.validation import MAX_REVISION, Limits, check_key, check_value
 
 FORMAT_NAME = "kvstore-export"
 FORMAT_VERSION = 1
@@ -84,17 +83,17 @@ def read_header(line: str | bytes) -> Header:
     return Header(revision, keys, str(document.get("backend", "")))
 
 
-def read_pairs(lines: Iterable[str | bytes]) -> Iterator[Pair]:
-    """Parse the pair lines that follow the header lazily, checking each; blank lines are skipped."""
-    settings = kv_settings()
+def read_pairs(lines: Iterable[str | bytes], limits: Limits) -> Iterator[Pair]:
+    """Parse the pair lines that follow the header lazily, checking each against ``limits``;
+    blank lines are skipped."""
     previous: str | None = None
     for number, line in enumerate(lines, start=2):  # line 1 is the header
         if not line.strip():
             continue
         document = _parse(line, number)
         try:
-            key = check_key(document.get("key"), settings.max_key_bytes)
-            value = check_value(document.get("value"), settings.max_value_bytes)
+            key = check_key(document.get("key"), limits.max_key_bytes)
+            value = check_value(document.get("value"), limits.max_value_bytes)
         except KVError as exc:
             raise BadExport(f"line {number}: {exc}") from None
         revision, created = document.get("revision"), document.get("created")

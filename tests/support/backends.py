@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kvapp.store.base import Store
-from kvapp.store.pickle_store import PickleStore
-from kvapp.store.redis_store import RedisStore
+from kvapp.store.pickle.store import PickleStore
+from kvapp.store.redis.store import RedisStore
 from tests.support.redis import RedisServer
 
 

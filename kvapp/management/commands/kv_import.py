@@ -10,9 +10,11 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from kvapp.conf import kv_settings
 from kvapp.management.store_command import StoreCommand
 from kvapp.store import transfer
 from kvapp.store.base import Pair, Store
+from kvapp.store.validation import Limits
 
 
 class Command(StoreCommand):
@@ -32,9 +34,15 @@ class Command(StoreCommand):
         with opened as handle:
             header = transfer.read_header(handle.readline())
             with self.progress(options, header.keys, "importing") as bar:
-                count = await transfer.restore(store, header, _counted(transfer.read_pairs(handle), bar))
+                count = await transfer.restore(store, header, _counted(transfer.read_pairs(handle, _limits()), bar))
         stats = await store.stats()
         self.stderr.write(f"imported {count} pairs into the {stats.backend} store, now at revision {stats.revision}")
+
+
+def _limits() -> Limits:
+    """The server's key and value limits: an import may not load what the API would refuse."""
+    settings = kv_settings()
+    return Limits(settings.max_key_bytes, settings.max_value_bytes)
 
 
 def _counted(pairs: Iterator[Pair], bar: Any) -> Iterator[Pair]:

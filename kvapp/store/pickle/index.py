@@ -7,9 +7,9 @@ from itertools import islice
 
 from sortedcontainers import SortedDict
 
-from kvapp.errors import Compacted
 from kvapp.store.base import Event, Page, Pair
-from kvapp.store.snapshot import PairTuple, SnapshotState
+from kvapp.store.errors import Compacted
+from kvapp.store.pickle.snapshot import PairTuple, SnapshotState
 
 
 class MemoryIndex:

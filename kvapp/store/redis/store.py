@@ -1,6 +1,6 @@
 """The scale-out backend: pairs, revisions and retained events in Redis, shared by many processes.
 
-Every write is one Lua script (see ``redis_scripts``), so revisions are handed out by Redis
+Every write is one Lua script (see ``kvapp.store.redis.scripts``), so revisions are handed out by Redis
 itself and any number of server processes on any number of machines agree on one order.
 Each process publishes the events of the writes *it* made; a watcher that receives them out
 of order across processes fills the gap from ``events_since``, which reads the same Redis.
@@ -8,7 +8,7 @@ of order across processes fills the gap from ``events_since``, which reads the s
 Connection failures become ``StoreUnavailable`` (HTTP 503). Every call is tried once more
 on a fresh connection first: after a Redis restart the pooled connections are stale and the
 first command on one fails although Redis is back. That is safe for writes too, because each
-write carries an op ID its script remembers (see ``redis_scripts``): redis-py's own retries
+write carries an op ID its script remembers (see ``kvapp.store.redis.scripts``): redis-py's own retries
 are off, since they would run a write whose reply was lost a second time.
 """
 
@@ -28,9 +28,9 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from kvapp.errors import Compacted, KeyNotFound, RevisionConflict, StoreNotEmpty, StoreUnavailable
-from kvapp.store import redis_scripts
 from kvapp.store.base import DEFAULT_PAGE_SIZE, Event, Page, Pair, Stats, Store
+from kvapp.store.errors import Compacted, KeyNotFound, RevisionConflict, StoreNotEmpty, StoreUnavailable
+from kvapp.store.redis import scripts
 
 logger = logging.getLogger(__name__)
 
@@ -233,11 +233,11 @@ class RedisStore(Store):
 _LAYOUT = ("rev", "pairs", "keys", "events")
 
 _SOURCES = {
-    "put": redis_scripts.PUT,
-    "delete": redis_scripts.DELETE,
-    "list": redis_scripts.LIST,
-    "events_since": redis_scripts.EVENTS_SINCE,
-    "install_import": redis_scripts.INSTALL_IMPORT,
+    "put": scripts.PUT,
+    "delete": scripts.DELETE,
+    "list": scripts.LIST,
+    "events_since": scripts.EVENTS_SINCE,
+    "install_import": scripts.INSTALL_IMPORT,
 }
 
 

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from kvapp.errors import StoreLocked
+from kvapp.store.errors import StoreLocked
 
 
 def fsync_directory(directory: Path) -> None:

@@ -1,16 +1,27 @@
-"""Rules every backend applies to keys and values, so no backend can store what another refuses."""
+"""The rules for keys, values and revisions, checked before anything reaches a backend.
+
+The HTTP views, the seed routes and the import check every key and value with these, so no
+backend is handed (and no backend can store) what another would refuse. The backends
+themselves trust their callers and do not check again.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from kvapp.errors import InvalidKey, InvalidRequest, ValueTooLarge
+from kvapp.store.errors import InvalidKey, InvalidRequest, ValueTooLarge
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_REVISION = 2**63 - 1  # etcd's int64 revisions; larger is a client bug, not a revision
-# Digits a number written in a query may have: far past any revision (19) or page size, and
-# far below the 4300 past which int() refuses (ValueError) after spending time on it.
-MAX_NUMBER_DIGITS = 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The size limits a caller enforces (from its settings); the store never reads settings."""
+
+    max_key_bytes: int
+    max_value_bytes: int
 
 
 def check_key(key: object, max_bytes: int) -> str:
@@ -42,18 +53,6 @@ def check_revision(revision: object) -> int:
     if isinstance(revision, bool) or not isinstance(revision, int) or not 0 <= revision <= MAX_REVISION:
         raise InvalidRequest(f'"if_revision" must be a whole number from 0 to {MAX_REVISION}')
     return revision
-
-
-def parse_whole_number(text: str, *, signed: bool = False) -> int | None:
-    """``text`` as an int if it is 1 to MAX_NUMBER_DIGITS ASCII digits, after one ``-`` when
-    ``signed``; else None.
-
-    For numbers in query strings: int() also reads "1_0", " 5 ", "+2" and full-width digits.
-    """
-    digits = text[1:] if signed and text.startswith("-") else text
-    if 0 < len(digits) <= MAX_NUMBER_DIGITS and digits.isascii() and digits.isdigit():
-        return int(text)
-    return None
 
 
 def _utf8_size(text: str, what: str) -> int:

@@ -6,9 +6,9 @@ from typing import Any
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 
-from kvapp.fastpath import FastPathHandler
-from kvapp.origin import BrowserOriginValidator
-from kvapp.routing import websocket_urlpatterns
+from kvapp.server.fastpath import FastPathHandler
+from kvapp.watch.origin import BrowserOriginValidator
+from kvapp.watch.routing import websocket_urlpatterns
 
 
 def build_application(http_application: Any) -> ProtocolTypeRouter:

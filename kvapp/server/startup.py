@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gc
 
+from kvapp.backend import get_store
 from kvapp.conf import kv_settings
-from kvapp.errors import CorruptStore, StoreLocked, StoreUnavailable
-from kvapp.listen_check import warn_if_exposed
-from kvapp.store import get_store
-from kvproject.env import cannot_start
+from kvapp.server.exposure import warn_if_exposed
+from kvapp.server.refusal import cannot_start
+from kvapp.store.errors import CorruptStore, StoreLocked, StoreUnavailable
 
 YOUNG_COLLECTION_THRESHOLD = 50_000  # net new container objects between young collections
 

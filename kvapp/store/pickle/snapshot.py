@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kvapp.errors import CorruptStore
-from kvapp.store import safe_pickle
 from kvapp.store.base import Event
-from kvapp.store.files import write_atomically
+from kvapp.store.errors import CorruptStore
+from kvapp.store.pickle import safe_pickle
+from kvapp.store.pickle.files import write_atomically
 
 logger = logging.getLogger(__name__)
 

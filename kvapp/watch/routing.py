@@ -1,17 +1,18 @@
-"""The websocket counterpart of ``kvapp.http.fallback``: unknown paths are a 404, not a crash.
+"""Websocket routes: the watch socket, and a 404 for any other path.
 
 Channels' URLRouter raises for a path no route takes, which servers turn into a handshake
 ending in HTTP 500 and a traceback in the log. A client that mistyped the watch URL gets
-instead what a refused watch gets: one error frame, then close code 4000 + 404.
+instead what a refused watch gets: one error frame, then close code 4404 (the websocket
+counterpart of ``kvapp.http.fallback``).
 """
 
 from __future__ import annotations
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.urls import path, re_path
 
-from kvapp.consumers import CLOSE_CODE_BASE
-
-CLOSE_NOT_FOUND = CLOSE_CODE_BASE + 404  # as a refused watch closes: 4000 + the HTTP status
+from kvapp.watch.consumer import WatchConsumer
+from kvapp.watch.protocol import CloseCode
 
 
 class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
@@ -21,4 +22,10 @@ class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
         """Called on the handshake: accept only to say why, then close."""
         await self.accept()
         await self.send_json({"type": "error", "error": f"no such path: {self.scope['path']}"})
-        await self.close(code=CLOSE_NOT_FOUND)
+        await self.close(code=int(CloseCode.NOT_FOUND))  # autobahn refuses an int subclass
+
+
+websocket_urlpatterns = [
+    path("ws/watch", WatchConsumer.as_asgi()),
+    re_path("", UnknownPathConsumer.as_asgi()),  # last: whatever the routes above did not take
+]

@@ -7,10 +7,10 @@ middleware's ``process_request``/``process_response`` to async through ``sync_to
 (a thread hop each). For a key-value request that is many times the work of the request.
 
 This handler matches the path against Django's own URL patterns (one URL conf, see
-``kvapp.route_table``) and, when the matched view is a ``kv_view`` (it carries
-``kv_route``), builds the request (``kvapp.http.requests.KVRequest``, an ``ASGIRequest``
+``kvapp.server.routes``) and, when the matched view is a ``kv_view`` (it carries
+``kv_route``), builds the request (``kvapp.server.requests.KVRequest``, an ``ASGIRequest``
 built cheaper), runs the configured middleware's hooks inline
-(``kvapp.inline_middleware``), awaits the view and writes the ``HttpResponse`` to
+(``kvapp.server.middleware``), awaits the view and writes the ``HttpResponse`` to
 ``send``. The view does its own method check, token check, error mapping and metrics, so
 both paths answer alike. Everything else (the page, static files, unknown paths) goes to
 Django's handler untouched.
@@ -33,10 +33,10 @@ from django.urls import get_resolver, set_script_prefix
 
 from kvapp.conf import kv_settings, url_settings
 from kvapp.http.fallback import server_error
-from kvapp.http.requests import KVRequest, OversizedRequest
 from kvapp.http.responses import encoded_header
-from kvapp.inline_middleware import InlineMiddleware
-from kvapp.route_table import route_table
+from kvapp.server.middleware import InlineMiddleware
+from kvapp.server.requests import KVRequest, OversizedRequest
+from kvapp.server.routes import route_table
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from kvapp.store import get_store
+from kvapp.backend import get_store
 
 FRESH_FOR = 0.5  # seconds an answer is reused; below the watchers' 1 s sync interval
 

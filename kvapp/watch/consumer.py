@@ -14,149 +14,40 @@ comes round were they really dropped and are filled from the store. Catching up 
 from the timer instead would jump past messages that are merely queued behind a slow
 client, and turn a watcher that is only slow into a compacted one.
 
-Every layer message is handled by the consumer's one feed loop, started after ``connect``
-and stopped before ``disconnect``; the timer only posts the marker, or closes the watch when
-the store fails, and never touches ``last``, so ``last`` needs no lock. The feed awaits the
-layer directly: Channels' own loop starts a task and an ``asyncio.wait`` per message, which
-with every committed batch going to every watcher was a sixth of a daphne server's time at
-200 watchers.
+Every layer message is handled by the consumer's one feed loop (``kvapp.watch.feed``); the
+timer only posts the marker, or closes the watch when the store fails, and never touches
+``last``, so ``last`` needs no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from channels.consumer import get_handler_name
-from channels.exceptions import ChannelFull, StopConsumer
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
+from channels.exceptions import ChannelFull
 
-from kvapp.broadcast import WATCH_GROUP, Frame, encode_frame
+from kvapp.auth import check_token
+from kvapp.backend import get_store
 from kvapp.conf import kv_settings
-from kvapp.errors import SERVER_ERROR, Compacted, InvalidRequest, KVError, StoreUnavailable, TooManyWatchers, status_for
-from kvapp.http.guard import check_token
-from kvapp.revision_poll import revision_poll
-from kvapp.store import get_store
-from kvapp.validation import MAX_REVISION, parse_whole_number
-from kvapp.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
+from kvapp.errors import TooManyWatchers
+from kvapp.params import parse_whole_number
+from kvapp.store.errors import Compacted, InvalidRequest, KVError, StoreUnavailable
+from kvapp.store.validation import MAX_REVISION
+from kvapp.watch.broadcast import WATCH_GROUP, Frame, encode_frame
+from kvapp.watch.feed import LayerFeedConsumer
+from kvapp.watch.protocol import close_code_for
+from kvapp.watch.revision_poll import revision_poll
+from kvapp.watch.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
 
 logger = logging.getLogger(__name__)
 
-CLOSE_CODE_BASE = 4000  # a refused watch closes with 4000 + the HTTP status of its failure
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_COMPACTED = 4410
-CLOSE_TOO_MANY = 4429
-CLOSE_UNAVAILABLE = 4503  # "try again later"; daphne (autobahn) can only send 1000 or 3000-4999, not 1013
 SYNC_INTERVAL = 1.0  # seconds between checks for a silently dropped last message
 SYNC_MESSAGE = "kv.sync"  # the marker a watcher posts to itself; dispatched to kv_sync
-DISCONNECT_MESSAGE = "websocket.disconnect"
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class LayerFeedConsumer(AsyncJsonWebsocketConsumer):
-    """A websocket consumer whose layer messages cost no task each: Channels' loop, made lean.
-
-    Channels' ``AsyncConsumer`` waits on the client and the layer at once with a new task
-    and an ``asyncio.wait`` for every message. Here one long-lived feed task awaits the
-    layer and runs the handlers, and the consumer's own task waits on the client, which
-    speaks rarely; the wait on both is paid per client message only.
-    """
-
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        """Called per connection: Channels' ``AsyncConsumer.__call__`` with the loops below."""
-        self.scope = scope
-        self.base_send = send  # first: a consumer the layer gives no channel still answers
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        try:
-            self.channel_name = await self.channel_layer.new_channel()
-        except StoreUnavailable as exc:  # e.g. Redis away: a clean refusal, not a handshake ending in HTTP 500
-            await receive()  # websocket.connect
-            await self.refuse(exc)
-            return
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        self.feed_parked = False  # the feed is waiting on the layer, between two handlers
-        self.feed_stopping = False
-        try:
-            with contextlib.suppress(StopConsumer):
-                await self.dispatch(await receive())  # websocket.connect (or an early disconnect)
-                await self._dispatch_until_disconnect(receive)
-        finally:
-            # disconnect() runs only for a websocket.disconnect message; a server that cancels
-            # the application (daphne, once the connection is gone) skips it, so release here too.
-            await self.release()
-
-    async def refuse(self, exc: KVError) -> None:
-        """Called when the socket must close because of ``exc``, before or after the handshake."""
-        raise NotImplementedError
-
-    async def release(self) -> None:
-        """Called when the consumer ends, however it ends; must be safe to call twice."""
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Run the handler for ``message`` directly.
-
-        Channels' own dispatch first closes stale database connections in a worker thread,
-        a thread hop per message; kvstore has no database, and every committed batch is a
-        message to every watcher, so that hop would be paid watchers x batches times.
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"no handler for message type {message['type']}")
-        await handler(message)
-
-    async def _dispatch_until_disconnect(self, receive: Receive) -> None:
-        """Run the feed beside the client's messages until the client leaves or a handler fails.
-
-        Client frames are dispatched here, beside the feed, so a ``receive`` must not touch
-        what the layer handlers use (the watch protocol ignores client frames). A disconnect
-        waits for the feed to finish the handler it is in, as Channels' one loop would.
-        """
-        feed = asyncio.ensure_future(self._feed())
-        client = asyncio.ensure_future(receive())
-        try:
-            while True:
-                await asyncio.wait((feed, client), return_when=asyncio.FIRST_COMPLETED)
-                if feed.done():
-                    feed.result()  # a handler raised: end the consumer with it, as Channels would
-                    return
-                message = client.result()
-                if message["type"] == DISCONNECT_MESSAGE:
-                    await self._stop_feed(feed)
-                await self.dispatch(message)
-                client = asyncio.ensure_future(receive())
-        finally:
-            for task in (client, feed):
-                task.cancel()
-                await asyncio.wait((task,))  # let the layer clean up after a cancelled receive
-
-    async def _feed(self) -> None:
-        """Handle this channel's layer messages one at a time, awaiting the layer directly."""
-        while not self.feed_stopping:
-            self.feed_parked = True
-            try:
-                message = await self.channel_receive()
-            finally:
-                self.feed_parked = False
-            await self.dispatch(message)
-
-    async def _stop_feed(self, feed: asyncio.Future[None]) -> None:
-        """Stop the feed between two handlers: at once if it is waiting, else after its handler."""
-        self.feed_stopping = True
-        if self.feed_parked:
-            feed.cancel()
-        await asyncio.wait((feed,))
-        if not feed.cancelled():
-            feed.result()
 
 
 class WatchConsumer(LayerFeedConsumer):
@@ -349,7 +240,7 @@ class WatchConsumer(LayerFeedConsumer):
                 await self.send_json({"type": "compacted", "oldest": exc.oldest})
             else:
                 await self.send_json({"type": "error", "error": str(exc)})
-            await self.close(code=_close_code(exc))
+            await self.close(code=close_code_for(exc))
         except Exception as send_failure:
             if not _peer_is_gone(send_failure):
                 raise
@@ -357,12 +248,6 @@ class WatchConsumer(LayerFeedConsumer):
 
 class BadWatchRequest(InvalidRequest):
     """The watch URL's parameters are malformed."""
-
-
-def _close_code(exc: KVError) -> int:
-    """The websocket close code for a failure: 4000 + its HTTP status; 4503 for a server fault."""
-    status = status_for(exc)
-    return CLOSE_UNAVAILABLE if status == SERVER_ERROR else CLOSE_CODE_BASE + status  # a fault: "try later"
 
 
 UVICORN_SEND_AFTER_CLOSE = "after sending 'websocket.close'"

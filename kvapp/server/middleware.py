@@ -16,11 +16,10 @@ the hooks). A setting change forgets what was learned.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 
@@ -38,6 +37,8 @@ INLINE_SAFE_MIDDLEWARE = frozenset(
 MAX_SHAPES = 64  # combinations of (secure, headers present, exempt); a handful in practice
 
 View = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+_instances: weakref.WeakSet[InlineMiddleware] = weakref.WeakSet()  # what ``forget_learned`` clears
 Shape = tuple[bool, tuple[str, ...], bool]
 Added = tuple[tuple[str, tuple[str, str]], ...]  # (lower-case name, (name, value)) in order
 
@@ -58,7 +59,7 @@ class InlineMiddleware:
         # hook may answer, and everything runs per request as in Django.
         self.request_hooks_may_answer = bool(settings.SECURE_SSL_REDIRECT)
         self._added: dict[Shape, Added | None] = {}  # None: this shape is not safe to copy
-        setting_changed.connect(self._forget, weak=True)
+        _instances.add(self)
 
     @classmethod
     def from_settings(cls) -> InlineMiddleware | None:
@@ -129,6 +130,12 @@ class InlineMiddleware:
         remember(self._added, shape, added if only_added else None, MAX_SHAPES)
         return answer
 
-    def _forget(self, **kwargs: Any) -> None:
-        """Called when a test changes a setting: the hooks may now add something else."""
+    def forget(self) -> None:
+        """Called when a setting changes (tests): the hooks may now add something else."""
         self._added.clear()
+
+
+def forget_learned() -> None:
+    """Called when a setting changes (``kvapp.apps``): every chain relearns what its hooks add."""
+    for chain in list(_instances):
+        chain.forget()

@@ -11,10 +11,10 @@ import os
 import pickle
 from pathlib import Path
 
-from kvapp.errors import CorruptStore
-from kvapp.store import records, safe_pickle
 from kvapp.store.base import Event
-from kvapp.store.files import fsync_directory, write_all
+from kvapp.store.errors import CorruptStore
+from kvapp.store.pickle import records, safe_pickle
+from kvapp.store.pickle.files import fsync_directory, write_all
 
 logger = logging.getLogger(__name__)
 

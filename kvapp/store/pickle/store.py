@@ -23,12 +23,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kvapp.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreUnavailable
-from kvapp.store import journal, snapshot
 from kvapp.store.base import DEFAULT_PAGE_SIZE, Event, Page, Pair, Stats, Store
-from kvapp.store.files import FileLock
-from kvapp.store.index import MemoryIndex
-from kvapp.store.io_thread import IOThread, IOThreadStopped
+from kvapp.store.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreUnavailable
+from kvapp.store.pickle import journal, snapshot
+from kvapp.store.pickle.files import FileLock
+from kvapp.store.pickle.index import MemoryIndex
+from kvapp.store.pickle.io_thread import IOThread, IOThreadStopped
 
 logger = logging.getLogger(__name__)
 

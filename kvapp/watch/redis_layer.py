@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis import exceptions as redis_errors
 
-from kvapp.errors import StoreUnavailable
+from kvapp.store.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
