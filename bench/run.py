@@ -56,12 +56,12 @@ def bench_server(kind: str, mode: Mode, workdir: Path) -> dict[str, Any]:
     """
     small = _seeded(workdir / kind / "small", SMALL_STORE_KEYS)
     big = _seeded(workdir / kind / "big", BIG_STORE_KEYS)
-    with Server(kind, KV_APP, big) as upgrading:  # first start: seed format, upgraded in place
+    with Server.of(kind, KV_APP, big) as upgrading:  # first start: seed format, upgraded in place
         results: dict[str, Any] = {"start_upgrade": upgrading.start_seconds}
     with (
-        Server(kind, KV_APP, big) as big_kv,
-        Server(kind, KV_APP, small) as kv,
-        Server(kind, BARE_APP, small.with_name("bare")) as bare,
+        Server.of(kind, KV_APP, big) as big_kv,
+        Server.of(kind, KV_APP, small) as kv,
+        Server.of(kind, BARE_APP, small.with_name("bare")) as bare,
     ):
         results.update(start_big=big_kv.start_seconds, rss_big=big_kv.rss_mb())
         keys_env = {"KV_BENCH_KEYS": str(SMALL_STORE_KEYS)}
@@ -88,7 +88,7 @@ def bench_server(kind: str, mode: Mode, workdir: Path) -> dict[str, Any]:
         results.update({name: median_run(runs) for name, runs in rounds.items()})
         results["rounds"] = rounds
         results["rss_big_after"] = big_kv.rss_mb()
-    with Server(kind, KV_APP, small) as kv:
+    with Server.of(kind, KV_APP, small) as kv:
         for watchers in WATCHER_COUNTS:
             results[f"watch{watchers}"] = run_fanout(kv.url, watchers, mode.watch_seconds)
     return results

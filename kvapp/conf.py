@@ -45,5 +45,6 @@ def kv_settings() -> KVSettings:
 @cache
 def url_settings() -> tuple[str | None, str]:
     """FORCE_SCRIPT_NAME and ROOT_URLCONF, which the fast path needs per request (cached like
-    ``kv_settings``: two settings reads were ~1 µs of every request; they change only under tests)."""
+        ``kv_settings``: reading Django settings costs a lookup chain per read, on every request, for
+    values that change only under tests)."""
     return settings.FORCE_SCRIPT_NAME, settings.ROOT_URLCONF

@@ -18,8 +18,8 @@ from playwright.sync_api import expect, sync_playwright
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from kvapp.testing.server import ServerProcess  # noqa: E402 - needs the project on sys.path
 from tests.support.browser import launch_chromium  # noqa: E402 - needs the project on sys.path
-from tests.support.server import ServerProcess  # noqa: E402 - needs the project on sys.path
 
 OUTPUT = PROJECT_ROOT / "docs" / "screenshot.png"
 VIEWPORT = {"width": 1280, "height": 900}  # CSS pixels

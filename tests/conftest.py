@@ -9,8 +9,8 @@ import pytest
 
 from kvapp.backend import set_store
 from kvapp.store.pickle.store import PickleStore
+from kvapp.testing.server import ServerProcess
 from tests.support.redis import RedisServer
-from tests.support.server import ServerProcess
 
 
 @pytest.fixture

@@ -16,14 +16,14 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from kvapp.testing.ports import free_port
+from kvapp.testing.server import ServerProcess
 from kvcli.cli import build_parser, main
 from kvcli.client import KVClient
 from kvcli.commands import Commands
 from kvcli.environment import Environment
 from kvcli.status import ExitStatus
 from kvcli.watch import WatchStream
-from tests.support.ports import free_port
-from tests.support.server import ServerProcess
 
 TOKEN = "s3cret"
 UNICODE_TOKEN = "tökén€"  # not latin-1: the header must carry its UTF-8 bytes

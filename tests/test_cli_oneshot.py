@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.support.ports import free_port
-from tests.support.server import PROJECT_ROOT, ServerProcess
+from kvapp.testing.ports import free_port
+from kvapp.testing.server import PROJECT_ROOT, ServerProcess
 
 TOKEN = "s3cret"
 RUN_TIMEOUT = 30  # seconds per CLI process

@@ -11,8 +11,8 @@ import pexpect
 import pytest
 import requests
 
-from tests.support.ports import free_port
-from tests.support.server import PROJECT_ROOT, ServerProcess
+from kvapp.testing.ports import free_port
+from kvapp.testing.server import PROJECT_ROOT, ServerProcess
 
 PROMPT = "kvstore> "
 EXPECT_TIMEOUT = 15  # seconds; first import of requests/websockets on a busy box

@@ -20,12 +20,12 @@ import requests
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
+from kvapp.testing.ports import free_port
+from kvapp.testing.server import PROJECT_ROOT, ServerProcess
 from kvcli.client import KVClient
 from kvcli.errors import AuthRequired, BadResponse, WatchCompacted
 from kvcli.output import format_event
 from kvcli.watch import RECONNECT_DELAYS, WatchStream
-from tests.support.ports import free_port
-from tests.support.server import PROJECT_ROOT, ServerProcess
 
 TOKEN = "s3cret"
 LINE_TIMEOUT = 15.0  # seconds; a restarted server on a busy 2-core box takes a few

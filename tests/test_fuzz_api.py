@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kvapp.http.openapi import openapi_document
-from tests.support.server import ServerProcess
+from kvapp.testing.server import ServerProcess
 
 EXAMPLES_PER_OPERATION = 50
 REQUEST_TIMEOUT = 10.0  # seconds

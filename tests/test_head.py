@@ -16,7 +16,7 @@ import requests
 from django.test import AsyncClient
 
 from kvapp.store.pickle.store import PickleStore
-from tests.support.server import ServerProcess
+from kvapp.testing.server import ServerProcess
 
 TIMEOUT = 10.0  # seconds for any one request
 GET_ROUTES = [

@@ -13,8 +13,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, WebSocketRoute, expect, sync_playwright
 
+from kvapp.testing.server import ServerProcess
 from tests.support.browser import CHROMIUM, launch_chromium
-from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.browser
 

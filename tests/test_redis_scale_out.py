@@ -20,9 +20,9 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from kvapp.testing.server import ServerProcess
 from kvapp.watch.protocol import CloseCode
 from tests.support.redis import RedisServer
-from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.redis
 

@@ -34,11 +34,11 @@ from kvapp.http import api, openapi
 from kvapp.server.application import build_application
 from kvapp.server.exposure import bound_hosts, exposure_warning, is_loopback
 from kvapp.store.pickle.store import PickleStore
+from kvapp.testing.server import PROJECT_ROOT, ServerProcess
 from kvapp.urls import urlpatterns
 from kvapp.watch.protocol import CloseCode
 from kvapp.watch.watchers import watcher_count
 from kvproject.env import secret_key
-from tests.support.server import PROJECT_ROOT, ServerProcess
 
 TOKEN = "s3cret-token"
 JSON = "application/json"

@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from kvapp.server.refusal import EXIT_CANNOT_START as EXIT_STORE_UNUSABLE
-from tests.support.server import ServerProcess, healthz, run_until_refused
+from kvapp.testing.server import ServerProcess
+from tests.support.server import healthz, run_until_refused
 
 WRITERS = 8
 WRITES_PER_WRITER = 60

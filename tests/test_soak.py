@@ -23,7 +23,8 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.support.server import ServerProcess, healthz, wait_for_watchers
+from kvapp.testing.server import ServerProcess
+from tests.support.server import healthz, wait_for_watchers
 
 pytestmark = pytest.mark.soak
 

@@ -27,8 +27,9 @@ import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from kvapp.testing.server import ServerProcess
 from kvapp.watch.protocol import CloseCode
-from tests.support.server import ServerProcess, healthz
+from tests.support.server import healthz
 
 WRITERS = 8  # concurrent writer threads
 FRAME_TIMEOUT = 30.0  # seconds to wait for the frames a scenario expects

@@ -1,9 +1,10 @@
 """The ALLOWED_HOSTS check, remembered per Host header instead of re-parsed per request.
 
 ``HttpRequest.get_host()`` splits the header, lower-cases it and walks ALLOWED_HOSTS with
-pattern matching: ~7 µs, for an answer that only changes when the header or the settings
-do. The verdict is Django's own, cached by the request fields it reads and dropped when a
-setting changes; the cache is bounded, because clients choose what they put in Host.
+pattern matching on every request, for an answer that only changes when the header or the
+settings do (``bench/RESULTS.md``, "Measured micro-costs"). The verdict is Django's own,
+cached by the request fields it reads and dropped when a setting changes; the cache is
+bounded, because clients choose what they put in Host.
 """
 
 from __future__ import annotations

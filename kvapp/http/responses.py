@@ -25,7 +25,7 @@ MAX_CHECKED_HEADERS = 1024
 class CheckedOnceHeaders(ResponseHeaders):
     """Django's response headers, minus repeated work on the hot path.
 
-    Every ``response[name] = value`` re-validates and re-encodes both strings (~0.9 µs),
+    Every ``response[name] = value`` re-validates and re-encodes both strings,
     and ``name in headers`` / ``get()`` go through a raised KeyError when the header is
     absent, which is what middleware's ``setdefault`` meets on every response. Same
     checks, same errors; a string pair is checked once.

@@ -1,10 +1,10 @@
 """The URL conf, flattened once, so the fast path can match a path without Django's resolver walk.
 
 ``URLResolver.resolve`` tries every pattern in turn at every level of ``include()``,
-builds a ``ResolverMatch`` per level and records what it tried: ~17 µs of a ~100 µs kv
-request. The table keeps Django's own pattern objects in the same depth-first order, so
-the first route whose whole chain matches is the one Django picks, with the same
-``args``/``kwargs`` merge. What it adds is a literal pre-filter: the text a route's path
+builds a ``ResolverMatch`` per level and records what it tried: a large share of a kv
+request (``bench/RESULTS.md``, "Measured micro-costs"). The table keeps Django's own
+pattern objects in the same depth-first order, so the first route whose whole chain matches
+is the one Django picks, with the same ``args``/``kwargs`` merge. What it adds is a literal pre-filter: the text a route's path
 must start with (or be equal to), read from its route strings, so most routes are ruled
 out by a string comparison instead of a chain of regex searches.
 

@@ -26,7 +26,7 @@ def freeze_startup_objects() -> None:
     """Take what start-up loaded (Django, the apps, the store's index) out of the collector's sight.
 
     Those objects live as long as the process, yet every full collection walks them all:
-    a 30-60 ms pause for every request and watcher in flight, which was the tail of the
+    a pause of tens of milliseconds for every request and watcher in flight, which was the tail of the
     watch latency under daphne. Start-up garbage is collected first, so none is kept.
     """
     gc.collect()

@@ -16,7 +16,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.support.ports import free_port
+from kvapp.testing.ports import free_port
 
 START_TIMEOUT = 10.0  # seconds for redis-server to answer PING
 STOP_TIMEOUT = 10.0  # seconds for it to exit after SHUTDOWN / SIGTERM

@@ -2,8 +2,8 @@
 
 ``loop.run_in_executor`` on a one-worker ThreadPoolExecutor does the same job, but wraps a
 concurrent future in an asyncio one and runs more Python in the worker after the result is
-set, while the event loop, just woken, waits for the GIL. Measured on the 2-core test box:
-25 µs of CPU per hand-over there, 9 µs here; the committer pays it once per batch.
+set, while the event loop, just woken, waits for the GIL: about three times the CPU per
+hand-over (``bench/RESULTS.md``, "Measured micro-costs"). The committer pays it once per batch.
 """
 
 from __future__ import annotations
