@@ -4,9 +4,10 @@
 builds a ``ResolverMatch`` per level and records what it tried: a large share of a kv
 request (``bench/RESULTS.md``, "Measured micro-costs"). The table keeps Django's own
 pattern objects in the same depth-first order, so the first route whose whole chain matches
-is the one Django picks, with the same ``args``/``kwargs`` merge. What it adds is a literal pre-filter: the text a route's path
-must start with (or be equal to), read from its route strings, so most routes are ruled
-out by a string comparison instead of a chain of regex searches.
+is the one Django picks, with the same ``args``/``kwargs`` merge. What it adds is a literal
+pre-filter: the text a route's path must start with (or be equal to), read from its route
+strings, so most routes are ruled out by a string comparison instead of a chain of regex
+searches.
 
 Any URL conf works (regex or route patterns, converters, default kwargs, namespaces,
 translated routes); where the literal text cannot be known, the filter is empty and the
