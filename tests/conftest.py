@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.test import AsyncClient
 
 from kvapp.backend import set_store
 from kvapp.store.pickle.store import PickleStore
 from kvapp.testing.server import ServerProcess
 from tests.support.redis import RedisServer
+from tests.support.security import SERVER_LIMITS, TOKEN
 
 
 @pytest.fixture
@@ -44,3 +47,24 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def client(store: PickleStore) -> AsyncClient:
+    """Django's async test client against a fresh temp store."""
+    return AsyncClient()
+
+
+@pytest.fixture
+def token(settings: Any) -> str:
+    """Configure KV_TOKEN for this test."""
+    settings.KV_TOKEN = TOKEN
+    return TOKEN
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real daphne server with a token and small limits, shared by a module's real-socket tests."""
+    data = tmp_path_factory.mktemp("secured") / "store.pickle"
+    with ServerProcess(data, env={"KV_TOKEN": TOKEN, **SERVER_LIMITS}) as process:
+        yield process

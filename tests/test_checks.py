@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.core.checks import run_checks
 from django.test import override_settings
 
 from kvapp.checks import check_exposure, check_kv_settings
+from tests.support.security import TOKEN
 
 
 def ids(problems: list) -> list[str]:
@@ -41,3 +45,13 @@ def test_a_body_limit_below_the_value_limit_is_an_error() -> None:
 def test_exposure_warnings(token: str, hosts: list[str], debug: bool, expected: list[str]) -> None:
     with override_settings(KV_TOKEN=token, ALLOWED_HOSTS=hosts, DEBUG=debug):
         assert ids(check_exposure()) == expected
+
+
+def test_system_checks_warn_about_any_host_without_token_and_debug(settings: Any) -> None:
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.KV_TOKEN = ""
+    settings.DEBUG = True
+    assert {"kvapp.W001", "kvapp.W002"} <= {message.id for message in run_checks()}
+    settings.KV_TOKEN = TOKEN
+    settings.DEBUG = False
+    assert not {"kvapp.W001", "kvapp.W002"} & {message.id for message in run_checks()}

@@ -67,7 +67,7 @@ def with_head(methods: tuple[str, ...]) -> tuple[str, ...]:
     """``methods`` with HEAD right after GET (RFC 9110 9.3.2).
 
     A HEAD runs the view as a GET and answers its status, headers and body: daphne and
-    uvicorn drop the body for HEAD and keep GET's Content-Length (``tests/test_head.py``).
+    uvicorn drop the body for HEAD and keep GET's Content-Length (``tests/http/test_head.py``).
     """
     if "GET" not in methods or "HEAD" in methods:
         return methods

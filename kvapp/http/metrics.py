@@ -5,7 +5,7 @@ than by prometheus-client's ``Counter``/``Histogram``: those take a lock and re-
 on every call, and for a GET that was about a tenth of the server's CPU under load. Every
 kv request is answered on the event loop's thread, so plain numbers updated there are
 enough; the collector turns them into the same families at scrape time
-(``tests/test_metrics.py`` compares the exposition with prometheus-client's own classes).
+(``tests/http/test_metrics.py`` compares the exposition with prometheus-client's own classes).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Written by hand next to the contract rather than generated from the views: the views raise
 named exceptions and map them in one place, which no generator could read. ``tests/
-test_security.py`` keeps it honest (every route documented, every documented path routed)
-and ``tests/test_fuzz_api.py`` fuzzes the running server against it.
+http/test_openapi.py`` keeps it honest (every route documented, every documented path routed)
+and ``tests/e2e/test_fuzz_api.py`` fuzzes the running server against it.
 """
 
 from __future__ import annotations

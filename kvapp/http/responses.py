@@ -72,7 +72,7 @@ class KVResponse(HttpResponse):
     the attributes Django's constructor sets, with the values it would give them, directly
     (about a tenth of a kv request's time went to the general constructor). Text goes
     through Django's ``content`` setter, which knows the charset.
-    ``tests/test_responses.py`` compares the result with Django's attribute by attribute.
+    ``tests/http/test_responses.py`` compares the result with Django's attribute by attribute.
     """
 
     def __init__(self, content: bytes | str, *, status: int, content_type: str) -> None:

@@ -4,7 +4,7 @@
 (decode, upper-case, replace, format) and reads FORCE_SCRIPT_NAME from settings; those
 answers only change with the header name and the settings. ``KVRequest`` remembers the
 header names and takes the script name from its caller, and otherwise builds the same
-object the same way: ``tests/test_requests.py`` compares the two attribute by attribute
+object the same way: ``tests/server/test_requests.py`` compares the two attribute by attribute
 over generated scopes.
 """
 

@@ -11,7 +11,7 @@ searches.
 
 Any URL conf works (regex or route patterns, converters, default kwargs, namespaces,
 translated routes); where the literal text cannot be known, the filter is empty and the
-patterns decide. ``tests/test_route_table.py`` checks the answers against Django's.
+patterns decide. ``tests/server/test_routes.py`` checks the answers against Django's.
 """
 
 from __future__ import annotations

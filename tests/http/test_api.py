@@ -13,11 +13,6 @@ from kvapp.store.pickle.store import PickleStore
 JSON = "application/json"
 
 
-@pytest.fixture
-def client(store: PickleStore) -> AsyncClient:
-    return AsyncClient()
-
-
 async def put(client: AsyncClient, key: str, body: Any, **extra: Any):
     return await client.put(f"/api/v1/kv/{key}", data=body, content_type=JSON, **extra)
 

@@ -14,7 +14,7 @@ from kvapp.http.assets import load_asset
 from kvapp.server.application import build_application
 from tests.support.asgi import Answer
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "kvapp" / "static" / "kvapp"
+STATIC_DIR = Path(__file__).resolve().parents[2] / "kvapp" / "static" / "kvapp"
 APPLICATION = build_application(get_asgi_application())
 
 

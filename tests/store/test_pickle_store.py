@@ -309,7 +309,7 @@ def test_the_lock_is_released_when_the_owner_is_killed(tmp_path: Path) -> None:
             f"PickleStore({str(tmp_path / 'store.pickle')!r}); print('ready', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert holder.stdout.readline().strip() == b"ready"
     with pytest.raises(StoreLocked):

@@ -34,11 +34,6 @@ GET_ROUTES = [
 ]
 
 
-@pytest.fixture
-def client(store: PickleStore) -> AsyncClient:
-    return AsyncClient()
-
-
 @pytest.mark.parametrize("path", GET_ROUTES)
 async def test_head_answers_like_get_on_every_get_route(client: AsyncClient, path: str) -> None:
     await client.put("/api/v1/kv/greeting", data={"value": "hello"}, content_type="application/json")

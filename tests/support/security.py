@@ -1,0 +1,52 @@
+"""What the security tests share: the token they configure, request helpers, small server limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.test import AsyncClient
+
+from kvapp.http import openapi
+from kvapp.urls import urlpatterns
+
+TOKEN = "s3cret-token"
+JSON = "application/json"
+TEXT_ERROR_PATHS = {"/get", "/add"}  # seed routes that keep the flask server's text errors
+TIMEOUT = 10.0  # seconds for any one request, frame or close
+SERVER_LIMITS = {"KV_MAX_KEY_BYTES": "64", "KV_MAX_VALUE_BYTES": "1024", "KV_MAX_BODY_BYTES": "8192"}
+SAMPLE_ARGS = {"key": "k", "name": "kvapp/missing.js"}
+
+
+def routes() -> dict[str, Callable[..., Any]]:
+    """Every HTTP route as an OpenAPI-style path (``/api/v1/kv/{key}``) and its view."""
+    return {"/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(p.pattern)): p.callback for p in urlpatterns}
+
+
+def operations() -> list[tuple[str, str]]:
+    """(path, METHOD) of every documented operation."""
+    document = openapi.openapi_document()
+    return [
+        (path, method.upper()) for path, item in document["paths"].items() for method in item if method != "parameters"
+    ]
+
+
+def concrete_url(path: str) -> str:
+    """A concrete URL for a route path."""
+    return path.format(**SAMPLE_ARGS)
+
+
+async def valid_request(client: AsyncClient, method: str, path: str, query: str = "", **extra: Any) -> Any:
+    """One request with a body (or seed parameters) that would be valid for the operation."""
+    url = concrete_url(path)
+    if method == "PUT":
+        return await client.put(f"{url}?{query}", data={"value": "v"}, content_type=JSON, **extra)
+    if method == "POST":
+        return await client.post(f"{url}?key=k&value=v&{query}", **extra)
+    return await client.generic(method, f"{url}?{query}", **extra)
+
+
+def bearer(value: str = TOKEN) -> dict[str, str]:
+    """The Authorization header for requests."""
+    return {"Authorization": f"Bearer {value}"}
