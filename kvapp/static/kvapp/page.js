@@ -16,7 +16,7 @@ const config = {
   watchPath: document.body.dataset.watch,
   pageSize: Number(document.body.dataset.pageSize),
 };
-const messages = new Messages($("messages"));
+const messages = new Messages($("messages"), $("content-main"));
 const tokens = new TokenKeeper($("token-panel"));
 const api = new Api(config.listUrl, tokens);
 
@@ -232,16 +232,19 @@ function showLive(stateName) {
 }
 
 function nextPage() {
+  messages.clear();
   restart(state.prefix, state.last, [...state.cursors, state.after]);
 }
 
 function previousPage() {
+  messages.clear();
   const cursors = state.cursors.slice();
   const after = cursors.pop() ?? null;
   restart(state.prefix, after, cursors);
 }
 
 function applyPrefix(prefix) {
+  messages.clear();
   $("prefix").value = prefix;
   const url = new URL(location.href);
   if (prefix) url.searchParams.set("prefix", prefix);

@@ -1,0 +1,42 @@
+"""The page behaving like Django admin's change list (issue #19), in a real headless Chromium."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.support.server import ServerProcess
+from tests.test_page_browser import open_page, put, row
+
+pytestmark = pytest.mark.browser
+
+
+def messages(page: Page):
+    return page.locator("#messages .message")
+
+
+def test_only_the_last_actions_message_shows_and_the_keyboard_can_dismiss_it(
+    page: Page, shared_server: ServerProcess
+) -> None:
+    for key in ("msg/a", "msg/b"):
+        put(shared_server, key, "old")
+    open_page(page, shared_server, "msg/")
+    row(page, "msg/a").get_by_role("button", name="Edit").click()
+    page.get_by_label("New value for msg/a").fill("new")
+    page.keyboard.press("Control+Enter")
+    expect(messages(page)).to_have_text(["Saved “msg/a”."])
+    row(page, "msg/b").get_by_role("button", name="Delete").click()
+    page.keyboard.press("Enter")
+    expect(messages(page)).to_have_text(["Deleted “msg/b”."])  # the save's message has gone
+    dismiss = page.locator("#messages").get_by_role("button", name="Dismiss")
+    page.get_by_role("button", name="Add pair").focus()
+    page.keyboard.press("Tab")  # the message comes next in the reading order
+    expect(dismiss).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(messages(page)).to_have_count(0)
+    expect(row(page, "msg/a").get_by_role("button", name="Edit")).to_be_focused()  # where the delete left it
+    row(page, "msg/a").get_by_role("button", name="Delete").click()
+    page.keyboard.press("Enter")
+    expect(messages(page)).to_have_text(["Deleted “msg/a”."])
+    page.get_by_role("button", name="Apply").click()  # a new listing: that message was about the last one
+    expect(messages(page)).to_have_count(0)
