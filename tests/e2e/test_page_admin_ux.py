@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.server import ServerProcess
-from tests.test_page_browser import open_page, put, row
+from tests.test_page_browser import open_page, put, row, stored
 
 pytestmark = pytest.mark.browser
 
@@ -40,3 +40,24 @@ def test_only_the_last_actions_message_shows_and_the_keyboard_can_dismiss_it(
     expect(messages(page)).to_have_text(["Deleted “msg/a”."])
     page.get_by_role("button", name="Apply").click()  # a new listing: that message was about the last one
     expect(messages(page)).to_have_count(0)
+
+
+def test_a_successful_add_closes_the_panel_and_focuses_the_new_row(page: Page, shared_server: ServerProcess) -> None:
+    open_page(page, shared_server, "added/")
+    page.get_by_role("button", name="Add pair").click()
+    page.get_by_label("Key", exact=True).fill("added/new")
+    page.get_by_label("Value", exact=True).fill("v")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#add-panel")).to_be_hidden()
+    expect(page.get_by_role("button", name="Add pair")).to_have_attribute("aria-expanded", "false")
+    expect(row(page, "added/new")).to_be_in_viewport()
+    expect(row(page, "added/new").get_by_role("button", name="Edit")).to_be_focused()
+    expect(messages(page)).to_have_text(["Added “added/new”."])
+
+    page.get_by_role("button", name="Add pair").click()  # a refused add keeps the panel and what was typed
+    page.get_by_label("Key", exact=True).fill("added/new")
+    page.get_by_label("Value", exact=True).fill("clobber")
+    page.keyboard.press("Control+Enter")
+    expect(messages(page)).to_contain_text(["already exists"])
+    expect(page.get_by_label("Value", exact=True)).to_have_value("clobber")
+    assert stored(shared_server, "added/new") == "v"

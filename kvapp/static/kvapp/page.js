@@ -167,8 +167,11 @@ async function add(event) {
   try {
     const pair = await api.put(key, value, 0);
     const shown = show(pair);
+    // Back to the list, as Django admin's Save does: the panel closes and the keyboard goes to
+    // the new row (to Add pair when the row is not on this page or the search hides it).
     $("add-form").reset();
-    $("add-key").focus();
+    toggleAdd(false);
+    if (shown) table.get(key)?.focus();
     messages.success(shown ? `Added “${named(key)}”.` : `Added “${named(key)}” (not on this page).`);
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) {
