@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.server import ServerProcess
-from tests.test_page_browser import open_page, put, row, stored
+from tests.test_page_browser import open_page, put, row, stored, wait_for_store
 
 pytestmark = pytest.mark.browser
 
@@ -61,3 +61,25 @@ def test_a_successful_add_closes_the_panel_and_focuses_the_new_row(page: Page, s
     expect(messages(page)).to_contain_text(["already exists"])
     expect(page.get_by_label("Value", exact=True)).to_have_value("clobber")
     assert stored(shared_server, "added/new") == "v"
+
+
+def test_the_key_opens_its_rows_editor_without_leaving_the_page(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "keylink/a", "old")
+    open_page(page, shared_server, "keylink/")
+    page.evaluate("window.samePage = true")
+    url = page.url
+    key = row(page, "keylink/a").get_by_role("button", name="keylink/a", exact=True)
+    page.get_by_label("Search this page").focus()
+    page.keyboard.press("Tab")  # the key is the row's first stop
+    expect(key).to_be_focused()
+    expect(key).to_have_accessible_description("Opens this pair's editor.")
+    page.keyboard.press("Enter")
+    editor = page.get_by_label("New value for keylink/a")
+    expect(editor).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(key).to_be_focused()  # back where the keyboard came from
+    key.click()
+    editor.fill("new")
+    editor.press("Control+Enter")
+    wait_for_store(shared_server, "keylink/a", "new")
+    assert (page.url, page.evaluate("window.samePage")) == (url, True)

@@ -4,6 +4,7 @@ import { el, uniqueId } from "./dom.js";
 import { compareKeys, shorten } from "./keys.js";
 
 const FLASH_CLASS = "changed";
+const KEY_HINT = "key-hint"; // the page's hidden sentence saying what a key button does
 
 /** How a value looks in a cell: whole when short, folded in a <details> when long. */
 export function valueView(value) {
@@ -24,7 +25,15 @@ class Row {
     this.pair = pair;
     this.actions = actions;
     this.mode = "view";
-    this.keyCell = el("th", { scope: "row", class: "column-key" }, pair.key);
+    this.returnTo = null; // the key button when the editor was opened from it, for the keyboard's way back
+    // The key opens the editor as the admin's link column opens the change form; a button,
+    // since it changes nothing but this row and navigates nowhere.
+    this.keyButton = el(
+      "button",
+      { type: "button", class: "keylink", "aria-describedby": KEY_HINT, onclick: () => this.keyClicked() },
+      pair.key,
+    );
+    this.keyCell = el("th", { scope: "row", class: "column-key" }, this.keyButton);
     this.valueCell = el("td", { class: "column-value" });
     this.revisionCell = el("td", { class: "column-num" });
     this.createdCell = el("td", { class: "column-num" });
@@ -78,9 +87,17 @@ class Row {
     );
   }
 
+  /** Called by the key: open the editor, or go back to it when it is open already. */
+  keyClicked() {
+    if (this.mode === "edit") return this.textarea.focus();
+    this.showEditor();
+    this.returnTo = this.keyButton;
+  }
+
   /** Inline editor; the revision seen now is the one the save will compare against. */
   showEditor() {
     this.mode = "edit";
+    this.returnTo = null;
     this.base = this.pair.revision;
     this.tr.classList.add("editing");
     const id = uniqueId("edit");
@@ -151,8 +168,10 @@ class Row {
   }
 
   closeEditor() {
+    const returnTo = this.returnTo;
     this.showView();
-    this.focus();
+    if (returnTo) returnTo.focus();
+    else this.focus();
   }
 
   showConfirm() {
