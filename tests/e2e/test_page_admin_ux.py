@@ -10,6 +10,14 @@ from tests.test_page_browser import open_page, put, row, stored, wait_for_store
 
 pytestmark = pytest.mark.browser
 
+LAYOUT = """() => ({
+  columns: Array.from(document.querySelectorAll("#result_list thead th"), (th) => th.getBoundingClientRect().width),
+  rows: Array.from(document.querySelectorAll("#rows tr"), (tr) => {
+    const box = tr.getBoundingClientRect();
+    return [box.top, box.height];
+  }),
+})"""
+
 
 def messages(page: Page):
     return page.locator("#messages .message")
@@ -83,3 +91,25 @@ def test_the_key_opens_its_rows_editor_without_leaving_the_page(page: Page, shar
     editor.press("Control+Enter")
     wait_for_store(shared_server, "keylink/a", "new")
     assert (page.url, page.evaluate("window.samePage")) == (url, True)
+
+
+@pytest.mark.parametrize("width", [1280, 400])  # the phone-wide layout stacks the row's buttons
+def test_a_delete_confirmation_moves_no_column_and_no_row_and_leaves_the_key_in_sight(
+    page: Page, shared_server: ServerProcess, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    for key in ("still/a", "still/b", "still/c"):
+        put(shared_server, key, "a value long enough to wrap when its column narrows " * 2)
+    open_page(page, shared_server, "still/")
+    before = page.evaluate(LAYOUT)
+    target = row(page, "still/b")
+    target.get_by_role("button", name="Delete").click()
+    expect(target.get_by_role("button", name="Yes, delete")).to_be_focused()
+    assert page.evaluate(LAYOUT) == before
+    question = target.get_by_role("group", name="Delete revision")  # the buttons' question, for screen readers
+    expect(question).to_be_in_viewport(ratio=1)
+    key_cell, question_box = target.locator("th").bounding_box(), question.bounding_box()
+    assert key_cell is not None and question_box is not None
+    assert question_box["x"] >= key_cell["x"] + key_cell["width"]  # which pair it is stays readable
+    page.keyboard.press("Escape")
+    assert page.evaluate(LAYOUT) == before

@@ -77,7 +77,7 @@ class Row {
 
   showView() {
     this.mode = "view";
-    this.tr.classList.remove("editing");
+    this.tr.classList.remove("editing", "deleting");
     this.revisionCell.textContent = String(this.pair.revision);
     this.createdCell.textContent = String(this.pair.created);
     this.valueCell.replaceChildren(valueView(this.pair.value));
@@ -99,6 +99,7 @@ class Row {
     this.mode = "edit";
     this.returnTo = null;
     this.base = this.pair.revision;
+    this.tr.classList.remove("deleting");
     this.tr.classList.add("editing");
     const id = uniqueId("edit");
     this.textarea = el("textarea", { id, rows: Math.min(8, this.pair.value.split("\n").length + 1), spellcheck: "false" });
@@ -157,9 +158,9 @@ class Row {
     this.noteChange(`Someone else deleted this pair (revision ${revision}). Save to create it again with your value, or cancel.`);
   }
 
-  /** Put the keyboard on this row's first button (Edit in the view). */
+  /** Put the keyboard on this row's first button (Edit in the view, "Yes, delete" when confirming). */
   focus() {
-    this.actionCell.querySelector("button")?.focus();
+    this.actionCell.querySelector(this.mode === "confirm" ? ".confirm button" : "button")?.focus();
   }
 
   cancel() {
@@ -174,14 +175,16 @@ class Row {
     else this.focus();
   }
 
+  /** The question floats over the row's end instead of replacing Edit and Delete, which stay
+   * (hidden by CSS) to hold the cell's size: a wider cell reflowed the whole table under the
+   * pointer, moving the very buttons being aimed at. */
   showConfirm() {
     this.mode = "confirm";
+    const question = el("span", { id: uniqueId("confirm"), class: "confirm-question" }, `Delete revision ${this.pair.revision}?`);
     const yes = el("button", { type: "button", class: "deletelink", onclick: () => this.actions.remove(this) }, "Yes, delete");
-    this.actionCell.replaceChildren(
-      el("span", { class: "confirm" }, `Delete revision ${this.pair.revision}?`),
-      yes,
-      el("button", { type: "button", onclick: () => this.cancelConfirm() }, "No"),
-    );
+    const no = el("button", { type: "button", onclick: () => this.cancelConfirm() }, "No");
+    this.actionCell.append(el("div", { class: "confirm", role: "group", "aria-labelledby": question.id }, question, yes, no));
+    this.tr.classList.add("deleting");
     yes.focus();
   }
 
