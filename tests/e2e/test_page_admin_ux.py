@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.support.server import ServerProcess
-from tests.test_page_browser import open_page, put, row, stored, wait_for_store
+from tests.test_page_browser import hold_requests, open_page, put, row, stored, wait_for_store
 
 pytestmark = pytest.mark.browser
 
@@ -17,6 +19,16 @@ LAYOUT = """() => ({
     return [box.top, box.height];
   }),
 })"""
+
+
+def release(page: Page, held: list[Route]) -> None:
+    """Let the one held request go on, once the page has made it."""
+    deadline = time.monotonic() + 5
+    while not held:
+        assert time.monotonic() < deadline, "the page never made the request"
+        page.wait_for_timeout(20)
+    assert len(held) == 1
+    held.pop().continue_()
 
 
 def messages(page: Page):
@@ -113,3 +125,25 @@ def test_a_delete_confirmation_moves_no_column_and_no_row_and_leaves_the_key_in_
     assert question_box["x"] >= key_cell["x"] + key_cell["width"]  # which pair it is stays readable
     page.keyboard.press("Escape")
     assert page.evaluate(LAYOUT) == before
+
+
+def test_the_page_shows_it_is_loading_until_the_listing_arrives(page: Page, shared_server: ServerProcess) -> None:
+    put(shared_server, "loading/a", "1")
+    held = hold_requests(page, "**/api/v1/kv?*")
+    page.goto(f"{shared_server.url}/?prefix=loading/empty/")
+    loading = page.get_by_role("status").filter(has_text="Loading")
+    expect(loading).to_be_visible()
+    expect(page.locator("#result_list")).to_have_attribute("aria-busy", "true")
+    expect(page.get_by_text("No pairs here.")).to_be_hidden()
+    release(page, held)
+    expect(page.get_by_text("No pairs here.")).to_be_visible()  # now it is known
+    expect(loading).to_be_hidden()
+
+    page.get_by_label("By key prefix").fill("loading/")  # a new filter: what was known no longer holds
+    page.locator("#prefix-form").get_by_role("button", name="Apply").click()
+    expect(loading).to_be_visible()
+    expect(page.get_by_text("No pairs here.")).to_be_hidden()
+    release(page, held)
+    expect(page.locator("#rows th")).to_have_text(["loading/a"])
+    expect(loading).to_be_hidden()
+    expect(page.locator("#result_list")).to_have_attribute("aria-busy", "false")
