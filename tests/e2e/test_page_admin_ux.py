@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.support.server import ServerProcess
 from tests.test_page_browser import hold_requests, open_page, put, row, stored, wait_for_store
 
 pytestmark = pytest.mark.browser
 
+# Every column's width and every row's top and height: what must not move while a delete is confirmed.
 LAYOUT = """() => ({
   columns: Array.from(document.querySelectorAll("#result_list thead th"), (th) => th.getBoundingClientRect().width),
   rows: Array.from(document.querySelectorAll("#rows tr"), (tr) => {
@@ -31,7 +32,8 @@ def release(page: Page, held: list[Route]) -> None:
     held.pop().continue_()
 
 
-def messages(page: Page):
+def messages(page: Page) -> Locator:
+    """The messages shown above the table."""
     return page.locator("#messages .message")
 
 
