@@ -16,14 +16,17 @@ const config = {
   watchPath: document.body.dataset.watch,
   pageSize: Number(document.body.dataset.pageSize),
 };
-const messages = new Messages($("messages"));
+const messages = new Messages($("messages"), $("content-main"));
 const tokens = new TokenKeeper($("token-panel"));
 const api = new Api(config.listUrl, tokens);
 
 // prefix: the filter; after: cursor of this page (null = first); cursors: the `after` of each
 // earlier page, for Previous; last: last key this page may hold (null = up to the end);
-// listed: the revision the listing was read at; seen: the newest revision shown anywhere.
-const state = { prefix: "", after: null, cursors: [], last: null, listed: 0, seen: 0, loads: 0, restarts: 0, stale: false };
+// listed: the revision the listing was read at; seen: the newest revision shown anywhere;
+// loading: a listing is on its way; stale: the last one failed, so the rows may be out of date.
+const state = {
+  prefix: "", after: null, cursors: [], last: null, listed: 0, seen: 0, loads: 0, restarts: 0, loading: false, stale: false,
+};
 const deleted = new Map(); // key -> revision of a delete made here, so an older event cannot revive it
 
 const table = new PairTable($("rows"), { save, remove, discard });
@@ -54,6 +57,7 @@ async function restart(prefix, after = null, cursors = []) {
  * fresh: the listing starts a new feed, so its revision replaces the one seen (which may go down). */
 async function load(fresh = false) {
   const ticket = ++state.loads;
+  showLoading(true);
   try {
     const page = await api.list(state.prefix, state.after, config.pageSize);
     if (ticket !== state.loads) return page.revision; // a newer load has taken over
@@ -68,6 +72,8 @@ async function load(fresh = false) {
     state.stale = true;
     messages.error(`Could not load pairs: ${describe(error)}.`);
     return null;
+  } finally {
+    if (ticket === state.loads) showLoading(false);
   }
 }
 
@@ -167,8 +173,11 @@ async function add(event) {
   try {
     const pair = await api.put(key, value, 0);
     const shown = show(pair);
+    // Back to the list, as Django admin's Save does: the panel closes and the keyboard goes to
+    // the new row (to Add pair when the row is not on this page or the search hides it).
     $("add-form").reset();
-    $("add-key").focus();
+    toggleAdd(false);
+    if (shown) table.get(key)?.focus();
     messages.success(shown ? `Added “${named(key)}”.` : `Added “${named(key)}” (not on this page).`);
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) {
@@ -213,9 +222,23 @@ function refresh() {
   $("store-revision").textContent = String(state.seen);
   $("prev").disabled = state.cursors.length === 0;
   $("next").disabled = state.last === null;
-  $("page-info").textContent = `Page ${state.cursors.length + 1} · ${table.size} pair${table.size === 1 ? "" : "s"}`;
-  $("empty").hidden = table.size !== 0;
+  showCount();
   search();
+}
+
+/** How many pairs this page holds, or nothing while that is not known. */
+function showCount() {
+  const count = state.loading ? "" : ` · ${table.size} pair${table.size === 1 ? "" : "s"}`;
+  $("page-info").textContent = `Page ${state.cursors.length + 1}${count}`;
+  $("empty").hidden = table.size !== 0 || state.loading || state.stale;
+}
+
+/** While a listing loads the table says so, instead of rows or a "no pairs" it does not know yet. */
+function showLoading(on) {
+  state.loading = on;
+  $("result_list").setAttribute("aria-busy", String(on));
+  $("loading").hidden = !on;
+  showCount();
 }
 
 function search() {
@@ -232,16 +255,19 @@ function showLive(stateName) {
 }
 
 function nextPage() {
+  messages.clear();
   restart(state.prefix, state.last, [...state.cursors, state.after]);
 }
 
 function previousPage() {
+  messages.clear();
   const cursors = state.cursors.slice();
   const after = cursors.pop() ?? null;
   restart(state.prefix, after, cursors);
 }
 
 function applyPrefix(prefix) {
+  messages.clear();
   $("prefix").value = prefix;
   const url = new URL(location.href);
   if (prefix) url.searchParams.set("prefix", prefix);

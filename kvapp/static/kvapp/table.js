@@ -4,6 +4,7 @@ import { el, uniqueId } from "./dom.js";
 import { compareKeys, shorten } from "./keys.js";
 
 const FLASH_CLASS = "changed";
+const KEY_HINT = "key-hint"; // the page's hidden sentence saying what a key button does
 
 /** How a value looks in a cell: whole when short, folded in a <details> when long. */
 export function valueView(value) {
@@ -24,7 +25,15 @@ class Row {
     this.pair = pair;
     this.actions = actions;
     this.mode = "view";
-    this.keyCell = el("th", { scope: "row", class: "column-key" }, pair.key);
+    this.returnTo = null; // the key button when the editor was opened from it, for the keyboard's way back
+    // The key opens the editor as the admin's link column opens the change form; a button,
+    // since it changes nothing but this row and navigates nowhere.
+    this.keyButton = el(
+      "button",
+      { type: "button", class: "keylink", "aria-describedby": KEY_HINT, onclick: () => this.keyClicked() },
+      pair.key,
+    );
+    this.keyCell = el("th", { scope: "row", class: "column-key" }, this.keyButton);
     this.valueCell = el("td", { class: "column-value" });
     this.revisionCell = el("td", { class: "column-num" });
     this.createdCell = el("td", { class: "column-num" });
@@ -68,7 +77,7 @@ class Row {
 
   showView() {
     this.mode = "view";
-    this.tr.classList.remove("editing");
+    this.tr.classList.remove("editing", "deleting");
     this.revisionCell.textContent = String(this.pair.revision);
     this.createdCell.textContent = String(this.pair.created);
     this.valueCell.replaceChildren(valueView(this.pair.value));
@@ -78,10 +87,19 @@ class Row {
     );
   }
 
+  /** Called by the key: open the editor, or go back to it when it is open already. */
+  keyClicked() {
+    if (this.mode === "edit") return this.textarea.focus();
+    this.showEditor();
+    this.returnTo = this.keyButton;
+  }
+
   /** Inline editor; the revision seen now is the one the save will compare against. */
   showEditor() {
     this.mode = "edit";
+    this.returnTo = null;
     this.base = this.pair.revision;
+    this.tr.classList.remove("deleting");
     this.tr.classList.add("editing");
     const id = uniqueId("edit");
     this.textarea = el("textarea", { id, rows: Math.min(8, this.pair.value.split("\n").length + 1), spellcheck: "false" });
@@ -140,9 +158,9 @@ class Row {
     this.noteChange(`Someone else deleted this pair (revision ${revision}). Save to create it again with your value, or cancel.`);
   }
 
-  /** Put the keyboard on this row's first button (Edit in the view). */
+  /** Put the keyboard on this row's first button (Edit in the view, "Yes, delete" when confirming). */
   focus() {
-    this.actionCell.querySelector("button")?.focus();
+    this.actionCell.querySelector(this.mode === "confirm" ? ".confirm button" : "button")?.focus();
   }
 
   cancel() {
@@ -151,18 +169,22 @@ class Row {
   }
 
   closeEditor() {
+    const returnTo = this.returnTo;
     this.showView();
-    this.focus();
+    if (returnTo) returnTo.focus();
+    else this.focus();
   }
 
+  /** The question floats over the row's end instead of replacing Edit and Delete, which stay
+   * (hidden by CSS) to hold the cell's size: a wider cell reflowed the whole table under the
+   * pointer, moving the very buttons being aimed at. */
   showConfirm() {
     this.mode = "confirm";
+    const question = el("span", { id: uniqueId("confirm"), class: "confirm-question" }, `Delete revision ${this.pair.revision}?`);
     const yes = el("button", { type: "button", class: "deletelink", onclick: () => this.actions.remove(this) }, "Yes, delete");
-    this.actionCell.replaceChildren(
-      el("span", { class: "confirm" }, `Delete revision ${this.pair.revision}?`),
-      yes,
-      el("button", { type: "button", onclick: () => this.cancelConfirm() }, "No"),
-    );
+    const no = el("button", { type: "button", onclick: () => this.cancelConfirm() }, "No");
+    this.actionCell.append(el("div", { class: "confirm", role: "group", "aria-labelledby": question.id }, question, yes, no));
+    this.tr.classList.add("deleting");
     yes.focus();
   }
 
