@@ -7,8 +7,8 @@ import time
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
-from tests.support.server import ServerProcess
-from tests.test_page_browser import hold_requests, open_page, put, row, stored, wait_for_store
+from kvapp.testing.server import ServerProcess
+from tests.support.page import hold_requests, open_page, put, row, stored, wait_for_store
 
 pytestmark = pytest.mark.browser
 

@@ -2,139 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
-from playwright.sync_api import Browser, ConsoleMessage, Page, Route, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from kvapp.testing.server import ServerProcess
-from tests.support.browser import CHROMIUM, launch_chromium
+from tests.support.page import (
+    LIVE_TIMEOUT,
+    REVISION_CELLS,
+    TOKEN,
+    WatchRelay,
+    hold_requests,
+    kv_url,
+    open_page,
+    put,
+    revision_cell,
+    row,
+    stored,
+    wait_for_store,
+)
 
 pytestmark = pytest.mark.browser
-
-LIVE_TIMEOUT = 2_000  # ms: a write anywhere shows on an open page within this
-REVISION_CELLS = "td:nth-child(3)"  # a row is key th, value td, revision td, created td, actions td
-TOKEN = "open-sesame"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Chromium from the system; its absence fails the tests (scripts/system-deps.sh installs it)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-deps.sh")
-    with sync_playwright() as playwright:
-        launched = launch_chromium(playwright)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server for the tests that only need their own key prefix."""
-    with ServerProcess(tmp_path_factory.mktemp("page") / "store.pickle") as process:
-        yield process
-
-
-class PageErrors:
-    """Uncaught script errors and CSP refusals seen by a page; both mean the page is broken."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def console(self, message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text:
-            self.seen.append(message.text)
-
-    def error(self, error: Exception) -> None:
-        self.seen.append(str(error))
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser context (own sessionStorage) whose page must end without script errors."""
-    context = browser.new_context()
-    opened = context.new_page()
-    errors = PageErrors()
-    opened.on("console", errors.console)
-    opened.on("pageerror", errors.error)
-    yield opened
-    context.close()
-    assert errors.seen == []
-
-
-class WatchRelay:
-    """Carries the page's watch socket through the test, which can stop passing events on (a slow network)."""
-
-    def __init__(self, page: Page) -> None:
-        self.connected = False
-        self.passing = True
-        page.route_web_socket("**/ws/watch?*", self.connect)
-
-    def connect(self, page_side: WebSocketRoute) -> None:
-        """Called when the page opens the watch socket: connect it to the real server through this relay."""
-
-        def forward(message: str | bytes) -> None:
-            if self.passing:
-                page_side.send(message)
-
-        self.connected = True
-        page_side.connect_to_server().on_message(forward)
-
-
-def hold_requests(page: Page, pattern: str) -> list[Route]:
-    """Hold the page's requests matching ``pattern``; the test continues them from the list."""
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:  # playwright needs a Python function, not list.append
-        held.append(route)
-
-    page.route(pattern, hold)
-    return held
-
-
-def kv_url(server: ServerProcess, key: str) -> str:
-    return f"{server.url}/api/v1/kv/{quote(key, safe='')}"
-
-
-def put(server: ServerProcess, key: str, value: str, token: str = "") -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = requests.put(kv_url(server, key), json={"value": value}, headers=headers, timeout=5)
-    response.raise_for_status()
-    return response.json()
-
-
-def stored(server: ServerProcess, key: str) -> str | None:
-    """The value over HTTP, None when the key is absent."""
-    response = requests.get(kv_url(server, key), timeout=5)
-    return None if response.status_code == 404 else response.json()["value"]
-
-
-def open_page(page: Page, server: ServerProcess, prefix: str) -> None:
-    """Open the page filtered to prefix and wait until it follows the watch socket."""
-    page.goto(f"{server.url}/?prefix={quote(prefix)}")
-    expect(page.locator("#live")).to_have_text("live", timeout=10_000)
-
-
-def row(page: Page, key: str):
-    return page.locator(f'#rows tr[data-key="{key}"]')
-
-
-def revision_cell(page: Page, key: str):
-    return row(page, key).locator(REVISION_CELLS)
-
-
-def wait_for_store(server: ServerProcess, key: str, expected: str | None) -> None:
-    """Poll until the store holds expected for key (the page's write has landed)."""
-    deadline = time.monotonic() + 5
-    while stored(server, key) != expected:
-        assert time.monotonic() < deadline, f"{key} never became {expected!r}; it is {stored(server, key)!r}"
-        time.sleep(0.05)
 
 
 def test_page_lists_pairs_in_key_order_with_long_values_folded(page: Page, shared_server: ServerProcess) -> None:
