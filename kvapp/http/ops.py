@@ -10,7 +10,7 @@ from kvapp.http import metrics
 from kvapp.http.guard import kv_view
 from kvapp.http.responses import json_response
 from kvapp.store.errors import StoreUnavailable
-from kvapp.watch.watchers import watcher_count
+from kvapp.watch import watcher_count
 
 
 @kv_view("GET", route="healthz")
