@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kvcli.client import KVClient, check_utf8
 from kvcli.environment import Environment
 from kvcli.errors import UsageError
-from kvcli.output import format_event, format_pair
+from kvcli.output import format_deleted, format_event, format_pair
 from kvcli.status import ExitStatus, report
 from kvcli.watch import WatchStream
 
@@ -102,7 +102,7 @@ class Commands:
     def cmd_delete(self, key: str) -> None:
         """Delete and confirm with the deleting revision."""
         answer = self.client.delete(key)
-        self._print(f"deleted {key} (rev {answer.get('revision')})")
+        self._print(f"deleted {format_deleted(answer)}")
 
     def cmd_watch(self, prefix: str = "") -> None:
         """Follow changes until Ctrl+C; starting from the current revision means nothing after it is missed."""

@@ -514,9 +514,9 @@ def test_shell_reads_commands_from_stdin_and_keeps_going_after_errors(server: Se
     result = run_cli("--url", server.url, stdin=script + "\n")
     assert result.status == ExitStatus.OK
     assert result.out.startswith("Welcome to the KV store shell. Type help or ? to list commands.\n")
-    assert re.search(rf'kvstore> stored {ns}two words = "value with spaces" \(rev \d+\)\n', result.out)
+    assert re.search(rf'kvstore> stored "{ns}two words" = "value with spaces" \(rev \d+\)\n', result.out)
     assert "kvstore> value with spaces\n" in result.out
-    assert f'kvstore> {ns}two words = "value with spaces"\n' in result.out  # getall: only the one pair
+    assert f'kvstore> "{ns}two words" = "value with spaces"\n' in result.out  # getall: only the one pair
     assert result.out.count(ns) == 2
     assert result.err.splitlines() == [
         f"error: key '{ns}missing' not found",

@@ -81,7 +81,7 @@ def test_a_python_without_the_dependencies_gets_one_line_saying_how_to_install_t
 def test_put_and_get_a_value_with_spaces_exit_0(server: ServerProcess) -> None:
     put = kvcli("--url", server.url, "--token", TOKEN, "put", "one shot", "hello  big world")
     assert put.returncode == 0, put.stderr
-    assert put.stdout.startswith('stored one shot = "hello  big world" (rev ')
+    assert put.stdout.startswith('stored "one shot" = "hello  big world" (rev ')
     got = kvcli("get", "one shot", env={"KV_URL": server.url, "KV_TOKEN": TOKEN})
     assert (got.returncode, got.stdout, got.stderr) == (0, "hello  big world\n", "")
 
