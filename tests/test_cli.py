@@ -263,7 +263,7 @@ def test_usage_errors_exit_2_with_one_line(argv: list[str], fragment: str) -> No
 
 
 def test_an_invalid_url_is_a_usage_error() -> None:
-    result = run_cli("--url", "localhost:8000", "get", "a")
+    result = run_cli("--url", "ftp://localhost:8000", "get", "a")
     assert result.status == ExitStatus.ERROR
     assert_one_error_line(result, "invalid server URL", "http://")
 
