@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -12,6 +13,8 @@ from kvcli.environment import DEFAULT_URL, Environment
 from kvcli.errors import UsageError
 from kvcli.shell import KVShell
 from kvcli.status import ExitStatus, report
+
+_OPTION_NAME = re.compile(r"--[A-Za-z][A-Za-z0-9-]*")  # what an option looks like after the command
 
 EPILOG = "commands:\n" + "\n".join(f"  {spec.usage:<20} {spec.summary}" for spec in COMMANDS.values())
 EPILOG += "\n\nOptions may also follow the command; -- ends them, so a key or value may start with -."
@@ -47,7 +50,9 @@ class _Parser(argparse.ArgumentParser):
 
     def parse_command_line(self, argv: list[str]) -> argparse.Namespace:
         """The options before the command, then the same options among its arguments (one-shot)."""
-        options = self.parse_args(argv)
+        options, unknown = self.parse_known_args(argv)
+        if unknown:  # only dashed words before the command land here; the rest is the command
+            raise self._unknown_option(unknown[0])
         if options.command:
             name, *args = options.command
             trailing, args = self._split_options(args)
@@ -58,9 +63,12 @@ class _Parser(argparse.ArgumentParser):
     def _split_options(self, args: list[str]) -> tuple[list[str], list[str]]:
         """This parser's options among a command's arguments, and the arguments left for the command.
 
-        Only an exact option name (``--url``, ``--url=...``) before ``--`` counts, so an argument
-        that merely looks like an option (``put -dash val``) stays the command's. ``--`` itself is
-        left in: ``Commands.run`` drops it, for one-shot and shell commands alike.
+        The rule: before ``--``, a word of the form ``--name`` or ``--name=value`` is an option,
+        and a name that is not one of ours (a typo, an option from another tool) is a
+        UsageError naming it, rather than a key or value nobody meant to store. Any other word
+        is the command's, so ``put -dash val`` and ``put k -1`` store what they say (kvcli has
+        no one-letter options to mistake). ``--`` itself is left in: ``Commands.run`` drops it,
+        for one-shot and shell commands alike, so ``put -- --key v`` stores ``--key``.
         """
         options: list[str] = []
         rest: list[str] = []
@@ -71,6 +79,8 @@ class _Parser(argparse.ArgumentParser):
                 break
             name, equals, _ = token.partition("=")
             action = self._option_string_actions.get(name)
+            if action is None and _OPTION_NAME.fullmatch(name):
+                raise self._unknown_option(token, "; put -- before a key or value that starts with -")
             if action is None:
                 rest.append(token)
             elif action.nargs == 0 or equals:
@@ -80,12 +90,18 @@ class _Parser(argparse.ArgumentParser):
                 options.append(token if value is None else f"{token}={value}")
         return options, rest
 
+    def _unknown_option(self, token: str, hint: str = "") -> UsageError:
+        """The error for ``token``, naming the option but not its value (it may be a mistyped --token)."""
+        known = ", ".join(action.option_strings[-1] for action in self._actions if action.option_strings)
+        return UsageError(f"unknown option {token.partition('=')[0]} (options: {known}{hint})")
+
 
 def build_parser(env: Environment) -> _Parser:
     """The option parser; defaults come from ``KV_URL`` and ``KV_TOKEN``."""
     parser = _Parser(
         env,
         prog="python -m kvcli",
+        allow_abbrev=False,  # after the command only exact names count, so before it too
         description="Command-line client for the kvstore service.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

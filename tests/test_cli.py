@@ -248,7 +248,7 @@ def test_values_print_as_clean_text(server: ServerProcess, ns: str) -> None:
         (["getall", "a", "b"], "usage: getall [prefix]"),
         (["--page-size", "0", "getall"], "page size"),
         (["--page-size", "lots", "getall"], "--page-size"),
-        (["--bogus"], "unrecognized arguments"),
+        (["--bogus"], "unknown option --bogus"),
         (["getall", "--page-size", "0"], "page size"),
         (["getall", "--page-size", "lots"], "--page-size"),
         (["get", "a", "--url"], "--url: expected one argument"),
