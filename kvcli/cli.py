@@ -11,7 +11,7 @@ from kvcli.client import DEFAULT_PAGE_SIZE, KVClient
 from kvcli.commands import COMMANDS, END_OF_OPTIONS, Commands, command_spec
 from kvcli.environment import DEFAULT_URL, Environment
 from kvcli.errors import UsageError
-from kvcli.shell import KVShell
+from kvcli.shell import KVScript, KVShell
 from kvcli.status import ExitStatus, report
 
 _OPTION_NAME = re.compile(r"--[A-Za-z][A-Za-z0-9-]*")  # what an option looks like after the command
@@ -134,10 +134,12 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> ExitS
 
 
 def _dispatch(command: list[str], commands: Commands, env: Environment) -> ExitStatus:
-    """No command: the shell. ``help [command]``: help. Anything else: that command, once."""
+    """No command: the shell, or a script when stdin is not a terminal. ``help [command]``: help.
+
+    Anything else: that command, once.
+    """
     if not command:
-        KVShell(commands, env).run()
-        return ExitStatus.OK
+        return (KVShell if env.stdin_isatty else KVScript)(commands, env).run()
     name, *args = command
     if name == "help":
         return _help(args, env)

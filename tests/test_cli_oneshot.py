@@ -129,7 +129,7 @@ def test_the_shell_reads_lines_that_are_not_utf8_without_a_traceback() -> None:
         env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
         check=False,
     )
-    assert (result.returncode, result.stderr) == (0, b"error: the value is not valid UTF-8 (first bad byte \\xe9)\n")
+    assert (result.returncode, result.stderr) == (2, b"error: the value is not valid UTF-8 (first bad byte \\xe9)\n")
     assert b"get <key>: print the value" in result.stdout  # the shell kept going
 
 
