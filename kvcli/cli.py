@@ -100,7 +100,7 @@ def build_parser(env: Environment) -> _Parser:
     """The option parser; defaults come from ``KV_URL`` and ``KV_TOKEN``."""
     parser = _Parser(
         env,
-        prog="python -m kvcli",
+        prog="kvcli",
         allow_abbrev=False,  # after the command only exact names count, so before it too
         description="Command-line client for the kvstore service.",
         epilog=EPILOG,

@@ -75,7 +75,7 @@ def test_a_python_without_the_dependencies_gets_one_line_saying_how_to_install_t
     )
     assert_clean_failure(result, 2, f"'{module}'")
     assert "make .venv/.runtime" in result.stderr
-    assert ".venv/bin/python -m kvcli" in result.stderr
+    assert ".venv/bin/kvcli" in result.stderr
 
 
 def test_put_and_get_a_value_with_spaces_exit_0(server: ServerProcess) -> None:
