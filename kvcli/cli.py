@@ -18,7 +18,8 @@ _OPTION_NAME = re.compile(r"--[A-Za-z][A-Za-z0-9-]*")  # what an option looks li
 
 EPILOG = "commands:\n" + "\n".join(f"  {spec.usage:<20} {spec.summary}" for spec in COMMANDS.values())
 EPILOG += "\n\nOptions may also follow the command; -- ends them, so a key or value may start with -."
-EPILOG += "\nWithout a command, starts the interactive shell. Exit status: 0 ok, 1 not found, 2 error."
+EPILOG += "\nWithout a command: the interactive shell, or for piped input a script of commands, one a line."
+EPILOG += "\nExit status: 0 ok, 1 not found, 2 error (a script: the worst of its commands)."
 
 
 class _ParserExit(Exception):
@@ -106,7 +107,9 @@ def build_parser(env: Environment) -> _Parser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--url", default=env.default_url, help=f"server URL (env KV_URL, default {DEFAULT_URL})")
+    parser.add_argument(
+        "--url", default=env.default_url, help=f"server URL or host:port (env KV_URL, default {DEFAULT_URL})"
+    )
     parser.add_argument("--token", default=env.default_token, help="bearer token (env KV_TOKEN)")
     parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="pairs per request in getall")
     parser.add_argument(
