@@ -11,13 +11,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.runtime: requirements.txt constraints.txt | $(BIN)/python
+# The project goes in editable and without deps (they are the pinned line before), which puts
+# $(BIN)/kvcli on the venv's PATH and lets its python import kvcli from any directory.
+$(VENV)/.runtime: requirements.txt constraints.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+# After .runtime, not instead of it, so the editable install is never skipped.
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
-	touch $(VENV)/.runtime $@
+	touch $@
 
 run: $(VENV)/.runtime
 	$(BIN)/daphne -b $(HOST) -p $(PORT) kvproject.asgi:application

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -10,12 +11,15 @@ from kvcli.client import DEFAULT_PAGE_SIZE, KVClient
 from kvcli.commands import COMMANDS, END_OF_OPTIONS, Commands, command_spec
 from kvcli.environment import DEFAULT_URL, Environment
 from kvcli.errors import UsageError
-from kvcli.shell import KVShell
+from kvcli.shell import KVScript, KVShell
 from kvcli.status import ExitStatus, report
+
+_OPTION_NAME = re.compile(r"--[A-Za-z][A-Za-z0-9-]*")  # what an option looks like after the command
 
 EPILOG = "commands:\n" + "\n".join(f"  {spec.usage:<20} {spec.summary}" for spec in COMMANDS.values())
 EPILOG += "\n\nOptions may also follow the command; -- ends them, so a key or value may start with -."
-EPILOG += "\nWithout a command, starts the interactive shell. Exit status: 0 ok, 1 not found, 2 error."
+EPILOG += "\nWithout a command: the interactive shell, or for piped input a script of commands, one a line."
+EPILOG += "\nExit status: 0 ok, 1 not found, 2 error (a script: the worst of its commands)."
 
 
 class _ParserExit(Exception):
@@ -47,7 +51,9 @@ class _Parser(argparse.ArgumentParser):
 
     def parse_command_line(self, argv: list[str]) -> argparse.Namespace:
         """The options before the command, then the same options among its arguments (one-shot)."""
-        options = self.parse_args(argv)
+        options, unknown = self.parse_known_args(argv)
+        if unknown:  # only dashed words before the command land here; the rest is the command
+            raise self._unknown_option(unknown[0])
         if options.command:
             name, *args = options.command
             trailing, args = self._split_options(args)
@@ -58,9 +64,12 @@ class _Parser(argparse.ArgumentParser):
     def _split_options(self, args: list[str]) -> tuple[list[str], list[str]]:
         """This parser's options among a command's arguments, and the arguments left for the command.
 
-        Only an exact option name (``--url``, ``--url=...``) before ``--`` counts, so an argument
-        that merely looks like an option (``put -dash val``) stays the command's. ``--`` itself is
-        left in: ``Commands.run`` drops it, for one-shot and shell commands alike.
+        The rule: before ``--``, a word of the form ``--name`` or ``--name=value`` is an option,
+        and a name that is not one of ours (a typo, an option from another tool) is a
+        UsageError naming it, rather than a key or value nobody meant to store. Any other word
+        is the command's, so ``put -dash val`` and ``put k -1`` store what they say (kvcli has
+        no one-letter options to mistake). ``--`` itself is left in: ``Commands.run`` drops it,
+        for one-shot and shell commands alike, so ``put -- --key v`` stores ``--key``.
         """
         options: list[str] = []
         rest: list[str] = []
@@ -71,6 +80,8 @@ class _Parser(argparse.ArgumentParser):
                 break
             name, equals, _ = token.partition("=")
             action = self._option_string_actions.get(name)
+            if action is None and _OPTION_NAME.fullmatch(name):
+                raise self._unknown_option(token, "; put -- before a key or value that starts with -")
             if action is None:
                 rest.append(token)
             elif action.nargs == 0 or equals:
@@ -80,17 +91,25 @@ class _Parser(argparse.ArgumentParser):
                 options.append(token if value is None else f"{token}={value}")
         return options, rest
 
+    def _unknown_option(self, token: str, hint: str = "") -> UsageError:
+        """The error for ``token``, naming the option but not its value (it may be a mistyped --token)."""
+        known = ", ".join(action.option_strings[-1] for action in self._actions if action.option_strings)
+        return UsageError(f"unknown option {token.partition('=')[0]} (options: {known}{hint})")
+
 
 def build_parser(env: Environment) -> _Parser:
     """The option parser; defaults come from ``KV_URL`` and ``KV_TOKEN``."""
     parser = _Parser(
         env,
-        prog="python -m kvcli",
+        prog="kvcli",
+        allow_abbrev=False,  # after the command only exact names count, so before it too
         description="Command-line client for the kvstore service.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--url", default=env.default_url, help=f"server URL (env KV_URL, default {DEFAULT_URL})")
+    parser.add_argument(
+        "--url", default=env.default_url, help=f"server URL or host:port (env KV_URL, default {DEFAULT_URL})"
+    )
     parser.add_argument("--token", default=env.default_token, help="bearer token (env KV_TOKEN)")
     parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="pairs per request in getall")
     parser.add_argument(
@@ -118,10 +137,12 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> ExitS
 
 
 def _dispatch(command: list[str], commands: Commands, env: Environment) -> ExitStatus:
-    """No command: the shell. ``help [command]``: help. Anything else: that command, once."""
+    """No command: the shell, or a script when stdin is not a terminal. ``help [command]``: help.
+
+    Anything else: that command, once.
+    """
     if not command:
-        KVShell(commands, env).run()
-        return ExitStatus.OK
+        return (KVShell if env.stdin_isatty else KVScript)(commands, env).run()
     name, *args = command
     if name == "help":
         return _help(args, env)

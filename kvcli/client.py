@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -27,6 +28,11 @@ READ_TIMEOUT = 30.0  # seconds; a 10,000-pair page from a busy server
 DEFAULT_PAGE_SIZE = 1000  # pairs per listing request (the server's default)
 MAX_PAGE_SIZE = 10_000  # pairs; the server caps ``limit`` here
 USER_AGENT = "kvcli/0.1"
+URL_EXAMPLES = "http://127.0.0.1:8000, localhost:8000 or [::1]:8000"
+# The address part of a --url given without a scheme: a host name or IPv4 address (no colon,
+# bracket or @), or a bracketed IPv6 address, then maybe a non-empty :port (urlsplit checks it).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # RFC 3986's scheme, then "://"
+_HOST_AND_PORT = re.compile(r"(?:[^:@\[\]]+|\[[^\]]*\])(?::[^:]+)?")
 
 Pair = dict[str, Any]
 
@@ -184,19 +190,34 @@ def _check_url(url: str) -> str:
     Checked here, once, rather than left to requests: urlsplit raises a bare ValueError (an
     unclosed ``[``, a port past 65535) and requests words the rest as a failed request.
     """
-    url = check_utf8(url.strip(), "--url")
+    given = check_utf8(url.strip(), "--url")
+    url = _with_scheme(given)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (read for its ValueError: a port that is not a number up to 65535)
     except ValueError as exc:
-        raise UsageError(f"invalid server URL {url!r}: {exc}") from None
+        raise UsageError(f"invalid server URL {given!r}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"invalid server URL {url!r}: expected something like http://127.0.0.1:8000")
+        raise UsageError(f"invalid server URL {given!r}: expected something like {URL_EXAMPLES}")
     if any(char.isspace() or not char.isprintable() for char in url):
-        raise UsageError(f"invalid server URL {url!r}: it contains a space or a control character")
+        raise UsageError(f"invalid server URL {given!r}: it contains a space or a control character")
     if parts.query or parts.fragment or url.endswith(("?", "#")):
-        raise UsageError(f"invalid server URL {url!r}: a base URL has no ?query or #fragment")
+        raise UsageError(f"invalid server URL {given!r}: a base URL has no ?query or #fragment")
     return url.rstrip("/")
+
+
+def _with_scheme(url: str) -> str:
+    """``url`` if it names a scheme; ``http://`` + ``url`` if it starts ``host``, ``host:port`` or ``[v6]:port``.
+
+    ``localhost:8000`` is what etcdctl and redis-cli users type. Text in none of those forms
+    (``http:/host``, a slash short; ``::1:8000``, brackets missing) gets no scheme guessed
+    for it, as that would connect somewhere else: it is refused like any bad URL.
+    """
+    if _SCHEME.match(url):
+        return url
+    if not _HOST_AND_PORT.fullmatch(url.split("/", 1)[0]):
+        raise UsageError(f"invalid server URL {url!r}: expected something like {URL_EXAMPLES}")
+    return f"http://{url}"
 
 
 def _reason(exc: BaseException) -> str:

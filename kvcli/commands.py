@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kvcli.client import KVClient, check_utf8
 from kvcli.environment import Environment
 from kvcli.errors import UsageError
-from kvcli.output import format_event, format_pair
+from kvcli.output import format_deleted, format_event, format_pair
 from kvcli.status import ExitStatus, report
 from kvcli.watch import WatchStream
 
@@ -24,6 +24,11 @@ class CommandSpec:
     max_args: int
 
     @property
+    def name(self) -> str:
+        """``put`` for ``put <key> <value>``."""
+        return self.usage.split()[0]
+
+    @property
     def argument_names(self) -> list[str]:
         """``["key", "value"]`` for ``put <key> <value>``: what error messages call each argument."""
         return [word.strip("<>[]") for word in self.usage.split()[1:]]
@@ -32,6 +37,19 @@ class CommandSpec:
     def help(self) -> str:
         """The help line: ``get <key>: print the value stored under <key>``."""
         return f"{self.usage}: {self.summary}"
+
+    def usage_error(self, args: list[str]) -> UsageError:
+        """``usage: ...`` for a call with the wrong number of ``args``.
+
+        With too many, the extra words most likely belong to the last argument, split at its
+        spaces (``put k hello big world``), so the message shows that call quoted.
+        """
+        message = f"usage: {self.usage}"
+        if len(args) > self.max_args > 0:
+            kept, rest = args[: self.max_args - 1], " ".join(args[self.max_args - 1 :])
+            example = " ".join([self.name, *map(shlex.quote, kept), _double_quoted(rest)])
+            message += f" (quote a {self.argument_names[self.max_args - 1]} with spaces: {example})"
+        return UsageError(message)
 
 
 END_OF_OPTIONS = "--"  # POSIX: what follows is data, even if it starts with "-"
@@ -102,7 +120,7 @@ class Commands:
     def cmd_delete(self, key: str) -> None:
         """Delete and confirm with the deleting revision."""
         answer = self.client.delete(key)
-        self._print(f"deleted {key} (rev {answer.get('revision')})")
+        self._print(f"deleted {format_deleted(answer)}")
 
     def cmd_watch(self, prefix: str = "") -> None:
         """Follow changes until Ctrl+C; starting from the current revision means nothing after it is missed."""
@@ -118,7 +136,7 @@ class Commands:
         """UsageError unless ``name`` is a command and gets the right number of UTF-8 arguments."""
         spec = command_spec(name)
         if not spec.min_args <= len(args) <= spec.max_args:
-            raise UsageError(f"usage: {spec.usage}")
+            raise spec.usage_error(args)
         for arg, arg_name in zip(args, spec.argument_names, strict=False):
             check_utf8(arg, f"the {arg_name}")
 
@@ -131,6 +149,13 @@ class Commands:
         """A status line on stderr, kept out of stdout so output stays parseable."""
         self.env.stderr.write(text + "\n")
         self.env.stderr.flush()
+
+
+def _double_quoted(text: str) -> str:
+    """``text`` in double quotes, as users write it, when that means the same in sh and in the shell."""
+    if any(char in text for char in '"\\$`!'):
+        return shlex.quote(text)  # single quotes: literal in both
+    return f'"{text}"'
 
 
 def _without_end_of_options(args: list[str]) -> list[str]:

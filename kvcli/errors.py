@@ -17,7 +17,7 @@ class MissingDependency(CLIError):
     def __init__(self, module: str, python: str) -> None:
         super().__init__(
             f"{python} cannot import {module!r}, which kvcli needs; install it with "
-            '"make .venv/.runtime" in the kvstore directory, then run ".venv/bin/python -m kvcli ..."'
+            '"make .venv/.runtime" in the kvstore directory, then run ".venv/bin/kvcli ..."'
         )
         self.module = module
 

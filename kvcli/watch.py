@@ -2,7 +2,8 @@
 
 The server replays every retained event after ``after=R``, so resuming from the last
 revision seen loses nothing and repeats nothing. Only failures that a retry cannot fix
-(bad token, compacted history, a refused request) end the watch.
+(bad token, compacted history, a refused request) end the watch; a server dropping a watcher
+that fell behind (``CloseCode.TOO_SLOW``) is a dropped connection like any other.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from kvcli.errors import (
     WatchCompacted,
     WatchRefused,
 )
+from kvcli.protocol import CloseCode
 
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)  # seconds before each retry; the last one repeats
 OPEN_TIMEOUT = 5.0  # seconds for the TCP connect and the websocket handshake
@@ -34,11 +36,6 @@ CLOSE_TIMEOUT = 1.0  # seconds to wait for the server's close frame when the use
 STABLE_CONNECTION = 5.0  # seconds open after which a connection counts as healthy again
 PING_INTERVAL = 20.0  # seconds; pings find a peer that vanished without closing the TCP connection
 PING_TIMEOUT = 20.0  # seconds
-
-CLOSE_BAD_REQUEST = 4400
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_COMPACTED = 4410
-CLOSE_TOO_MANY = 4429
 
 Event = dict[str, Any]
 Notify = Callable[[str], None]
@@ -67,6 +64,7 @@ class WatchStream:
         attempt = 0  # failed attempts since the last healthy connection; drives the backoff
         while True:
             opened: float | None = None
+            too_slow = False
             try:
                 if attempt:
                     self._check_not_rewound()
@@ -82,6 +80,7 @@ class WatchStream:
                 reason = "the server closed the connection"
             except ConnectionClosed as exc:
                 reason = self._closed(exc)
+                too_slow = _close_code(exc) == CloseCode.TOO_SLOW
             except InvalidStatus as exc:
                 reason = self._rejected(exc.response.status_code)
             except InvalidURI as exc:
@@ -94,7 +93,11 @@ class WatchStream:
                 attempt = 0
             if attempt == 0:
                 self.notify(f"watch: connection lost ({reason}); reconnecting after rev {self.last}")
-            self.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+            # A watcher dropped for falling behind resumes at once: the server is up, and waiting
+            # would only leave more to replay. Without an event since the last failure (too slow
+            # for even one) the backoff applies as to any failure, so no server is hammered.
+            if not (too_slow and attempt == 0):
+                self.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
             attempt += 1
 
     def _check_not_rewound(self) -> None:
@@ -154,17 +157,19 @@ class WatchStream:
 
     def _closed(self, exc: ConnectionClosed) -> str:
         """Raise for close codes a retry cannot fix; otherwise the reason to show while retrying."""
-        code = exc.rcvd.code if exc.rcvd is not None else None
+        code = _close_code(exc)
         refusal = self.refusal or (exc.rcvd.reason if exc.rcvd is not None else "") or ""
         self.refusal = None
-        if code == CLOSE_UNAUTHORIZED:
+        if code == CloseCode.UNAUTHORIZED:
             raise AuthRequired(f"the watch was refused: {refusal or 'a valid token is required'} (pass --token)")
-        if code == CLOSE_COMPACTED:
+        if code == CloseCode.COMPACTED:
             raise WatchCompacted(_compacted_message(self.last, None))
-        if code in (CLOSE_BAD_REQUEST, CLOSE_TOO_MANY):
+        if code in (CloseCode.BAD_REQUEST, CloseCode.TOO_MANY):
             raise WatchRefused(f"the server refused the watch: {refusal or f'close code {code}'}")
         if code is None:
             return "connection dropped"
+        if code == CloseCode.TOO_SLOW:
+            return f"the server dropped this watch for reading too slowly, close code {code}"
         return f"close code {code}: {refusal}" if refusal else f"close code {code}"
 
     def _rejected(self, status: int) -> str:
@@ -174,6 +179,11 @@ class WatchStream:
         if status < 500:
             raise WatchRefused(f"the server rejected the watch handshake with HTTP {status}")
         return f"HTTP {status}"
+
+
+def _close_code(exc: ConnectionClosed) -> int | None:
+    """The close code the server sent, or None when the connection ended without a close frame."""
+    return exc.rcvd.code if exc.rcvd is not None else None
 
 
 def _compacted_message(last: int, oldest: Any) -> str:

@@ -56,11 +56,11 @@ def run(shell: pexpect.spawn, line: str) -> str:
 
 def test_put_and_get_with_quoted_values(server: ServerProcess, spawn_shell: Spawn) -> None:
     shell = spawn_shell(server.url)
-    assert run(shell, "put 'my key' \"a value with spaces\"") == 'stored my key = "a value with spaces" (rev 1)\n'
+    assert run(shell, "put 'my key' \"a value with spaces\"") == 'stored "my key" = "a value with spaces" (rev 1)\n'
     assert run(shell, "get 'my key'") == "a value with spaces\n"
     assert run(shell, "get 'my key") == "error: cannot parse the arguments: no closing quotation\n"
     assert run(shell, "put onlykey") == "error: usage: put <key> <value>\n"
-    assert run(shell, "delete 'my key'") == "deleted my key (rev 2)\n"
+    assert run(shell, "delete 'my key'") == 'deleted "my key" (rev 2)\n'
     assert run(shell, "get 'my key'") == "error: key 'my key' not found\n"
     shell.sendeof()
     shell.expect(pexpect.EOF)

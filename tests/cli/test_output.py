@@ -1,0 +1,72 @@
+"""Result lines: a key is quoted, as values are, whenever it would make its line ambiguous."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from kvcli.output import format_event, format_key, format_pair
+from tests.cli.inprocess import run_cli
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real server for this module's end-to-end tests."""
+    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
+        yield process
+
+
+@pytest.mark.parametrize("key", ["app/db/host", "a", "ключ", "a?b#c%20", "..", "-x", "(x)", "a+b&c:d,e@f"])
+def test_a_plain_key_prints_bare(key: str) -> None:
+    assert format_key(key) == key
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("a key with spaces", '"a key with spaces"'),
+        (" lead", '" lead"'),
+        ("trail ", '"trail "'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("it's", '"it\'s"'),
+        ("a=b", '"a=b"'),
+        ("back\\slash", '"back\\\\slash"'),
+        ("tab\there", '"tab\\there"'),
+        ("new\nline", '"new\\nline"'),
+        ("", '""'),
+        ("\u200b", '"\\u200b"'),  # zero width: would print as nothing, and look like the empty key
+        ("line\u2028separator", '"line\\u2028separator"'),
+        ("c1\u009bcontrol", '"c1\\u009bcontrol"'),
+        ("tag\U000e0041", '"tag\\udb40\\udc41"'),
+        ("no\u00a0break", '"no\\u00a0break"'),  # a no-break space looks like a space
+        ("\u0301accent", '"\u0301accent"'),  # a leading combining mark joins the space before it
+    ],
+)
+def test_a_key_that_would_be_ambiguous_is_quoted_as_a_value_is(key: str, shown: str) -> None:
+    assert format_key(key) == shown
+
+
+def test_an_invisible_character_in_a_value_is_escaped_too() -> None:
+    assert format_pair({"key": "k", "value": "a\u200bb\ufeff"}) == 'k = "a\\u200bb\\ufeff"'
+    assert format_pair({"key": "k", "value": "tab\t ü €"}) == 'k = "tab\\t ü €"'
+
+
+def test_pair_and_event_lines_quote_the_key_only_when_needed() -> None:
+    assert format_pair({"key": "a b", "value": "v"}) == '"a b" = "v"'
+    assert format_pair({"key": "a = b", "value": "c"}) == '"a = b" = "c"'
+    assert format_event({"type": "put", "key": "x y", "value": "1", "revision": 4}) == 'put "x y" = "1" (rev 4)'
+    assert format_event({"type": "delete", "key": "x y", "revision": 5}) == 'delete "x y" (rev 5)'
+    assert format_event({"type": "delete", "key": "app/x", "revision": 6}) == "delete app/x (rev 6)"
+
+
+def test_put_delete_and_getall_quote_a_key_with_spaces(server: ServerProcess) -> None:
+    stored = run_cli("--url", server.url, "put", "quoted/a key", "v")
+    assert re.fullmatch(r'stored "quoted/a key" = "v" \(rev \d+\)\n', stored.out), stored
+    run_cli("--url", server.url, "put", "quoted/plain", "w")
+    listing = run_cli("--url", server.url, "getall", "quoted/")
+    assert listing.out == '"quoted/a key" = "v"\nquoted/plain = "w"\n'
+    deleted = run_cli("--url", server.url, "delete", "quoted/a key")
+    assert re.fullmatch(r'deleted "quoted/a key" \(rev \d+\)\n', deleted.out), deleted
