@@ -19,8 +19,13 @@ class Result:
     err: str
 
 
+def make_env(stdin: str = "", environ: dict[str, str] | None = None) -> Environment:
+    """Streams in memory, no terminal, and only the given environment variables."""
+    return Environment(io.StringIO(stdin), io.StringIO(), io.StringIO(), environ or {}, stdin_isatty=False)
+
+
 def run_cli(*argv: str, stdin: str = "", environ: dict[str, str] | None = None) -> Result:
     """Run ``kvcli *argv`` with ``stdin`` as a pipe (not a terminal) and only ``environ`` set."""
-    env = Environment(io.StringIO(stdin), io.StringIO(), io.StringIO(), environ or {}, stdin_isatty=False)
+    env = make_env(stdin, environ)
     status = main(list(argv), env)
     return Result(status, env.stdout.getvalue(), env.stderr.getvalue())

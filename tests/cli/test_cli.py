@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import re
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import quote
 
@@ -18,36 +16,15 @@ import requests
 
 from kvapp.testing.ports import free_port
 from kvapp.testing.server import ServerProcess
-from kvcli.cli import build_parser, main
+from kvcli.cli import build_parser
 from kvcli.client import KVClient
 from kvcli.commands import Commands
-from kvcli.environment import Environment
 from kvcli.status import ExitStatus
 from kvcli.watch import WatchStream
+from tests.cli.inprocess import Result, make_env, run_cli
 
 TOKEN = "s3cret"
 UNICODE_TOKEN = "tökén€"  # not latin-1: the header must carry its UTF-8 bytes
-
-
-@dataclass
-class Result:
-    """What one in-process CLI run left behind."""
-
-    status: ExitStatus
-    out: str
-    err: str
-
-
-def make_env(stdin: str = "", environ: dict[str, str] | None = None) -> Environment:
-    """Streams in memory, no terminal, and only the given environment variables."""
-    return Environment(io.StringIO(stdin), io.StringIO(), io.StringIO(), environ or {}, stdin_isatty=False)
-
-
-def run_cli(*argv: str, stdin: str = "", environ: dict[str, str] | None = None) -> Result:
-    """Run ``python -m kvcli *argv`` in this process."""
-    env = make_env(stdin, environ)
-    status = main(list(argv), env)
-    return Result(status, env.stdout.getvalue(), env.stderr.getvalue())
 
 
 def assert_one_error_line(result: Result, *fragments: str) -> None:

@@ -8,11 +8,11 @@ from contextlib import closing
 
 import pytest
 
+from kvapp.testing.server import ServerProcess
 from kvcli.client import KVClient
 from kvcli.status import ExitStatus
 from kvcli.watch import WatchStream
 from tests.cli.inprocess import run_cli
-from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="module")

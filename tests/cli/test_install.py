@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from kvapp.testing.server import ServerProcess
 from tests.cli.inprocess import run_cli
-from tests.support.server import ServerProcess
 
 KVCLI = Path(sys.executable).parent / "kvcli"  # the console script pip installs next to the venv's python
 RUN_TIMEOUT = 30  # seconds per CLI process

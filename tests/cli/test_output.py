@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from kvapp.testing.server import ServerProcess
 from kvcli.output import format_event, format_key, format_pair
 from tests.cli.inprocess import run_cli
-from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from kvapp.testing.server import PROJECT_ROOT
 from kvcli.protocol import CloseCode
-from tests.support.server import PROJECT_ROOT
 
 
 def test_the_close_codes_are_the_contracts() -> None:

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from kvapp.testing.server import PROJECT_ROOT, ServerProcess
 from kvcli.cli import main
 from kvcli.commands import Commands
 from kvcli.environment import Environment
 from kvcli.status import ExitStatus
 from tests.cli.inprocess import run_cli
-from tests.support.server import PROJECT_ROOT, ServerProcess
 
 RUN_TIMEOUT = 30  # seconds per CLI process
 

@@ -17,8 +17,6 @@ from typing import IO
 
 import pytest
 import requests
-from websockets.http11 import Request, Response
-from websockets.sync.server import Server, ServerConnection, serve
 
 from kvapp.testing.ports import free_port
 from kvapp.testing.server import PROJECT_ROOT, ServerProcess
@@ -26,6 +24,7 @@ from kvcli.client import KVClient
 from kvcli.errors import AuthRequired, BadResponse, WatchCompacted
 from kvcli.output import format_event
 from kvcli.watch import RECONNECT_DELAYS, WatchStream
+from tests.cli.fake_watch import FakeWatchServer
 
 TOKEN = "s3cret"
 LINE_TIMEOUT = 15.0  # seconds; a restarted server on a busy 2-core box takes a few
@@ -135,7 +134,7 @@ def test_a_server_that_keeps_refusing_with_an_error_frame_is_retried_with_backof
     delays = _RecordedSleeps()
 
     refusal = json.dumps({"type": "error", "error": "try again later"})
-    with FakeWatchServer([refusal], code=4503) as server:
+    with FakeWatchServer([([refusal], 4503)]) as server:
         stream = WatchStream(KVClient(server.url), "", 0, notes.append, sleep=delays)
         with pytest.raises(_StopRetrying):
             take(stream, 1)
@@ -162,49 +161,6 @@ def test_watch_needs_the_token_on_the_handshake(tmp_path: Path) -> None:
         assert take(stream, 1) == [f'put secret/a = "1" (rev {revision})']
 
 
-class FakeWatchServer:
-    """Stands in for kvstore: listings say revision 0, and every watch socket gets ``frames``
-    and then a close with ``code``. Counts the sockets it accepted."""
-
-    def __init__(self, frames: list[str], code: int = 1000) -> None:
-        self.frames = frames
-        self.code = code
-        self.connections = 0
-        self._server: Server | None = None
-
-    def __enter__(self) -> FakeWatchServer:
-        """Serve from a thread until the ``with`` block ends."""
-        self._server = serve(self._watch, "127.0.0.1", 0, process_request=self._api)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Close the listening socket and any open watch."""
-        assert self._server is not None
-        self._server.shutdown()
-
-    @property
-    def url(self) -> str:
-        """Base HTTP URL to give KVClient."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.socket.getsockname()[1]}"
-
-    def _api(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Answer the listing that ``client.revision()`` asks for; let the watch handshake through."""
-        if not request.path.startswith("/api/"):
-            return None
-        response = connection.respond(200, json.dumps({"items": [], "next": None, "revision": 0}))
-        response.headers["Content-Type"] = "application/json"
-        return response
-
-    def _watch(self, socket: ServerConnection) -> None:
-        """One watch: the frames, then the close."""
-        self.connections += 1  # one handler thread at a time: the client never opens two
-        for frame in self.frames:
-            socket.send(frame)
-        socket.close(self.code)
-
-
 DEEP = 100_000  # levels of nesting; far past the recursion limit of Python's JSON decoder
 
 
@@ -218,7 +174,7 @@ DEEP = 100_000  # levels of nesting; far past the recursion limit of Python's JS
     ],
 )
 def test_a_watch_frame_that_is_not_a_kvstore_event_is_a_bad_response(frame: str) -> None:
-    with FakeWatchServer([frame]) as server:
+    with FakeWatchServer([([frame], 1000)]) as server:
         stream = WatchStream(KVClient(server.url), "", 0, fail_on_reconnect)
         with pytest.raises(BadResponse, match=r"\(is --url a kvstore server\?\)"):
             take(stream, 1)
