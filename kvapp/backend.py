@@ -25,10 +25,15 @@ def open_store(backend: str | None = None, data: str | None = None) -> Store:
     if uses_redis(backend):
         from kvapp.store.redis.store import RedisStore
 
-        return RedisStore(backend, history=settings.history)
+        return RedisStore(backend, history=settings.history, max_leases=settings.max_leases)
     from kvapp.store.pickle.store import PickleStore
 
-    return PickleStore(data or settings.data, history=settings.history, journal_max_bytes=settings.journal_max_bytes)
+    return PickleStore(
+        data or settings.data,
+        history=settings.history,
+        journal_max_bytes=settings.journal_max_bytes,
+        max_leases=settings.max_leases,
+    )
 
 
 def get_store() -> Store:

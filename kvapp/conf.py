@@ -23,6 +23,9 @@ class KVSettings:
     journal_max_bytes: int
     max_watchers: int
     max_watchers_per_client: int
+    txn_max_ops: int
+    max_leases: int
+    lease_max_ttl: int  # seconds
 
 
 @cache
@@ -39,6 +42,9 @@ def kv_settings() -> KVSettings:
         journal_max_bytes=settings.KV_JOURNAL_MAX_BYTES,
         max_watchers=settings.KV_MAX_WATCHERS,
         max_watchers_per_client=settings.KV_MAX_WATCHERS_PER_CLIENT,
+        txn_max_ops=settings.KV_TXN_MAX_OPS,
+        max_leases=settings.KV_MAX_LEASES,
+        lease_max_ttl=settings.KV_LEASE_MAX_TTL,
     )
 
 

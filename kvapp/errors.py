@@ -8,8 +8,10 @@ from kvapp.store.errors import (
     InvalidRequest,
     KeyNotFound,
     KVError,
+    LeaseNotFound,
     RevisionConflict,
     StoreUnavailable,
+    TooManyLeases,
     ValueTooLarge,
 )
 
@@ -36,11 +38,13 @@ _STATUS: list[tuple[type[KVError], int]] = [
     (InvalidRequest, 400),
     (Unauthorized, 401),
     (KeyNotFound, 404),
+    (LeaseNotFound, 404),
     (MethodNotAllowed, 405),
     (RevisionConflict, 409),
     (Compacted, 410),
     (ValueTooLarge, 413),
     (TooManyWatchers, 429),
+    (TooManyLeases, 429),
     (StoreUnavailable, 503),
 ]
 

@@ -56,13 +56,16 @@ SECURE_REFERRER_POLICY = "same-origin"
 KV_DATA = env_str("KV_DATA", str(BASE_DIR / "store.pickle"))
 KV_BACKEND = env_str("KV_BACKEND", "")  # "" or "pickle" = pickle file; redis://HOST:PORT/DB = Redis
 KV_TOKEN = env_str("KV_TOKEN", "")
-KV_HISTORY = env_int("KV_HISTORY", 10_000, minimum=1)  # events kept for watch resume
+KV_HISTORY = env_int("KV_HISTORY", 100_000, minimum=1)  # events kept for watch resume and reads at a revision
 KV_MAX_KEY_BYTES = env_int("KV_MAX_KEY_BYTES", 1024, minimum=1)
 KV_MAX_VALUE_BYTES = env_int("KV_MAX_VALUE_BYTES", 1 * MIB, minimum=0)
 KV_MAX_BODY_BYTES = env_int("KV_MAX_BODY_BYTES", 8 * MIB, minimum=1024)  # JSON may escape 6x
 KV_JOURNAL_MAX_BYTES = env_int("KV_JOURNAL_MAX_BYTES", 64 * MIB, minimum=1)
 KV_MAX_WATCHERS = env_int("KV_MAX_WATCHERS", 10_000, minimum=1)
 KV_MAX_WATCHERS_PER_CLIENT = env_int("KV_MAX_WATCHERS_PER_CLIENT", 2_000, minimum=1)
+KV_TXN_MAX_OPS = env_int("KV_TXN_MAX_OPS", 128, minimum=1)  # compares, and ops per branch
+KV_MAX_LEASES = env_int("KV_MAX_LEASES", 100_000, minimum=1)  # live leases
+KV_LEASE_MAX_TTL = env_int("KV_LEASE_MAX_TTL", 86_400, minimum=1)  # seconds
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = KV_MAX_BODY_BYTES
 

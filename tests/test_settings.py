@@ -48,7 +48,7 @@ def test_documented_defaults_hold_when_no_kv_variable_is_set() -> None:
     )
     data, backend, history, max_key, max_value = printed.split()
     assert data == str(PROJECT_ROOT / "store.pickle")
-    assert (backend, history, max_key, max_value) == ("-", "10000", "1024", str(1024 * 1024))
+    assert (backend, history, max_key, max_value) == ("-", "100000", "1024", str(1024 * 1024))
 
 
 def test_generated_secret_key_is_private_and_stable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

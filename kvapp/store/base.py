@@ -10,6 +10,7 @@ import abc
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from kvapp.store.validation import MAX_REVISION
@@ -18,10 +19,20 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 10_000
+DEFAULT_HISTORY_PAGE = 100
+EXPIRED = "expired"  # a delete event's reason when its lease ran out
+REVOKED = "revoked"  # ... and when its lease was revoked
 
 
 class Event(NamedTuple):
-    """One committed write; ``value``/``created`` are None for deletes."""
+    """One committed write; ``value``/``created`` are None for deletes.
+
+    ``lease`` is the key's lease after a put (0: none), and on a delete the lease whose end
+    deleted it (with ``reason``). ``time`` is the commit's wall-clock time in seconds (None
+    for events written before times were kept). The ``prev_*`` fields are the pair the
+    write replaced (0: absent), so a read at an earlier revision can undo the event; None
+    where data written before they were kept does not say.
+    """
 
     revision: int
     type: str  # "put" | "delete"
@@ -29,11 +40,17 @@ class Event(NamedTuple):
     value: str | None
     created: int | None
     prev: str | None
+    lease: int = 0
+    reason: str | None = None  # delete only: EXPIRED or REVOKED
+    time: float | None = None
+    prev_revision: int | None = None
+    prev_created: int | None = None
+    prev_lease: int | None = None
 
     def as_message(self) -> dict[str, Any]:
         """The event as the watch socket and the Channels layer carry it."""
         if self.type == "put":
-            return {
+            message: dict[str, Any] = {
                 "type": "put",
                 "key": self.key,
                 "value": self.value,
@@ -41,34 +58,119 @@ class Event(NamedTuple):
                 "created": self.created,
                 "prev": self.prev,
             }
-        return {"type": "delete", "key": self.key, "revision": self.revision, "prev": self.prev}
+            if self.lease:
+                message["lease"] = self.lease
+        else:
+            message = {"type": "delete", "key": self.key, "revision": self.revision, "prev": self.prev}
+            if self.reason is not None:
+                message["lease"] = self.lease
+                message["reason"] = self.reason
+        message["time"] = format_time(self.time)
+        return message
+
+    def as_history_item(self) -> dict[str, Any]:
+        """The event as ``/api/v1/history/<key>`` lists it: the watch frame without the key."""
+        item = self.as_message()
+        del item["key"]
+        return item
+
+    def prev_pair(self) -> Pair | None:
+        """The pair this event replaced (None if the key was absent); needs the ``prev_*`` fields."""
+        if self.prev is None:
+            return None
+        assert self.prev_revision is not None and self.prev_created is not None
+        return Pair(self.key, self.prev, self.prev_revision, self.prev_created, self.prev_lease or 0)
 
 
 class Pair(NamedTuple):
-    """A stored pair with its revisions (etcd's mod_revision / create_revision)."""
+    """A stored pair with its revisions (etcd's mod_revision / create_revision) and lease (0: none)."""
 
     key: str
     value: str
     revision: int
     created: int
+    lease: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """The pair as the JSON API shows it."""
-        return {
+        """The pair as the JSON API shows it: ``lease`` only when it has one."""
+        shown: dict[str, Any] = {
             "key": self.key,
             "value": self.value,
             "revision": self.revision,
             "created": self.created,
         }
+        if self.lease:
+            shown["lease"] = self.lease
+        return shown
 
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a listing: ``next`` is the key to pass as ``after`` for the next page."""
+    """One page of a listing: ``next`` is the key to pass as ``after`` for the next page.
+
+    ``count`` is how many pairs are under the prefix at ``revision``, whatever the page size
+    (with a search, still all the pairs under the prefix, not the matches).
+    """
 
     items: list[Pair]
     revision: int
     next: str | None
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """A key's retained events, newest first; ``next`` is the ``before`` of the following page."""
+
+    key: str
+    items: list[Event]
+    oldest: int  # the oldest revision the history still reaches (as a watch's ``compacted``)
+    next: int | None
+
+
+@dataclass(frozen=True)
+class PrefixDeleted:
+    """What a delete by prefix did: how many pairs, the revision after it, whether any remain."""
+
+    deleted: int
+    revision: int
+    more: bool
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A lease as the API shows it: ``remaining`` seconds left, ``keys`` attached (sorted)."""
+
+    id: int
+    ttl: int
+    remaining: float
+    keys: tuple[str, ...] = ()
+
+    def as_dict(self, *, with_keys: bool = False, key_count: bool = False) -> dict[str, Any]:
+        """``{"id","ttl","remaining"}``, plus the keys (or their number) where the route shows them."""
+        shown: dict[str, Any] = {"id": self.id, "ttl": self.ttl, "remaining": round(self.remaining, 3)}
+        if with_keys:
+            shown["keys"] = list(self.keys)
+        elif key_count:
+            shown["keys"] = len(self.keys)
+        return shown
+
+
+@dataclass(frozen=True)
+class LeasePage:
+    """A page of live leases by id; ``next`` is the ``after`` of the following page."""
+
+    items: list[Lease]
+    next: int | None
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """What revoking a lease did: the revision after it and the keys it deleted."""
+
+    id: int
+    revision: int
+    deleted: list[str]
 
 
 @dataclass(frozen=True)
@@ -78,9 +180,20 @@ class Stats:
     revision: int
     keys: int
     backend: str
+    leases: int = 0
+    # Why writes are refused right now (the disk is full, say), or None when they are not.
+    write_problem: str | None = None
 
 
 Publisher = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+def format_time(seconds: float | None) -> str | None:
+    """A commit time as ISO 8601 UTC with milliseconds (``2026-12-02T05:40:12.345Z``)."""
+    if seconds is None:
+        return None
+    stamp = datetime.fromtimestamp(seconds, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
 class Store(abc.ABC):
@@ -98,25 +211,32 @@ class Store(abc.ABC):
         """Called once at start to receive every committed batch of events, in revision order."""
         self._publisher = publisher
 
-    @abc.abstractmethod
-    async def get(self, key: str) -> Pair:
-        """The pair for ``key``; raises KeyNotFound."""
+    # --- reads ----------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def put(self, key: str, value: str, if_revision: int | None = None) -> tuple[Pair, str | None]:
-        """Write ``value``; returns the new pair and the previous value (None if new).
+    async def get(self, key: str, revision: int | None = None) -> Pair:
+        """The pair for ``key`` (as it stood at ``revision``); raises KeyNotFound, Compacted
+        when the history no longer reaches ``revision``, FutureRevision beyond the store's."""
 
-        With ``if_revision`` it writes only if the key is at that revision (0: absent),
-        else raises RevisionConflict.
+    @abc.abstractmethod
+    async def list(
+        self,
+        prefix: str = "",
+        after: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        revision: int | None = None,
+        search: str | None = None,
+    ) -> Page:
+        """Pairs whose key starts with ``prefix``, sorted by key, strictly after ``after``.
+
+        At ``revision`` when given (one consistent snapshot across pages). With ``search``
+        only pairs whose key or value contains it, ignoring case; such a page may be short
+        (even empty) with a ``next`` when the scan stopped to keep one call bounded.
         """
 
     @abc.abstractmethod
-    async def delete(self, key: str, if_revision: int | None = None) -> tuple[int, str]:
-        """Remove ``key``; returns the delete's revision and the removed value."""
-
-    @abc.abstractmethod
-    async def list(self, prefix: str = "", after: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page:
-        """Pairs whose key starts with ``prefix``, sorted by key, strictly after ``after``."""
+    async def history(self, key: str, before: int | None = None, limit: int = DEFAULT_HISTORY_PAGE) -> HistoryPage:
+        """``key``'s retained events with revision < ``before``, newest first."""
 
     @abc.abstractmethod
     async def stats(self) -> Stats:
@@ -129,6 +249,61 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def events_since(self, revision: int) -> list[Event]:
         """Retained events with revision > ``revision``; raises Compacted if some are gone."""
+
+    # --- writes ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put(
+        self,
+        key: str,
+        value: str,
+        if_revision: int | None = None,
+        lease: int | None = None,
+        ttl: int | None = None,
+    ) -> tuple[Pair, str | None]:
+        """Write ``value``; returns the new pair and the previous value (None if new).
+
+        With ``if_revision`` it writes only if the key is at that revision (0: absent),
+        else raises RevisionConflict. ``lease`` None keeps the key's lease, 0 detaches it,
+        an id attaches it (LeaseNotFound if there is no such lease); ``ttl`` grants a new
+        lease of that many seconds and attaches it in the same write.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, key: str, if_revision: int | None = None) -> tuple[int, str]:
+        """Remove ``key``; returns the delete's revision and the removed value."""
+
+    @abc.abstractmethod
+    async def delete_prefix(self, prefix: str, limit: int) -> PrefixDeleted:
+        """Delete up to ``limit`` pairs under ``prefix``, in key order, as one atomic commit."""
+
+    @abc.abstractmethod
+    async def txn(self, txn: Any) -> Any:
+        """Run a ``kvapp.store.txn.Txn`` atomically; returns its ``TxnResult``."""
+
+    # --- leases ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def grant(self, ttl: int) -> Lease:
+        """A new lease of ``ttl`` seconds (durable before it returns); TooManyLeases at the limit."""
+
+    @abc.abstractmethod
+    async def keepalive(self, lease: int) -> Lease:
+        """Give ``lease`` its full TTL again (not written to disk); LeaseNotFound if it is gone."""
+
+    @abc.abstractmethod
+    async def revoke(self, lease: int) -> Revoked:
+        """End ``lease`` now, deleting its keys in one atomic commit; LeaseNotFound if it is gone."""
+
+    @abc.abstractmethod
+    async def lease(self, lease: int) -> Lease:
+        """One live lease with its attached keys; LeaseNotFound if it is gone."""
+
+    @abc.abstractmethod
+    async def leases(self, after: int | None = None, limit: int = DEFAULT_PAGE_SIZE) -> LeasePage:
+        """Live leases in id order, strictly after ``after``."""
+
+    # --- backup and restore ----------------------------------------------------------------
 
     @abc.abstractmethod
     async def restore(self, pairs: Iterable[Pair], revision: int) -> int:

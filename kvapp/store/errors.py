@@ -65,3 +65,23 @@ class BadExport(KVError):
 
 class StoreNotEmpty(KVError):
     """An import must go into an empty store, so no existing revision is overwritten."""
+
+
+class FutureRevision(InvalidRequest):
+    """A read asked for a revision the store has not reached."""
+
+    def __init__(self, revision: int, current: int) -> None:
+        super().__init__(f"revision {revision} is beyond the store's revision {current}")
+        self.revision = revision
+
+
+class LeaseNotFound(KVError):
+    """The lease does not exist: never granted, expired or revoked."""
+
+    def __init__(self, lease: int) -> None:
+        super().__init__(f"lease {lease} not found (it expired, was revoked, or never existed)")
+        self.lease = lease
+
+
+class TooManyLeases(KVError):
+    """Granting another lease would pass the store's limit of live leases."""

@@ -63,3 +63,10 @@ def _utf8_size(text: str, what: str) -> int:
         return len(text.encode("utf-8"))
     except UnicodeEncodeError:
         raise InvalidRequest(f"{what} is not valid UTF-8") from None
+
+
+def check_ttl(ttl: object, max_seconds: int) -> int:
+    """Return ``ttl`` if it is a whole number of seconds from 1 to ``max_seconds``."""
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= max_seconds:
+        raise InvalidRequest(f'"ttl" must be a whole number of seconds from 1 to {max_seconds}')
+    return ttl

@@ -7,46 +7,15 @@ other lacks fails here by name.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from unittest.mock import ANY
 
 import pytest
 
 from kvapp.store.base import Event, Pair, Store
 from kvapp.store.errors import Compacted, KeyNotFound, RevisionConflict
+from tests.store.conftest import SMALL_HISTORY, Recorder
 from tests.support.backends import Backend
-
-SMALL_HISTORY = 5  # events retained by ``any_store``, so compaction is reached in a few writes
-
-
-@pytest.fixture(params=["pickle", pytest.param("redis", marks=pytest.mark.redis)])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """Each backend in turn, empty; Redis ones share the session's redis-server (flushed)."""
-    redis = request.getfixturevalue("redis_server") if request.param == "redis" else None
-    under_test = Backend(request.param, tmp_path, redis).wipe()
-    yield under_test
-    await under_test.close_all()
-
-
-@pytest.fixture
-def any_store(backend: Backend) -> Store:
-    """A fresh, empty store of each backend, keeping only SMALL_HISTORY events."""
-    return backend.open(history=SMALL_HISTORY)
-
-
-class Recorder:
-    """A publisher that remembers every batch it was given."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Event]] = []
-
-    async def __call__(self, events: Sequence[Event]) -> None:
-        self.batches.append(list(events))
-
-    @property
-    def events(self) -> list[Event]:
-        return [event for batch in self.batches for event in batch]
-
 
 # --- get / put / delete -------------------------------------------------------------------
 
@@ -288,8 +257,8 @@ async def test_events_since_returns_the_writes_after_a_revision_in_order(any_sto
     await any_store.put("k", "v2")
     await any_store.delete("k")
     assert await any_store.events_since(1) == [
-        Event(2, "put", "k", "v2", 1, "v1"),
-        Event(3, "delete", "k", None, None, "v2"),
+        Event(2, "put", "k", "v2", 1, "v1", time=ANY, prev_revision=1, prev_created=1, prev_lease=0),
+        Event(3, "delete", "k", None, None, "v2", time=ANY, prev_revision=2, prev_created=1, prev_lease=0),
     ]
     assert await any_store.events_since(3) == []
     assert await any_store.events_since(99) == []

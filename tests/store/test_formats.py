@@ -62,3 +62,16 @@ async def test_a_v1_store_keeps_working_across_restarts(v1_data: Path) -> None:
         assert [event.revision for event in await reopened.events_since(0)] == list(range(1, 15))
     finally:
         await reopened.aclose()
+
+
+async def test_reads_at_past_revisions_reach_into_v1_history(v1_data: Path) -> None:
+    store = PickleStore(v1_data)
+    try:
+        assert await store.get("app/db/host", revision=3) == Pair("app/db/host", "db1.internal", 1, 1)
+        assert await store.get("app/name", revision=8) == Pair("app/name", "shop", 3, 3)  # undoes a journal record
+        assert await store.get("gone", revision=5) == Pair("gone", "soon", 5, 5)
+        assert [pair.key for pair in (await store.list(revision=6)).items] == ["app/db/host", "app/db/port", "app/name"]
+        assert [event.revision for event in (await store.history("app/db/port")).items] == [12, 10, 2]
+        assert all(event.time is None for event in await store.events_since(0)), "v1 kept no times"
+    finally:
+        await store.aclose()

@@ -261,7 +261,7 @@ async def test_a_seed_flask_pickle_loads_and_is_upgraded_in_place(tmp_path: Path
     assert (await store.get("b")).revision == 2
     assert (await store.stats()).revision == 2
     on_disk = pickle.loads(path.read_bytes())
-    assert on_disk["kvstore"] == 1, "rewritten in kvstore format at start"
+    assert on_disk["kvstore"] == snapshot.FORMAT, "rewritten in kvstore format at start"
     pair, _ = await store.put("c", "three")
     assert pair.revision == 3
     store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,16 @@ from kvapp.store.base import Store
 from kvapp.store.pickle.store import PickleStore
 from kvapp.store.redis.store import RedisStore
 from tests.support.redis import RedisServer
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand (the pickle store's lease deadlines)."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @dataclass
@@ -20,6 +31,7 @@ class Backend:
     redis: RedisServer | None = None
     db: int = 0
     opened: list[Store] = field(default_factory=list)
+    clock: FakeClock = field(default_factory=FakeClock)
 
     def wipe(self) -> Backend:
         """Start from an empty store (the pickle directory is fresh per test already)."""
@@ -28,13 +40,17 @@ class Backend:
                 client.flushdb()
         return self
 
-    def open(self, history: int = 10_000) -> Store:
+    def open(self, history: int = 10_000, max_leases: int = 100_000) -> Store:
         """A store on this backend's data; a pickle store must be closed before it is reopened."""
         if self.name == "pickle":
-            store: Store = PickleStore(self.directory / "store.pickle", history=history)
+            path = self.directory / "store.pickle"
+            # No reaper: with a fake clock the test drives expiry itself (``expire_due``).
+            store: Store = PickleStore(
+                path, history=history, max_leases=max_leases, clock=self.clock, reap_interval=None
+            )
         else:
             assert self.redis is not None
-            store = RedisStore(self.redis.url(self.db), history=history)
+            store = RedisStore(self.redis.url(self.db), history=history, max_leases=max_leases)
         self.opened.append(store)
         return store
 
@@ -42,6 +58,14 @@ class Backend:
         """Close ``store`` (as a server restart would) and open the same data again."""
         await store.aclose()
         return self.open(history)
+
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass for lease deadlines: the fake clock for pickle, real time for
+        Redis (whose scripts read Redis's own clock)."""
+        if self.name == "pickle":
+            self.clock.now += seconds
+        else:
+            await asyncio.sleep(seconds)
 
     async def close_all(self) -> None:
         """Release every store this backend opened (fixture teardown)."""

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from channels.exceptions import ChannelFull
@@ -179,9 +180,9 @@ async def test_put_and_delete_events_have_the_contract_frame_shapes(store, open_
     await store.delete("a")
     frames = await _frames(ws, 3)
     assert frames == [
-        {"type": "put", "key": "a", "value": "1", "revision": 1, "created": 1, "prev": None},
-        {"type": "put", "key": "a", "value": "2", "revision": 2, "created": 1, "prev": "1"},
-        {"type": "delete", "key": "a", "revision": 3, "prev": "2"},
+        {"type": "put", "key": "a", "value": "1", "revision": 1, "created": 1, "prev": None, "time": ANY},
+        {"type": "put", "key": "a", "value": "2", "revision": 2, "created": 1, "prev": "1", "time": ANY},
+        {"type": "delete", "key": "a", "revision": 3, "prev": "2", "time": ANY},
     ]
     assert await ws.receive_nothing(QUIET)
 
@@ -243,7 +244,15 @@ async def test_after_replays_retained_events_then_continues_live(store, open_soc
     ws = await _watch(open_sockets, "after=2")
     replay = await _frames(ws, 3)
     assert _revisions(replay) == [3, 4, 5]
-    assert replay[0] == {"type": "put", "key": "k2", "value": "v2", "revision": 3, "created": 3, "prev": None}
+    assert replay[0] == {
+        "type": "put",
+        "key": "k2",
+        "value": "v2",
+        "revision": 3,
+        "created": 3,
+        "prev": None,
+        "time": ANY,
+    }
     await store.put("live", "x")
     [live] = await _frames(ws, 1)
     assert live["revision"] == 6

@@ -11,20 +11,21 @@ import os
 import pickle
 from pathlib import Path
 
-from kvapp.store.base import Event
 from kvapp.store.errors import CorruptStore
-from kvapp.store.pickle import records, safe_pickle
+from kvapp.store.pickle import entries, records, safe_pickle
+from kvapp.store.pickle.entries import Entry, Record
 from kvapp.store.pickle.files import fsync_directory, write_all
 
 logger = logging.getLogger(__name__)
 
 
-def encode(events: list[Event]) -> bytes:
-    """Frame each event as a pickled plain tuple (no classes, so the safe loader reads it)."""
-    return b"".join(records.frame(pickle.dumps(tuple(event), protocol=5)) for event in events)
+def encode(time: float, units: list[list[Entry]]) -> bytes:
+    """One framed record per unit, each its entries and the commit time as plain tuples
+    (no classes, so the safe loader reads them; ``kvapp.store.pickle.entries``)."""
+    return b"".join(records.frame(pickle.dumps(entries.payload(time, unit), protocol=5)) for unit in units)
 
 
-def read(path: Path, *, is_last: bool) -> list[Event]:
+def read(path: Path, *, is_last: bool) -> list[Record]:
     """Events in ``path``; a torn tail is cut off (only in the last journal), damage refused."""
     try:
         data = path.read_bytes()
@@ -48,11 +49,10 @@ def read(path: Path, *, is_last: bool) -> list[Event]:
     return [_decode(payload, path) for payload in scan.payloads]
 
 
-def _decode(payload: bytes, path: Path) -> Event:
-    """One payload back into an Event, refusing anything that is not the expected tuple."""
+def _decode(payload: bytes, path: Path) -> Record:
+    """One payload back into a Record, refusing anything that is not the expected tuples."""
     try:
-        fields = safe_pickle.loads(payload)
-        return Event(*fields)
+        return entries.from_payload(safe_pickle.loads(payload))
     except (pickle.UnpicklingError, TypeError, ValueError, EOFError) as exc:
         raise CorruptStore(f"journal {path} holds a record that is not a kvstore event: {exc}") from None
 

@@ -1,8 +1,14 @@
 """The snapshot file (``store.pickle``): what it holds, how it is read, and how it is written.
 
-Format 1 is a pickled dict ``{"kvstore": 1, "revision": R, "pairs": {key: (value, revision,
-created)}, "events": [event tuple, ...]}``: plain containers only, so the safe loader reads
-it. A plain ``{str: str}`` dict is the original flask server's file and is upgraded.
+Format 2 is a pickled dict ``{"kvstore": 2, "revision": R, "pairs": {key: (value, revision,
+created[, lease])}, "events": [event tuple, ...], "leases": {id: ttl}, "lease_seq": N}``:
+plain containers only, so the safe loader reads it. Event tuples have Event's fields in
+order; a pair's lease is there only when it has one. ``lease_seq`` is the highest lease id
+ever granted, so ids are never reused.
+
+Format 1 (written before leases, times and history) had no leases and 6-field events; it
+is still read, and rewritten as format 2 at the next fold. A plain ``{str: str}`` dict is
+the original flask server's file and is upgraded.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from kvapp.store.pickle.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
-PairTuple = tuple[str, int, int]  # (value, revision, created)
+FORMAT = 2
+FORMAT_1 = 1  # before leases, event times and history (session 6 and earlier)
+PairTuple = tuple  # (value, revision, created) or (value, revision, created, lease)
 
 
 @dataclass
@@ -32,6 +39,8 @@ class SnapshotState:
     pairs: dict[str, PairTuple] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     upgraded_from_seed: bool = False
+    leases: dict[int, int] = field(default_factory=dict)  # live lease id -> TTL in seconds
+    lease_seq: int = 0  # the highest lease id ever granted
 
 
 def load(path: Path) -> SnapshotState:
@@ -48,6 +57,8 @@ def load(path: Path) -> SnapshotState:
         ) from None
     if _is_seed_dict(data):
         return _upgrade_seed(data, path)
+    if isinstance(data, dict) and data.get("kvstore") == FORMAT:
+        return _from_format_2(data, path)
     return _from_format_1(data, path)
 
 
@@ -58,6 +69,8 @@ def dump(path: Path, state: SnapshotState) -> int:
         "revision": state.revision,
         "pairs": state.pairs,
         "events": [tuple(event) for event in state.events],
+        "leases": state.leases,
+        "lease_seq": state.lease_seq,
     }
     data = pickle.dumps(document, protocol=5)
     write_atomically(path, data)
@@ -82,7 +95,7 @@ def _upgrade_seed(data: dict[str, str], path: Path) -> SnapshotState:
 
 def _from_format_1(data: Any, path: Path) -> SnapshotState:
     """Check the document's shape; a wrong shape is corruption, not an empty store."""
-    if not isinstance(data, dict) or data.get("kvstore") != FORMAT:
+    if not isinstance(data, dict) or data.get("kvstore") != FORMAT_1:
         raise CorruptStore(f"{path} is a pickle but not a kvstore snapshot; refusing to start")
     try:
         revision = data["revision"]
@@ -99,5 +112,19 @@ def _check_shape(revision: Any, pairs: Any) -> None:
     if type(revision) is not int or not isinstance(pairs, dict):
         raise ValueError("revision or pairs have the wrong type")
     for key, entry in pairs.items():
-        if type(key) is not str or type(entry) is not tuple or len(entry) != 3:
+        if type(key) is not str or type(entry) is not tuple or len(entry) not in (3, 4):  # 4: with a lease
             raise ValueError(f"pair {key!r} has the wrong shape")
+
+
+def _from_format_2(data: dict[str, Any], path: Path) -> SnapshotState:
+    """Format 1's checks, plus the leases: a wrong shape is corruption, not an empty store."""
+    state = _from_format_1({**data, "kvstore": FORMAT_1}, path)
+    leases, lease_seq = data.get("leases"), data.get("lease_seq")
+    if not isinstance(leases, dict) or type(lease_seq) is not int or lease_seq < 0:
+        raise CorruptStore(f"{path} is a damaged kvstore snapshot (its leases have the wrong shape); refusing to start")
+    for lease, ttl in leases.items():
+        if type(lease) is not int or type(ttl) is not int or not 0 < lease <= lease_seq or ttl < 1:
+            raise CorruptStore(f"{path} is a damaged kvstore snapshot (lease {lease!r}: {ttl!r}); refusing to start")
+    state.leases = leases
+    state.lease_seq = lease_seq
+    return state

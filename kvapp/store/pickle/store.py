@@ -2,8 +2,9 @@
 
 Write path (group commit)::
 
-    put()/delete() --> pending ops --> committer task: plan batch (CAS, revisions)
-        --> I/O thread: append batch to journal + fdatasync
+    put()/delete()/txn()/grant()/... --> pending units --> committer task: plan the batch
+        (compares, revisions, leases; ``kvapp.store.pickle.plan``)
+        --> I/O thread: append one record per unit to the journal + fdatasync
         --> apply to index --> answer every caller in the batch --> publish events
 
 One committer task per store means revisions are assigned, made durable, made visible and
@@ -11,6 +12,11 @@ published in one order, so watchers never see revision 7 before 6. Ops that arri
 batch is being fsynced wait for the next batch, so N concurrent writers share one fsync
 instead of queueing behind N of them. Changes become visible to readers only after their
 fsync: a reader never sees a value that a crash could take back.
+
+Leases expire through the same path: a reaper task finds the leases past their deadline
+(at most REAP_INTERVAL late) and submits one unit that deletes their keys, so expiry takes
+revisions, is journaled and is watched like any write. Keepalives only move a deadline in
+memory.
 """
 
 from __future__ import annotations
@@ -18,32 +24,52 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from kvapp.store.base import DEFAULT_PAGE_SIZE, Event, Page, Pair, Stats, Store
-from kvapp.store.errors import CorruptStore, KeyNotFound, RevisionConflict, StoreUnavailable
+from kvapp.store.base import (
+    DEFAULT_HISTORY_PAGE,
+    DEFAULT_PAGE_SIZE,
+    Event,
+    HistoryPage,
+    Lease,
+    LeasePage,
+    Page,
+    Pair,
+    PrefixDeleted,
+    Revoked,
+    Stats,
+    Store,
+)
+from kvapp.store.errors import CorruptStore, KeyNotFound, KVError, LeaseNotFound, StoreUnavailable
 from kvapp.store.pickle import journal, snapshot
+from kvapp.store.pickle.entries import Entry
 from kvapp.store.pickle.files import FileLock
 from kvapp.store.pickle.index import MemoryIndex
 from kvapp.store.pickle.io_thread import IOThread, IOThreadStopped
+from kvapp.store.pickle.plan import (
+    DeleteUnit,
+    ExpireUnit,
+    GrantUnit,
+    Overlay,
+    PrefixDeleteUnit,
+    PutUnit,
+    RevokeUnit,
+    TxnUnit,
+    Unit,
+)
+from kvapp.store.txn import Txn, TxnResult
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_JOURNAL_MAX_BYTES = 64 * 1024 * 1024  # 64mb before folding into a snapshot
-
-
-@dataclass
-class _Op:
-    """One write waiting for its batch."""
-
-    kind: str  # "put" | "delete"
-    key: str
-    value: str | None
-    if_revision: int | None
-    future: asyncio.Future = field(repr=False)
+DEFAULT_HISTORY = 100_000  # events retained for watch resume and reads at a past revision
+DEFAULT_MAX_LEASES = 100_000  # live leases (KV_MAX_LEASES)
+REAP_INTERVAL = 0.25  # seconds the reaper sleeps at most: a lease ends this late at most
+REAP_RETRY = 1.0  # seconds before the reaper tries again after an expiry could not be committed
 
 
 class PickleStore(Store):
@@ -52,14 +78,25 @@ class PickleStore(Store):
     backend_name = "pickle"
 
     def __init__(
-        self, path: str | Path, history: int = 10_000, journal_max_bytes: int = DEFAULT_JOURNAL_MAX_BYTES
+        self,
+        path: str | Path,
+        history: int = DEFAULT_HISTORY,
+        journal_max_bytes: int = DEFAULT_JOURNAL_MAX_BYTES,
+        max_leases: int = DEFAULT_MAX_LEASES,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        reap_interval: float | None = REAP_INTERVAL,
     ) -> None:
         super().__init__()
+        self.reap_interval = reap_interval  # None: no reaper task (tests with a fake clock call expire_due)
+        self.max_leases = max_leases
+        self._clock = clock  # lease deadlines: monotonic, unaffected by the wall clock's jumps
+        self._wall_clock = wall_clock  # the time events carry
         self.path = Path(path).resolve()
         self.journal_path = self.path.with_name(self.path.name + ".journal")
         self.folding_path = self.path.with_name(self.path.name + ".journal.folding")
         self.journal_max_bytes = journal_max_bytes
-        self.history = history
+        self.history_size = history  # events retained
         self._lock = FileLock(self.path.with_name(self.path.name + ".lock"))
         self._lock.acquire(self.path)
         try:
@@ -75,9 +112,10 @@ class PickleStore(Store):
         # Its own thread, not self._io: a long pickle must not hold up journal appends.
         self._fold_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kv-fold")
         self._fold_job: Future | None = None  # the background fold; close() waits for it
-        self._pending: list[_Op] = []
+        self._pending: list[Unit] = []
         self._wakeup: asyncio.Event | None = None
         self._committer: asyncio.Task | None = None
+        self._reaper: asyncio.Task | None = None
         self._failure: BaseException | None = None
         self._appending = False  # a batch is handed to the I/O thread and not yet in the index
         self._closed = False
@@ -88,14 +126,12 @@ class PickleStore(Store):
     def _recover(self) -> MemoryIndex:
         """Snapshot, then the journal being folded (if a fold was cut short), then the journal."""
         state = snapshot.load(self.path)
-        index = MemoryIndex(state, self.history)
+        index = MemoryIndex(state, self.history_size, self._clock)
         replayed = 0
         for path in (self.folding_path, self.journal_path):
             is_last = path == self.journal_path or not self.journal_path.exists()
-            for event in journal.read(path, is_last=is_last):
-                if event.revision > index.revision:
-                    _replay(index, event, path)
-                    replayed += 1
+            for record in journal.read(path, is_last=is_last):
+                replayed += _replay(index, record.entries, path)
         # Also on first start, so the data file exists (and its directory is proven writable)
         # before the first request rather than only after the first fold.
         if state.upgraded_from_seed or replayed or self.folding_path.exists() or not self.path.exists():
@@ -107,23 +143,44 @@ class PickleStore(Store):
 
     # --- reads ----------------------------------------------------------------------------
 
-    async def get(self, key: str) -> Pair:
-        """The pair for ``key``; raises KeyNotFound."""
-        pair = self.index.get(key)
+    async def get(self, key: str, revision: int | None = None) -> Pair:
+        """The pair for ``key`` (at ``revision``); raises KeyNotFound."""
+        self._ensure_reaper()
+        pair = self.index.get(key, revision)
         if pair is None:
             raise KeyNotFound(key)
         return pair
 
-    async def list(self, prefix: str = "", after: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page:
-        """A page of pairs in key order."""
-        return self.index.page(prefix, after, limit)
+    async def list(
+        self,
+        prefix: str = "",
+        after: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        revision: int | None = None,
+        search: str | None = None,
+    ) -> Page:
+        """A page of pairs in key order (at ``revision``, filtered by ``search``)."""
+        self._ensure_reaper()
+        return self.index.page(prefix, after, limit, revision, search)
+
+    async def history(self, key: str, before: int | None = None, limit: int = DEFAULT_HISTORY_PAGE) -> HistoryPage:
+        """``key``'s retained events before ``before``, newest first."""
+        items: list[Event] = []
+        for event in self.index.history.chain(key, before):
+            if len(items) == limit:
+                return HistoryPage(key, items, self.index.oldest_readable(), items[-1].revision)
+            items.append(event)
+        return HistoryPage(key, items, self.index.oldest_readable(), None)
 
     async def stats(self) -> Stats:
-        """Revision and key count straight from memory."""
-        return Stats(self.index.revision, len(self.index.pairs), self.backend_name)
+        """Revision, key and lease counts straight from memory."""
+        self._ensure_reaper()
+        problem = None if self._failure is None else f"the journal could not be written ({self._failure})"
+        return Stats(self.index.revision, len(self.index.pairs), self.backend_name, len(self.index.leases), problem)
 
     async def revision(self) -> int:
         """The last committed revision."""
+        self._ensure_reaper()
         return self.index.revision
 
     async def events_since(self, revision: int) -> list[Event]:
@@ -132,28 +189,117 @@ class PickleStore(Store):
 
     # --- writes ---------------------------------------------------------------------------
 
-    async def put(self, key: str, value: str, if_revision: int | None = None) -> tuple[Pair, str | None]:
+    async def put(
+        self,
+        key: str,
+        value: str,
+        if_revision: int | None = None,
+        lease: int | None = None,
+        ttl: int | None = None,
+    ) -> tuple[Pair, str | None]:
         """Queue a put and wait until it is durable."""
-        event: Event = await self._submit("put", key, value, if_revision)
-        return Pair(key, value, event.revision, event.created), event.prev
+        return await self._submit(PutUnit, key=key, value=value, if_revision=if_revision, lease=lease, ttl=ttl)
 
     async def delete(self, key: str, if_revision: int | None = None) -> tuple[int, str]:
         """Queue a delete and wait until it is durable."""
-        event: Event = await self._submit("delete", key, None, if_revision)
-        return event.revision, event.prev
+        return await self._submit(DeleteUnit, key=key, if_revision=if_revision)
 
-    async def _submit(self, kind: str, key: str, value: str | None, if_revision: int | None) -> Event:
-        """Add an op to the next batch and wake the committer."""
+    async def delete_prefix(self, prefix: str, limit: int) -> PrefixDeleted:
+        """Queue a delete of up to ``limit`` pairs under ``prefix`` (one unit, one record)."""
+        return await self._submit(PrefixDeleteUnit, prefix=prefix, limit=limit)
+
+    async def txn(self, txn: Txn) -> TxnResult:
+        """Queue a transaction: one unit of the batch, one journal record."""
+        return await self._submit(TxnUnit, txn=txn)
+
+    # --- leases ---------------------------------------------------------------------------
+
+    async def grant(self, ttl: int) -> Lease:
+        """Queue a grant; the lease exists once its record is durable."""
+        return await self._submit(GrantUnit, ttl=ttl)
+
+    async def keepalive(self, lease: int) -> Lease:
+        """Renew in memory only (nothing to journal: a restart renews every lease anyway)."""
+        self._ensure_reaper()
+        live = self.index.leases.keepalive(lease, self._clock())
+        if live is None:
+            raise LeaseNotFound(lease)
+        return Lease(lease, live.ttl, float(live.ttl))
+
+    async def revoke(self, lease: int) -> Revoked:
+        """Queue a revoke: its keys are deleted in the same record."""
+        return await self._submit(RevokeUnit, lease=lease)
+
+    async def lease(self, lease: int) -> Lease:
+        """A live lease and its keys; one past its deadline counts as gone, reaped or not."""
+        self._ensure_reaper()
+        live = self.index.leases.get(lease)
+        remaining = 0.0 if live is None else live.deadline - self._clock()
+        if live is None or remaining <= 0:
+            raise LeaseNotFound(lease)
+        return Lease(lease, live.ttl, remaining, tuple(live.attached()))
+
+    async def leases(self, after: int | None = None, limit: int = DEFAULT_PAGE_SIZE) -> LeasePage:
+        """Live leases by id, each with its number of keys."""
+        self._ensure_reaper()
+        now = self._clock()
+        items = [
+            Lease(lease, live.ttl, max(live.deadline - now, 0.0), tuple(live.keys or ()))
+            for lease, live in self.index.leases.page(after, limit + 1)
+        ]
+        if len(items) > limit:
+            return LeasePage(items[:limit], items[limit - 1].id)
+        return LeasePage(items, None)
+
+    async def expire_due(self) -> list[int]:
+        """End every lease past its deadline now (the reaper's step; tests call it with a fake clock)."""
+        due = self.index.leases.due(self._clock())
+        if not due:
+            return []
+        return await self._submit(ExpireUnit, leases=due, still_due=self._still_due)
+
+    def _still_due(self, lease: int) -> bool:
+        return self.index.leases.is_due(lease, self._clock())
+
+    def _ensure_reaper(self) -> None:
+        """Start the reaper on this loop once there are leases (any call may be the first one)."""
+        if not self.index.leases.live or self._closed or self.reap_interval is None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._reaper is None or self._reaper.done() or self._reaper.get_loop() is not loop:
+            self._reaper = loop.create_task(self._reap_forever(), name="kv-lease-reaper")
+
+    async def _reap_forever(self) -> None:
+        """End leases as their deadlines pass, at most REAP_INTERVAL late, while any exist."""
+        while not self._closed and self.index.leases.live:
+            deadline = self.index.leases.next_deadline()
+            interval = self.reap_interval or REAP_INTERVAL
+            delay = interval if deadline is None else deadline - self._clock()
+            await asyncio.sleep(min(max(delay, 0.0), interval))
+            try:
+                await self.expire_due()
+            except KVError as exc:
+                logger.warning("leases could not be expired (%s); retrying in %.0f s", exc, REAP_RETRY)
+                self.index.leases.requeue_due(self._clock())
+                await asyncio.sleep(REAP_RETRY)
+
+    # --- the group commit -------------------------------------------------------------------
+
+    async def _submit(self, kind: type[Unit], **fields: Any) -> Any:
+        """Add a unit to the next batch, wake the committer, and wait for its answer."""
         if self._failure is not None:
             raise StoreUnavailable(f"the journal could not be written ({self._failure}); restart the server")
         if self._closed:
             raise StoreUnavailable("the store is shutting down")
         loop = asyncio.get_running_loop()
-        op = _Op(kind, key, value, if_revision, loop.create_future())
-        self._pending.append(op)
+        unit = kind(loop.create_future(), **fields)
+        self._pending.append(unit)
         self._ensure_committer(loop)
         self._wakeup.set()
-        return await op.future
+        try:
+            return await unit.future
+        finally:
+            self._ensure_reaper()  # a grant may have made the first lease
 
     def _ensure_committer(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the committer on this loop (tests may run several loops one after another)."""
@@ -175,62 +321,63 @@ class PickleStore(Store):
                     _fail(batch, StoreUnavailable(f"the write could not be committed ({exc})"))
                 await self._maybe_fold()
 
-    async def _commit(self, batch: list[_Op]) -> None:
+    async def _commit(self, batch: list[Unit]) -> None:
         """Plan, persist, apply, answer, publish: in that order (see the module docstring)."""
-        events, outcomes = self._plan(batch)
-        if events:
+        now, records, outcomes = self._plan(batch)
+        events: list[Event] = []
+        if records:
             self._appending = True
             try:
-                await self._io.run(self._journal.append_durably, journal.encode(events))
+                await self._io.run(self._journal.append_durably, journal.encode(now, records))
             except IOThreadStopped:
                 # close() ran while this batch waited: it was never written, so it is refused
                 # like any write that arrives after close, without a traceback per batch.
                 outcomes = [StoreUnavailable("the store is shutting down")] * len(batch)
-                events = []
+                records = []
             except OSError as exc:
                 # After a failed fsync the file's state is unknown (fsyncgate): stop writing.
                 logger.critical("journal write failed, refusing further writes: %s", exc)
                 self._failure = exc
                 outcomes = [StoreUnavailable(f"the journal could not be written ({exc})")] * len(batch)
-                events = []
+                records = []
             finally:
                 self._appending = False
-            for event in events:
-                self.index.apply(event)
-        for op, outcome in zip(batch, outcomes, strict=True):
-            if op.future.done():
+            for entries in records:
+                for entry in entries:
+                    self.index.apply(entry)
+                    if isinstance(entry, Event):
+                        events.append(entry)
+        for unit, outcome in zip(batch, outcomes, strict=True):
+            if unit.future.done():
                 continue  # the caller went away; its write still happened
             if isinstance(outcome, BaseException):
-                op.future.set_exception(outcome)
+                unit.future.set_exception(outcome)
             else:
-                op.future.set_result(outcome)
+                unit.future.set_result(outcome)
         # Published by the single committer, so batches reach the layer in revision order.
         await self._publish(events)
 
-    def _plan(self, batch: list[_Op]) -> tuple[list[Event], list[Event | BaseException]]:
-        """Turn ops into events with consecutive revisions, checking CAS against earlier ops."""
-        overlay: dict[str, Pair | None] = {}
-        events: list[Event] = []
-        outcomes: list[Event | BaseException] = []
-        revision = self.index.revision
-        for op in batch:
-            current = overlay[op.key] if op.key in overlay else self.index.get(op.key)
-            failure = _check(op, current)
-            if failure is not None:
-                outcomes.append(failure)
+    def _plan(self, batch: list[Unit]) -> tuple[float, list[list[Entry]], list[Any]]:
+        """The batch's commit time, each unit's journal entries (one record per unit that
+        wrote) and what each unit is answered."""
+        now = self._wall_clock()
+        overlay = Overlay(self.index, None, now, self.max_leases)
+        records: list[list[Entry]] = []
+        outcomes: list[Any] = []
+        for unit in batch:
+            scratch, start = (overlay, len(overlay.entries)) if unit.fails_before_writing else (overlay.child(), 0)
+            try:
+                outcome = unit.plan(scratch)
+            except KVError as exc:
+                outcomes.append(exc)
                 continue
-            revision += 1
-            prev = current.value if current else None
-            if op.kind == "put":
-                created = current.created if current else revision
-                event = Event(revision, "put", op.key, op.value, created, prev)
-                overlay[op.key] = Pair(op.key, op.value, revision, created)
-            else:
-                event = Event(revision, "delete", op.key, None, None, prev)
-                overlay[op.key] = None
-            events.append(event)
-            outcomes.append(event)
-        return events, outcomes
+            entries = scratch.entries[start:]
+            if scratch is not overlay:
+                overlay.adopt(scratch)
+            if entries:
+                records.append(entries)
+            outcomes.append(outcome)
+        return now, records, outcomes
 
     # --- backup and restore -----------------------------------------------------------------
 
@@ -242,9 +389,9 @@ class PickleStore(Store):
         """
         table = {pair.key: (pair.value, pair.revision, pair.created) for pair in pairs}
         top = max([revision, *(entry[1] for entry in table.values())])
-        state = snapshot.SnapshotState(top, table, [])
+        state = snapshot.SnapshotState(top, table, [], lease_seq=self.index.leases.granted)
         self._snapshot_bytes = await self._io.run(snapshot.dump, self.path, state)  # data-file writes: one thread
-        self.index = MemoryIndex(state, self.history)
+        self.index = MemoryIndex(state, self.history_size, self._clock)
         return len(table)
 
     # --- folding the journal into a snapshot ----------------------------------------------
@@ -327,15 +474,26 @@ class PickleStore(Store):
             self._lock.release()
 
 
-def _replay(index: MemoryIndex, event: Event, path: Path) -> None:
-    """Apply a journaled event at start; a gap in the revisions is damage, not a bug to crash on."""
-    try:
-        index.apply(event)
-    except ValueError:
-        raise CorruptStore(
-            f"journal {path} continues at revision {event.revision} but the store is at revision "
-            f"{index.revision}: writes in between are missing; refusing to start rather than lose them"
-        ) from None
+def _replay(index: MemoryIndex, entries: list[Entry], path: Path) -> int:
+    """Apply a journaled record at start; how many of its entries were new.
+
+    Events the snapshot already holds (a fold cut short leaves its journal behind) are
+    skipped by revision; lease grants and ends are the same whether applied once or twice.
+    A gap in the revisions is damage, not a bug to crash on.
+    """
+    applied = 0
+    for entry in entries:
+        if isinstance(entry, Event) and entry.revision <= index.revision:
+            continue
+        try:
+            index.apply(entry)
+        except ValueError:
+            raise CorruptStore(
+                f"journal {path} continues at revision {entry.revision} but the store is at revision "
+                f"{index.revision}: writes in between are missing; refusing to start rather than lose them"
+            ) from None
+        applied += 1
+    return applied
 
 
 def _report_fold_failure(folding: Future) -> None:
@@ -347,19 +505,8 @@ def _report_fold_failure(folding: Future) -> None:
     )
 
 
-def _fail(batch: list[_Op], error: BaseException) -> None:
-    """Answer every still-waiting op in ``batch`` with ``error``."""
-    for op in batch:
-        if not op.future.done():
-            op.future.set_exception(error)
-
-
-def _check(op: _Op, current: Pair | None) -> BaseException | None:
-    """Why ``op`` cannot apply to ``current``, or None."""
-    if op.if_revision is not None:
-        actual = current.revision if current else 0
-        if actual != op.if_revision:
-            return RevisionConflict(op.key, op.if_revision, current.as_dict() if current else None)
-    if op.kind == "delete" and current is None:
-        return KeyNotFound(op.key)
-    return None
+def _fail(batch: list[Unit], error: BaseException) -> None:
+    """Answer every still-waiting unit in ``batch`` with ``error``."""
+    for unit in batch:
+        if not unit.future.done():
+            unit.future.set_exception(error)
