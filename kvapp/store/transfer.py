@@ -9,6 +9,13 @@ The format, one JSON object per line::
 A restore keeps every pair's ``revision`` and ``created`` and sets the store's revision to
 the highest one seen, so a revision is never reused after a restore either. Retained events
 are not carried: a watcher resuming from before the restore is told ``compacted``.
+
+A backup is older than the store it replaces, whose clients may have seen revisions past
+the backup's. ``bump`` (``kv_import --bump-revision N``, etcd's ``--bump-revision
+--mark-compacted``) starts the restored store N revisions above the file's, so its next
+writes take revisions no client has seen, and every read or watch from before the import is
+told ``compacted``. Leases are not carried: imported pairs have none (a lease is a promise
+of a live owner, which a backup cannot make).
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ async def export_pairs(store: Store) -> AsyncIterator[str]:
     while True:
         page = await store.list(after=after, limit=MAX_PAGE_SIZE)
         for pair in page.items:
-            yield orjson.dumps(pair.as_dict()).decode() + "\n"
+            yield orjson.dumps(_line(pair)).decode() + "\n"
         if page.next is None:
             return
         after = page.next
@@ -107,20 +114,27 @@ def read_pairs(lines: Iterable[str | bytes], limits: Limits) -> Iterator[Pair]:
         yield Pair(key, value, revision, created)
 
 
-async def restore(store: Store, header: Header, pairs: Iterable[Pair]) -> int:
+def _line(pair: Pair) -> dict[str, Any]:
+    """A pair as an export line: no lease (see the module docstring)."""
+    return {"key": pair.key, "value": pair.value, "revision": pair.revision, "created": pair.created}
+
+
+async def restore(store: Store, header: Header, pairs: Iterable[Pair], bump: int = 0) -> int:
     """Load an export into ``store``, which must be empty; returns the number of pairs.
 
     Either every pair is loaded or none is: a bad line stops the import before anything
-    becomes visible.
+    becomes visible. The store starts ``bump`` revisions above the export's.
     """
-    _check_fits(store, header.revision, "line 1: revision")
+    if bump < 0:
+        raise BadExport("the revision bump must be a whole number from 0")
+    _check_fits(store, header.revision + bump, "line 1: revision plus the bump is")
     stats = await store.stats()
     if stats.revision or stats.keys:
         raise StoreNotEmpty(
             f"the target {stats.backend} store is not empty (revision {stats.revision}, {stats.keys} keys); "
             "import only into a new, empty store"
         )
-    return await store.restore(_within(pairs, store), header.revision)
+    return await store.restore(_within(pairs, store), header.revision + bump)
 
 
 def _within(pairs: Iterable[Pair], store: Store) -> Iterator[Pair]:

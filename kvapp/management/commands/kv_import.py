@@ -26,6 +26,14 @@ class Command(StoreCommand):
         """Called by Django to build the parser."""
         super().add_arguments(parser)
         parser.add_argument("source", nargs="?", default="-", help="the export file (default: stdin)")
+        parser.add_argument(
+            "--bump-revision",
+            type=int,
+            default=0,
+            metavar="N",
+            help="start the store N revisions above the file's, so no client mistakes the restored "
+            "store's revisions for ones it saw before (a watcher resuming from before is told compacted)",
+        )
 
     async def handle_store(self, store: Store, options: dict[str, Any]) -> None:
         """Read the header, then restore the pairs while counting them on the progress bar."""
@@ -34,7 +42,8 @@ class Command(StoreCommand):
         with opened as handle:
             header = transfer.read_header(handle.readline())
             with self.progress(options, header.keys, "importing") as bar:
-                count = await transfer.restore(store, header, _counted(transfer.read_pairs(handle, _limits()), bar))
+                pairs = _counted(transfer.read_pairs(handle, _limits()), bar)
+                count = await transfer.restore(store, header, pairs, bump=options["bump_revision"])
         stats = await store.stats()
         self.stderr.write(f"imported {count} pairs into the {stats.backend} store, now at revision {stats.revision}")
 
