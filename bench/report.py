@@ -61,8 +61,25 @@ def _lost(n: int) -> Callable[[dict[str, Any]], str]:
     return show
 
 
+LOADS = ("put", "get", "bare_get", "bare_put", "put_big", "txn", "keepalive", "rev_get")
+
+
 def _errors(r: dict[str, Any]) -> int:
-    return sum(r[name].errors for name in ("put", "get", "bare_get", "bare_put", "put_big"))
+    loads = [name for name in LOADS if name in r]
+    return sum(r[name].errors for name in loads) + r["expiry"].puts_during.errors + r["expiry"].puts_before.errors
+
+
+def _rate(name: str) -> Callable[[dict[str, Any]], str]:
+    return lambda r: f"{r[name].rps:,.0f}"
+
+
+def _lease_rss(r: dict[str, Any]) -> str:
+    leases, before, after = r["lease_rss"]
+    return f"{after:.0f} (+{after - before:.0f} for {leases:,}: {(after - before) * 2**20 / leases:.0f} B each)"
+
+
+def _expiry_ratio(r: dict[str, Any]) -> float:
+    return r["expiry"].puts_during.rps / r["expiry"].puts_before.rps
 
 
 ROWS: list[Row] = [
@@ -106,6 +123,67 @@ ROWS: list[Row] = [
     ("watch 200: lost deliveries", _lost(200), "0", lambda r: r["watch200"].lost == 0 and not r["watch200"].failed),
     ("watch 1000 x 50 writes/s: p50 / p99 / max ms", _watch(1000), "", None),
     ("watch 1000: lost deliveries", _lost(1000), "0", lambda r: r["watch1000"].lost == 0 and not r["watch1000"].failed),
+    ("transactions/s, 2 compares + 2 puts (1k keys)", _rate("txn"), "", None),
+    (
+        "transactions/s ÷ puts/s, per round: median (range)",
+        _show_ratio("txn", "put", ".2f"),
+        "≥ 0.6",
+        lambda r: _ratio(r, "txn", "put") >= 0.6,
+    ),
+    (
+        "delete 10,000 keys by prefix: the call / a watcher has every delete, s",
+        lambda r: f"{r['prefix_delete'].call_seconds:.2f} / {r['prefix_delete'].watched_seconds:.2f}",
+        "≤ 1 s",
+        lambda r: r["prefix_delete"].watched_seconds <= 1.0,
+    ),
+    ("lease keepalives/s", _rate("keepalive"), "", None),
+    (
+        "keepalives/s ÷ puts/s, per round: median (range)",
+        _show_ratio("keepalive", "put", ".2f"),
+        "≥ 1",
+        lambda r: _ratio(r, "keepalive", "put") >= 1.0,
+    ),
+    (
+        "10,000 leases due at once: first deadline to a watcher having every delete, s",
+        lambda r: f"{r['expiry'].watched_seconds:.2f}",
+        "≤ 2 s",
+        lambda r: r["expiry"].watched_seconds <= 2.0,
+    ),
+    (
+        "puts/s by others meanwhile ÷ puts/s before",
+        lambda r: f"{_expiry_ratio(r):.2f} ({r['expiry'].puts_during.rps:,.0f} / {r['expiry'].puts_before.rps:,.0f})",
+        "≥ 0.5",
+        lambda r: _expiry_ratio(r) >= 0.5,
+    ),
+    ("RSS with live leases MiB", _lease_rss, "", None),
+    ("gets/s at a past revision (each key changed since)", _rate("rev_get"), "", None),
+    (
+        "gets/s at a past revision ÷ gets/s, per round: median (range)",
+        _show_ratio("rev_get", "get", ".2f"),
+        "≥ 0.5",
+        lambda r: _ratio(r, "rev_get", "get") >= 0.5,
+    ),
+    (
+        "list 1M keys in pages of 10,000 at one revision: alone / beside 1,000 puts/s, s",
+        lambda r: (
+            f"{r['listing'].quiet_seconds:.1f} / {r['listing'].busy_seconds:.1f}"
+            f" ({r['listing'].writes_per_second:,.0f} puts/s)"
+        ),
+        "≤ 2x alone",
+        lambda r: r["listing"].busy_seconds <= 2 * r["listing"].quiet_seconds,
+    ),
+    (
+        "history of a key with 1,000 events, first page: p50 / p99 ms",
+        lambda r: f"{r['history'].p50_ms:.1f} / {r['history'].p99_ms:.1f}",
+        "",
+        None,
+    ),
+    (
+        "RSS with 1M keys and 100,000 retained events MiB",
+        lambda r: f"{r['rss_big_history']:.0f}",
+        "≤ 400",
+        lambda r: r["rss_big_history"] <= 400,
+    ),
     ("HTTP errors (non-2xx, socket) in all wrk runs", lambda r: str(_errors(r)), "0", lambda r: _errors(r) == 0),
 ]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import scenarios
 from bench.fanout import run_fanout
 from bench.load import LoadResult, run_wrk
 from bench.report import render
@@ -27,6 +28,15 @@ SERVERS = ("daphne", "uvicorn")
 SMALL_STORE_KEYS = 1_000
 BIG_STORE_KEYS = 1_000_000
 WATCHER_COUNTS = (200, 1_000)
+KEEPALIVE_LEASES = 1_000  # leases the keepalive load cycles over
+PREFIX_DELETE_KEYS = 10_000
+EXPIRING_LEASES = 10_000
+EXPIRY_TTL = 3  # seconds: long enough to grant every lease before the first one is due
+LISTING_PAGE = 10_000  # pairs per page in the consistent-listing row
+LISTING_WRITES_PER_SECOND = 1_000
+HISTORY_EVENTS = 1_000  # events of the one key whose history is read
+HISTORY_READS = 200
+RETAINED_EVENTS = 100_000  # the default KV_HISTORY: the big store's RSS is measured with it full
 
 
 @dataclass(frozen=True)
@@ -38,10 +48,11 @@ class Mode:
     warmup_seconds: float
     watch_seconds: float
     rounds: int
+    memory_leases: int  # live leases whose memory is measured
 
 
-FULL = Mode("full", load_seconds=5, warmup_seconds=2, watch_seconds=10, rounds=3)
-SHORT = Mode("short", load_seconds=3, warmup_seconds=1, watch_seconds=3, rounds=1)
+FULL = Mode("full", load_seconds=5, warmup_seconds=2, watch_seconds=10, rounds=3, memory_leases=100_000)
+SHORT = Mode("short", load_seconds=3, warmup_seconds=1, watch_seconds=3, rounds=1, memory_leases=20_000)
 
 
 def bench_server(kind: str, mode: Mode, workdir: Path) -> dict[str, Any]:
@@ -66,6 +77,13 @@ def bench_server(kind: str, mode: Mode, workdir: Path) -> dict[str, Any]:
         results.update(start_big=big_kv.start_seconds, rss_big=big_kv.rss_mb())
         keys_env = {"KV_BENCH_KEYS": str(SMALL_STORE_KEYS)}
         warm = {"KV_BENCH_PREFIX": "bench/warm/"}
+        leases = scenarios.grant_leases(kv.url, KEEPALIVE_LEASES)
+        lease_env = {"KV_BENCH_LEASE_FIRST": str(leases[0]), "KV_BENCH_LEASES": str(len(leases))}
+
+        def reads_at_a_revision(new_keys: dict[str, str]) -> LoadResult:
+            revision = scenarios.prepare_reads_at_a_revision(kv.url, SMALL_STORE_KEYS)
+            return kv.load(mode.load_seconds, "get.lua", {**keys_env, "KV_BENCH_REVISION": str(revision)})
+
         loads: dict[str, Callable[[dict[str, str]], LoadResult]] = {
             # The same requests (wrk's Lua scripts cost wrk CPU on this box too) against the bare app.
             "bare_get": lambda new_keys: bare.load(mode.load_seconds, "get.lua", keys_env),
@@ -73,6 +91,9 @@ def bench_server(kind: str, mode: Mode, workdir: Path) -> dict[str, Any]:
             "get": lambda new_keys: kv.load(mode.load_seconds, "get.lua", keys_env),
             "put": lambda new_keys: kv.load(mode.load_seconds, "put.lua", new_keys),
             "put_big": lambda new_keys: big_kv.load(mode.load_seconds, "put.lua", new_keys),
+            "txn": lambda new_keys: kv.load(mode.load_seconds, "txn.lua", new_keys),
+            "keepalive": lambda new_keys: kv.load(mode.load_seconds, "keepalive.lua", lease_env),
+            "rev_get": reads_at_a_revision,
         }
         for url, script, env in (
             (bare.url, "get.lua", keys_env),
@@ -88,6 +109,16 @@ def bench_server(kind: str, mode: Mode, workdir: Path) -> dict[str, Any]:
         results.update({name: median_run(runs) for name, runs in rounds.items()})
         results["rounds"] = rounds
         results["rss_big_after"] = big_kv.rss_mb()
+        results["listing"] = scenarios.consistent_listing(big_kv, LISTING_PAGE, LISTING_WRITES_PER_SECOND)
+        scenarios.fill_history(big_kv.url, BIG_STORE_KEYS, RETAINED_EVENTS)
+        results["rss_big_history"] = big_kv.rss_mb()
+        results["prefix_delete"] = scenarios.prefix_delete(kv, PREFIX_DELETE_KEYS)
+        results["history"] = scenarios.history_latency(kv.url, HISTORY_EVENTS, HISTORY_READS)
+        results["expiry"] = scenarios.lease_expiry(kv, EXPIRING_LEASES, EXPIRY_TTL, mode.load_seconds)
+    with Server.of(kind, KV_APP, _seeded(workdir / kind / "leases", 0)) as fresh:
+        before = fresh.rss_mb()
+        scenarios.grant_leases(fresh.url, mode.memory_leases)
+        results["lease_rss"] = (mode.memory_leases, before, fresh.rss_mb())
     with Server.of(kind, KV_APP, small) as kv:
         for watchers in WATCHER_COUNTS:
             results[f"watch{watchers}"] = run_fanout(kv.url, watchers, mode.watch_seconds)

@@ -39,3 +39,21 @@ def test_a_single_round_shows_just_its_ratio():
     _, show, _, meets = _row("gets/s ÷ ceiling")
     assert show(results) == "50%"
     assert meets(results)
+
+
+def test_the_feature_rows_judge_their_targets() -> None:
+    from bench.scenarios import ExpiryStorm, Listing, Watched
+
+    results = {
+        "rounds": {"txn": _runs(600, 700), "put": _runs(1_000, 1_000)},
+        "prefix_delete": Watched(10_000, 0.2, 0.9),
+        "expiry": ExpiryStorm(10_000, 2.5, _runs(400)[0], _runs(1_000)[0]),
+        "listing": Listing(1_000_000, 10.0, 19.0, 990.0),
+    }
+    assert _row("transactions/s ÷ puts/s")[3](results)
+    assert _row("delete 10,000 keys by prefix")[3](results)
+    assert not _row("10,000 leases due at once")[3](results)
+    assert not _row("puts/s by others meanwhile")[3](results)
+    assert _row("list 1M keys")[3](results)
+    results["listing"] = Listing(1_000_000, 10.0, 21.0, 990.0)
+    assert not _row("list 1M keys")[3](results)
