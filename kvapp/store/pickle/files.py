@@ -1,8 +1,9 @@
-"""Small durable-file primitives: fsync a directory, write a file atomically, lock a file."""
+"""Small durable-file primitives: fsync a directory, write a file atomically or aside, lock a file."""
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 from pathlib import Path
 
@@ -29,6 +30,32 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.close(fd)
     os.replace(tmp, path)
     fsync_directory(path.parent)
+
+
+def write_aside(path: Path, data: bytes) -> Path:
+    """Write ``data`` durably to ``<path>.<n>.broken``, a name no earlier call used; returns it.
+
+    Called before bytes are cut off a file, so what was dropped can still be looked at.
+    O_EXCL makes the name new even if another process picks numbers at the same time.
+    """
+    for number in itertools.count(1):
+        target = path.with_name(f"{path.name}.{number}.broken")
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        break
+    try:
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_directory(path.parent)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

@@ -98,7 +98,14 @@ class PickleStore(Store):
                     replayed += 1
         # Also on first start, so the data file exists (and its directory is proven writable)
         # before the first request rather than only after the first fold.
-        if state.upgraded_from_seed or replayed or self.folding_path.exists() or not self.path.exists():
+        # A format-1 journal is folded too: new records go to a new journal, in format 2.
+        if (
+            state.upgraded_from_seed
+            or replayed
+            or self.folding_path.exists()
+            or not self.path.exists()
+            or journal.is_legacy(self.journal_path)
+        ):
             snapshot.dump(self.path, index.snapshot_state())
             self.folding_path.unlink(missing_ok=True)
             self.journal_path.unlink(missing_ok=True)
@@ -318,7 +325,7 @@ class PickleStore(Store):
             # A batch appended while close() ran (aclose() on the loop, between the append and
             # its apply) is in the journal but not yet in the index, and its writers are about
             # to be told it succeeded: folding the index would delete it. The journal replays.
-            if self._failure is None and self._journal.size and not self._appending:
+            if self._failure is None and self._journal.has_records and not self._appending:
                 self.fold_now()
         except OSError:
             logger.exception("could not fold the journal at shutdown; it will be replayed at start")
