@@ -9,6 +9,7 @@ from kvapp.store.errors import (
     KeyNotFound,
     KVError,
     RevisionConflict,
+    StoreFull,
     StoreUnavailable,
     ValueTooLarge,
 )
@@ -41,6 +42,7 @@ _STATUS: list[tuple[type[KVError], int]] = [
     (Compacted, 410),
     (ValueTooLarge, 413),
     (TooManyWatchers, 429),
+    (StoreFull, 507),  # before its base class: Insufficient Storage, writes only
     (StoreUnavailable, 503),
 ]
 

@@ -78,6 +78,8 @@ class Stats:
     revision: int
     keys: int
     backend: str
+    # Why writes are refused right now (the disk is full, say), or None when they are not.
+    write_problem: str | None = None
 
 
 Publisher = Callable[[Sequence[Event]], Awaitable[None]]
