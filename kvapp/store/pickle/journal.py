@@ -37,7 +37,7 @@ from pathlib import Path
 
 from kvapp.store.base import Event
 from kvapp.store.errors import CorruptStore, StoreFull, StoreUnavailable
-from kvapp.store.pickle import records, safe_pickle
+from kvapp.store.pickle import records, safe_pickle, shapes
 from kvapp.store.pickle.files import fsync_directory, is_disk_full, write_all, write_aside
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def _decode(payload: bytes, path: Path) -> Event:
     """One payload back into an Event, refusing anything that is not the expected tuple."""
     try:
         fields = safe_pickle.loads(payload)
-        return Event(*fields)
+        return shapes.event(fields)
     except (pickle.UnpicklingError, TypeError, ValueError, EOFError) as exc:
         raise CorruptStore(f"journal {path} holds a record that is not a kvstore event: {exc}") from None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from kvapp.store.base import Event
 from kvapp.store.errors import CorruptStore
-from kvapp.store.pickle import safe_pickle
+from kvapp.store.pickle import safe_pickle, shapes
 from kvapp.store.pickle.files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -81,23 +81,15 @@ def _upgrade_seed(data: dict[str, str], path: Path) -> SnapshotState:
 
 
 def _from_format_1(data: Any, path: Path) -> SnapshotState:
-    """Check the document's shape; a wrong shape is corruption, not an empty store."""
+    """Check the document's shape and types (``shapes``); a wrong one is corruption, not an empty store."""
     if not isinstance(data, dict) or data.get("kvstore") != FORMAT:
         raise CorruptStore(f"{path} is a pickle but not a kvstore snapshot; refusing to start")
     try:
-        revision = data["revision"]
-        pairs = data["pairs"]
-        events = [Event(*fields) for fields in data["events"]]
-        _check_shape(revision, pairs)
-    except (KeyError, TypeError, ValueError) as exc:
+        revision = shapes.revision(data["revision"])
+        pairs = shapes.pairs(data["pairs"], revision)
+        events = shapes.events(data["events"], revision)
+    except KeyError as exc:
+        raise CorruptStore(f"{path} is a damaged kvstore snapshot (it has no {exc}); refusing to start") from None
+    except ValueError as exc:
         raise CorruptStore(f"{path} is a damaged kvstore snapshot ({exc}); refusing to start") from None
     return SnapshotState(revision=revision, pairs=pairs, events=events)
-
-
-def _check_shape(revision: Any, pairs: Any) -> None:
-    """Reject a snapshot whose fields have the wrong types."""
-    if type(revision) is not int or not isinstance(pairs, dict):
-        raise ValueError("revision or pairs have the wrong type")
-    for key, entry in pairs.items():
-        if type(key) is not str or type(entry) is not tuple or len(entry) != 3:
-            raise ValueError(f"pair {key!r} has the wrong shape")
