@@ -10,6 +10,7 @@ from kvapp.store.errors import (
     KVError,
     LeaseNotFound,
     RevisionConflict,
+    StoreFull,
     StoreUnavailable,
     TooManyLeases,
     ValueTooLarge,
@@ -45,6 +46,7 @@ _STATUS: list[tuple[type[KVError], int]] = [
     (ValueTooLarge, 413),
     (TooManyWatchers, 429),
     (TooManyLeases, 429),
+    (StoreFull, 507),  # before its base class: Insufficient Storage, writes only
     (StoreUnavailable, 503),
 ]
 

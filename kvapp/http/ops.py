@@ -15,15 +15,21 @@ from kvapp.watch import watcher_count
 
 @kv_view("GET", route="healthz")
 async def healthz(request: HttpRequest) -> HttpResponse:
-    """200 with revision, keys, backend and watchers; 503 if the backend cannot answer."""
+    """200 with revision, keys, backend and watchers; 503 if the backend cannot answer.
+
+    A store that refuses writes (a full disk) is still a 200, with ``"status": "degraded"``
+    and the ``reason``: reads and watches are served, and taking the one process out of a
+    load balancer, or restarting it, would stop them without freeing any space.
+    """
     store = get_store()
     try:
         stats = await store.stats()
     except StoreUnavailable as exc:
         return json_response({"status": "unavailable", "error": str(exc), "backend": store.backend_name}, status=503)
+    health = {"status": "ok"} if stats.write_problem is None else {"status": "degraded", "reason": stats.write_problem}
     return json_response(
         {
-            "status": "ok",
+            **health,
             "revision": stats.revision,
             "keys": stats.keys,
             "backend": stats.backend,

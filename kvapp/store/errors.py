@@ -51,6 +51,10 @@ class StoreUnavailable(KVError):
     """The backend cannot serve now (Redis away, disk failed); retrying later may work."""
 
 
+class StoreFull(StoreUnavailable):
+    """The disk has no room for the journal: writes are refused, changing nothing, until space is freed."""
+
+
 class StoreLocked(KVError):
     """Another server process owns the data file."""
 

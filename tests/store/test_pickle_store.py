@@ -190,7 +190,10 @@ async def test_a_torn_last_record_is_dropped_with_a_warning(tmp_path: Path, capl
     store_copy = tmp_path / "crash"
     store_copy.mkdir()
     whole = store.journal_path.read_bytes()
-    second_record_start = records.HEADER.size + records.HEADER.unpack_from(whole, 0)[0]
+    first_record_start = len(records.FILE_HEADER)
+    second_record_start = (
+        first_record_start + records.HEADER.size + records.HEADER.unpack_from(whole, first_record_start)[0]
+    )
     (store_copy / "store.pickle.journal").write_bytes(whole[: second_record_start + 5])
     recovered = PickleStore(store_copy / "store.pickle")
     assert "unfinished record" in caplog.text
@@ -223,11 +226,12 @@ async def test_damage_in_the_middle_of_the_journal_refuses_to_start(tmp_path: Pa
     await store.put("a", "1")
     await store.put("b", "2")
     data = bytearray(store.journal_path.read_bytes())
-    data[records.HEADER.size + 2] ^= 0xFF  # flip a byte inside the first record's payload
+    first_record_start = len(records.FILE_HEADER)
+    data[first_record_start + records.HEADER.size + 2] ^= 0xFF  # flip a byte inside the first record's payload
     copy_dir = tmp_path / "crash"
     copy_dir.mkdir()
     (copy_dir / "store.pickle.journal").write_bytes(bytes(data))
-    with pytest.raises(CorruptStore, match="damaged at byte 0"):
+    with pytest.raises(CorruptStore, match=f"damaged at byte {first_record_start} "):
         PickleStore(copy_dir / "store.pickle")
     store.close()
 
@@ -286,7 +290,7 @@ def test_a_tampered_journal_record_is_refused_without_running_anything(tmp_path:
     payload = pickle.dumps((1, "put", "a", "x", 1, None))
     evil = pickle.dumps(type("E", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}",))})())
     journal = tmp_path / "store.pickle.journal"
-    journal.write_bytes(records.frame(payload) + records.frame(evil))
+    journal.write_bytes(records.FILE_HEADER + records.frame(payload) + records.frame(evil))
     with pytest.raises(CorruptStore, match="not a kvstore event"):
         PickleStore(tmp_path / "store.pickle")
     assert not marker.exists()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kvapp.store.base import Event
+from kvapp.store.pickle import shapes
 
 GRANT = "grant"
 END = "end"
@@ -84,13 +85,4 @@ def _entry(fields: Any) -> Entry:
 
 def _event(fields: tuple[Any, ...]) -> Event:
     """An Event from its fields, their types checked (a record that unpickles may still lie)."""
-    event = Event(*fields)
-    if (
-        event.type not in ("put", "delete")
-        or type(event.key) is not str
-        or type(event.revision) is not int
-        or (event.type == "put") != (type(event.value) is str)
-        or not (event.prev is None or type(event.prev) is str)
-    ):
-        raise ValueError(f"event {event.revision!r} has fields of the wrong type")
-    return event
+    return shapes.event(fields)

@@ -1,8 +1,11 @@
-"""Small durable-file primitives: fsync a directory, write a file atomically, lock a file."""
+"""Small durable-file primitives: fsync a directory, write a file atomically or aside, lock a file."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
+import itertools
 import os
 from pathlib import Path
 
@@ -18,17 +21,64 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # no room, or no quota left: space may come back
+
+
+def is_disk_full(exc: OSError) -> bool:
+    """The write failed for lack of space (a condition that passes), not because the disk failed."""
+    return exc.errno in DISK_FULL
+
+
+def temp_path(path: Path) -> Path:
+    """Where :func:`write_atomically` writes ``path``'s new contents before the rename."""
+    return path.with_name(path.name + ".tmp")
+
+
 def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a crash leaves the old file or the new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Replace ``path`` with ``data`` so a crash leaves the old file or the new, never half.
+
+    A failed write (a full disk, most likely) removes the temp file: left behind, it would
+    hold on to the very space the next attempt needs.
+    """
+    tmp = temp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_directory(path.parent)
+
+
+def write_aside(path: Path, data: bytes) -> Path:
+    """Write ``data`` durably to ``<path>.<n>.broken``, a name no earlier call used; returns it.
+
+    Called before bytes are cut off a file, so what was dropped can still be looked at.
+    O_EXCL makes the name new even if another process picks numbers at the same time.
+    """
+    for number in itertools.count(1):
+        target = path.with_name(f"{path.name}.{number}.broken")
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        break
+    try:
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_directory(path.parent)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:
@@ -61,8 +111,10 @@ class FileLock:
                 f"another kvstore server is already using {owner} (lock {self.path} is held); "
                 "stop it first, or point KV_DATA at another file"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        # The pid is only a hint for operators: a full disk must not stop the start over it.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
     def release(self) -> None:

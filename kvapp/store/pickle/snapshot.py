@@ -21,7 +21,7 @@ from typing import Any
 
 from kvapp.store.base import Event
 from kvapp.store.errors import CorruptStore
-from kvapp.store.pickle import safe_pickle
+from kvapp.store.pickle import safe_pickle, shapes
 from kvapp.store.pickle.files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -94,37 +94,25 @@ def _upgrade_seed(data: dict[str, str], path: Path) -> SnapshotState:
 
 
 def _from_format_1(data: Any, path: Path) -> SnapshotState:
-    """Check the document's shape; a wrong shape is corruption, not an empty store."""
+    """Check the document's shape and types (``shapes``); a wrong one is corruption, not an empty store."""
     if not isinstance(data, dict) or data.get("kvstore") != FORMAT_1:
         raise CorruptStore(f"{path} is a pickle but not a kvstore snapshot; refusing to start")
-    try:
-        revision = data["revision"]
-        pairs = data["pairs"]
-        events = [Event(*fields) for fields in data["events"]]
-        _check_shape(revision, pairs)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptStore(f"{path} is a damaged kvstore snapshot ({exc}); refusing to start") from None
-    return SnapshotState(revision=revision, pairs=pairs, events=events)
-
-
-def _check_shape(revision: Any, pairs: Any) -> None:
-    """Reject a snapshot whose fields have the wrong types."""
-    if type(revision) is not int or not isinstance(pairs, dict):
-        raise ValueError("revision or pairs have the wrong type")
-    for key, entry in pairs.items():
-        if type(key) is not str or type(entry) is not tuple or len(entry) not in (3, 4):  # 4: with a lease
-            raise ValueError(f"pair {key!r} has the wrong shape")
+    return _checked(data, path, leased=False)
 
 
 def _from_format_2(data: dict[str, Any], path: Path) -> SnapshotState:
-    """Format 1's checks, plus the leases: a wrong shape is corruption, not an empty store."""
-    state = _from_format_1({**data, "kvstore": FORMAT_1}, path)
-    leases, lease_seq = data.get("leases"), data.get("lease_seq")
-    if not isinstance(leases, dict) or type(lease_seq) is not int or lease_seq < 0:
-        raise CorruptStore(f"{path} is a damaged kvstore snapshot (its leases have the wrong shape); refusing to start")
-    for lease, ttl in leases.items():
-        if type(lease) is not int or type(ttl) is not int or not 0 < lease <= lease_seq or ttl < 1:
-            raise CorruptStore(f"{path} is a damaged kvstore snapshot (lease {lease!r}: {ttl!r}); refusing to start")
-    state.leases = leases
-    state.lease_seq = lease_seq
-    return state
+    """Format 1's checks, with leased pairs and 12-field events, plus the leases themselves."""
+    return _checked(data, path, leased=True)
+
+
+def _checked(data: dict[str, Any], path: Path, leased: bool) -> SnapshotState:
+    try:
+        revision = shapes.revision(data["revision"])
+        pairs = shapes.pairs(data["pairs"], revision, leased)
+        events = shapes.events(data["events"], revision)
+        leases, lease_seq = shapes.leases(data["leases"], data["lease_seq"], pairs) if leased else ({}, 0)
+    except KeyError as exc:
+        raise CorruptStore(f"{path} is a damaged kvstore snapshot (it has no {exc}); refusing to start") from None
+    except ValueError as exc:
+        raise CorruptStore(f"{path} is a damaged kvstore snapshot ({exc}); refusing to start") from None
+    return SnapshotState(revision=revision, pairs=pairs, events=events, leases=leases, lease_seq=lease_seq)

@@ -44,10 +44,10 @@ from kvapp.store.base import (
     Stats,
     Store,
 )
-from kvapp.store.errors import CorruptStore, KeyNotFound, KVError, LeaseNotFound, StoreUnavailable
+from kvapp.store.errors import CorruptStore, KeyNotFound, KVError, LeaseNotFound, StoreFull, StoreUnavailable
 from kvapp.store.pickle import journal, snapshot
 from kvapp.store.pickle.entries import Entry
-from kvapp.store.pickle.files import FileLock
+from kvapp.store.pickle.files import FileLock, fsync_directory, is_disk_full, temp_path
 from kvapp.store.pickle.index import MemoryIndex
 from kvapp.store.pickle.io_thread import IOThread, IOThreadStopped
 from kvapp.store.pickle.plan import (
@@ -100,12 +100,16 @@ class PickleStore(Store):
         self._lock = FileLock(self.path.with_name(self.path.name + ".lock"))
         self._lock.acquire(self.path)
         try:
+            # A fold killed mid-write leaves its temp file; on a full disk it holds the space needed.
+            temp_path(self.path).unlink(missing_ok=True)
             self.index = self._recover()
+            self._journal = journal.JournalWriter(self.journal_path)
+            self._journal.open()
         except BaseException:
             self._lock.release()
             raise
-        self._journal = journal.JournalWriter(self.journal_path)
-        self._snapshot_bytes = self.path.stat().st_size  # _recover made sure it exists
+        # _recover wrote it, unless the disk was full.
+        self._snapshot_bytes = self.path.stat().st_size if self.path.exists() else 0
         self._next_fold_at = 0  # journal bytes to wait for after a failed fold (0: the last one worked)
         # One thread: journal appends must hit the disk in batch order.
         self._io = IOThread("kv-journal")
@@ -117,6 +121,7 @@ class PickleStore(Store):
         self._committer: asyncio.Task | None = None
         self._reaper: asyncio.Task | None = None
         self._failure: BaseException | None = None
+        self._disk_full: StoreFull | None = None  # the last batch found no room: writes get 507 until one does
         self._appending = False  # a batch is handed to the I/O thread and not yet in the index
         self._closed = False
         atexit.register(self.close)
@@ -134,12 +139,42 @@ class PickleStore(Store):
                 replayed += _replay(index, record.entries, path)
         # Also on first start, so the data file exists (and its directory is proven writable)
         # before the first request rather than only after the first fold.
-        if state.upgraded_from_seed or replayed or self.folding_path.exists() or not self.path.exists():
-            snapshot.dump(self.path, index.snapshot_state())
-            self.folding_path.unlink(missing_ok=True)
-            self.journal_path.unlink(missing_ok=True)
+        # A format-1 journal is folded too: new records go to a new journal, in format 2.
+        if (
+            state.upgraded_from_seed
+            or replayed
+            or self.folding_path.exists()
+            or not self.path.exists()
+            or journal.is_legacy(self.journal_path)
+        ):
+            self._fold_at_start(index)
         logger.info("opened %s at revision %d with %d keys", self.path, index.revision, len(index.pairs))
         return index
+
+    def _fold_at_start(self, index: MemoryIndex) -> None:
+        """Fold what recovery replayed; on a full disk keep the journals (they replay) and go on."""
+        try:
+            snapshot.dump(self.path, index.snapshot_state())
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            logger.warning("could not fold the journal at start (%s); it is kept and replays at the next start", exc)
+            self._set_legacy_journal_aside()
+            return
+        self.folding_path.unlink(missing_ok=True)
+        self.journal_path.unlink(missing_ok=True)
+
+    def _set_legacy_journal_aside(self) -> None:
+        """Make room for a format-2 journal when a format-1 one could not be folded away."""
+        if not journal.is_legacy(self.journal_path):
+            return
+        if self.folding_path.exists():
+            raise StoreFull(
+                f"the disk is full: {self.journal_path} (an old-format journal) and {self.folding_path} could not "
+                "be folded into the snapshot; free some space and start again"
+            )
+        self.journal_path.replace(self.folding_path)  # replayed first at the next start; no new data needed
+        fsync_directory(self.path.parent)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -175,8 +210,14 @@ class PickleStore(Store):
     async def stats(self) -> Stats:
         """Revision, key and lease counts straight from memory."""
         self._ensure_reaper()
-        problem = None if self._failure is None else f"the journal could not be written ({self._failure})"
-        return Stats(self.index.revision, len(self.index.pairs), self.backend_name, len(self.index.leases), problem)
+        index = self.index
+        return Stats(index.revision, len(index.pairs), self.backend_name, len(index.leases), self._write_problem())
+
+    def _write_problem(self) -> str | None:
+        """Why writes are refused right now, for /healthz: a full disk, or a failed journal."""
+        if self._failure is not None:
+            return f"the journal could not be written ({self._failure}); writes are refused until a restart"
+        return None if self._disk_full is None else str(self._disk_full)
 
     async def revision(self) -> int:
         """The last committed revision."""
@@ -319,7 +360,10 @@ class PickleStore(Store):
                 except Exception as exc:  # a bug must fail its batch, not hang every writer
                     logger.exception("commit failed")
                     _fail(batch, StoreUnavailable(f"the write could not be committed ({exc})"))
-                await self._maybe_fold()
+                try:
+                    await self._maybe_fold()
+                except Exception:  # the journal is kept either way; the committer must live on
+                    logger.exception("could not start folding the journal")
 
     async def _commit(self, batch: list[Unit]) -> None:
         """Plan, persist, apply, answer, publish: in that order (see the module docstring)."""
@@ -334,12 +378,19 @@ class PickleStore(Store):
                 # like any write that arrives after close, without a traceback per batch.
                 outcomes = [StoreUnavailable("the store is shutting down")] * len(batch)
                 records = []
+            except StoreFull as exc:
+                # The writer cut the file back to its durable end: the batch is gone, nothing changed.
+                self._note_disk_full(exc)
+                outcomes = [StoreFull(str(exc)) for _ in batch]
+                records = []
             except OSError as exc:
                 # After a failed fsync the file's state is unknown (fsyncgate): stop writing.
                 logger.critical("journal write failed, refusing further writes: %s", exc)
                 self._failure = exc
                 outcomes = [StoreUnavailable(f"the journal could not be written ({exc})")] * len(batch)
                 records = []
+            else:
+                self._note_disk_has_room()
             finally:
                 self._appending = False
             for entries in records:
@@ -356,6 +407,18 @@ class PickleStore(Store):
                 unit.future.set_result(outcome)
         # Published by the single committer, so batches reach the layer in revision order.
         await self._publish(events)
+
+    def _note_disk_full(self, exc: StoreFull) -> None:
+        """A batch found no room: say so once, not per batch, until one fits again."""
+        if self._disk_full is None:
+            logger.error("writes are refused (507) until the disk has room: %s", exc)
+        self._disk_full = exc
+
+    def _note_disk_has_room(self) -> None:
+        """A batch was appended: if the disk was full, it no longer is."""
+        if self._disk_full is not None:
+            logger.warning("the journal %s takes writes again: the disk has room", self.journal_path)
+            self._disk_full = None
 
     def _plan(self, batch: list[Unit]) -> tuple[float, list[list[Entry]], list[Any]]:
         """The batch's commit time, each unit's journal entries (one record per unit that
@@ -403,7 +466,7 @@ class PickleStore(Store):
         of a million keys folds rarely, a small one often. The committer calls this between
         batches, so no append is in flight while the journal is swapped.
         """
-        if self._closed or (self._fold_job is not None and not self._fold_job.done()):
+        if self._closed or self._failure is not None or (self._fold_job is not None and not self._fold_job.done()):
             return  # closed: close() folds (or the journal replays at start); its pools are gone
         threshold = max(self.journal_max_bytes, self._snapshot_bytes)
         if self._journal.size < max(threshold, self._next_fold_at):
@@ -428,6 +491,7 @@ class PickleStore(Store):
         self._journal.close()
         self.journal_path.replace(self.folding_path)
         self._journal = journal.JournalWriter(self.journal_path)
+        self._journal.open()  # a full disk leaves it to the first append
 
     def _write_snapshot(self, state: snapshot.SnapshotState, retry_at: int) -> None:
         """Write the snapshot, then drop the journal it replaces (a crash between is harmless).
@@ -465,10 +529,13 @@ class PickleStore(Store):
             # A batch appended while close() ran (aclose() on the loop, between the append and
             # its apply) is in the journal but not yet in the index, and its writers are about
             # to be told it succeeded: folding the index would delete it. The journal replays.
-            if self._failure is None and self._journal.size and not self._appending:
+            if self._failure is None and self._journal.has_records and not self._appending:
                 self.fold_now()
-        except OSError:
-            logger.exception("could not fold the journal at shutdown; it will be replayed at start")
+        except OSError as exc:
+            if not is_disk_full(exc):
+                logger.exception("could not fold the journal at shutdown; it will be replayed at start")
+            else:
+                logger.warning("could not fold the journal at shutdown (%s); it will be replayed at start", exc)
         finally:
             self._journal.close()
             self._lock.release()
