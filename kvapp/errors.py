@@ -18,6 +18,10 @@ class Unauthorized(KVError):
     """A token is configured and the request did not present it."""
 
 
+class CrossSiteWrite(KVError):
+    """A browser sent a write from a page on another site (its Origin or Sec-Fetch-Site says so)."""
+
+
 class MethodNotAllowed(KVError):
     """The route exists but not for this HTTP method."""
 
@@ -35,6 +39,7 @@ SERVER_ERROR = 500  # a fault the client cannot fix
 _STATUS: list[tuple[type[KVError], int]] = [
     (InvalidRequest, 400),
     (Unauthorized, 401),
+    (CrossSiteWrite, 403),
     (KeyNotFound, 404),
     (MethodNotAllowed, 405),
     (RevisionConflict, 409),
