@@ -1,5 +1,6 @@
-"""Failures outside the store (auth, routing, watcher limits), and the one map from every
-kvstore exception to its HTTP status; the store's own exceptions are in ``kvapp.store.errors``."""
+"""Failures outside the store (auth, cross-site writes, HTTP framing, routing, watcher limits),
+and the one map from every kvstore exception to its HTTP status; the store's own exceptions
+are in ``kvapp.store.errors``."""
 
 from __future__ import annotations
 
@@ -30,6 +31,22 @@ class MethodNotAllowed(KVError):
         self.allowed = allowed
 
 
+class HostMissing(InvalidRequest):
+    """An HTTP/1.1 request without a Host header (RFC 9112 3.2 requires one)."""
+
+
+class TargetNotAPath(InvalidRequest):
+    """The request target is an absolute URI (or ``*``, or an authority) instead of a path."""
+
+
+class RequestLineTooLong(KVError):
+    """The request line (method, target, version) is over the server's limit."""
+
+
+class HeadersTooLarge(KVError):
+    """The request's header fields are over the server's limit, in size or in number."""
+
+
 class TooManyWatchers(KVError):
     """The server's or this client's watcher limit is reached."""
 
@@ -45,7 +62,9 @@ _STATUS: list[tuple[type[KVError], int]] = [
     (RevisionConflict, 409),
     (Compacted, 410),
     (ValueTooLarge, 413),
+    (RequestLineTooLong, 414),
     (TooManyWatchers, 429),
+    (HeadersTooLarge, 431),
     (StoreUnavailable, 503),
 ]
 

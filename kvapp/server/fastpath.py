@@ -33,7 +33,8 @@ from django.urls import get_resolver, set_script_prefix
 
 from kvapp.conf import kv_settings, url_settings
 from kvapp.http.fallback import server_error
-from kvapp.http.responses import encoded_header
+from kvapp.http.responses import encoded_header, error_response
+from kvapp.server.http_rules import scope_refusal
 from kvapp.server.middleware import InlineMiddleware
 from kvapp.server.requests import KVRequest, OversizedRequest
 from kvapp.server.routes import route_table
@@ -62,6 +63,8 @@ class FastPathHandler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Called once per HTTP request by the ASGI server (through the protocol router)."""
+        if scope["type"] == "http" and (refusal := scope_refusal(scope)) is not None:
+            return await _send_all(send, _response_messages(error_response(refusal)))
         match, script_name = self._kv_match(scope) if self.middleware is not None else (None, "")
         if match is None:
             return await self.django_handler(scope, receive, send)
@@ -109,11 +112,17 @@ class FastPathHandler:
         except Exception:
             logger.exception("cannot send the response to %s %s; answering 500", request.method, request.path)
             messages = _response_messages(server_error(request))
-        try:
-            for message in messages:
-                await send(message)
-        except OSError as exc:  # the client is gone; nothing is left to tell it
-            logger.debug("could not send the response to %s %s: %s", request.method, request.path, exc)
+        await _send_all(send, messages, request)
+
+
+async def _send_all(send: Send, messages: tuple[dict[str, Any], ...], request: HttpRequest | None = None) -> None:
+    """Send a response's messages; a client that went away is nobody's error."""
+    try:
+        for message in messages:
+            await send(message)
+    except OSError as exc:  # the client is gone; nothing is left to tell it
+        what = f"{request.method} {request.path}" if request is not None else "a request refused before routing"
+        logger.debug("could not send the response to %s: %s", what, exc)
 
 
 def _set_script_prefix(script_name: str) -> None:
