@@ -13,7 +13,8 @@ built cheaper), runs the configured middleware's hooks inline
 (``kvapp.server.middleware``), awaits the view and writes the ``HttpResponse`` to
 ``send``. The view does its own method check, token check, error mapping and metrics, so
 both paths answer alike. Everything else (the page, static files, unknown paths) goes to
-Django's handler untouched.
+Django's handler untouched. Before either, a request whose head breaks the rules every
+server must keep (``kvapp.server.http_rules``: Host, a target that is a path) is answered 400.
 
 What is deliberately not done here: the request signals (the kv views use no database
 connection to recycle) and cancelling the view when the client disconnects (a write in

@@ -45,7 +45,7 @@ H11_HEAD_TOO_LONG = 431  # h11's error_status_hint for "Receive buffer too long"
 HEADER_LINE_OVERHEAD = 2  # ": " between name and value: what a header line is, without CRLF
 
 
-@dataclass
+@dataclass(slots=True)
 class _Head:
     """What kvstore counts of one request head while httptools parses it."""
 
