@@ -41,7 +41,7 @@ from kvapp.errors import HeadersTooLarge, RequestLineTooLong
 from kvapp.server.http_rules import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_REQUEST_LINE_BYTES, error_bytes
 from kvapp.store.errors import InvalidRequest, KVError
 
-LINGER_SECONDS = 5.0  # nginx's lingering_timeout: time for a client to stop sending and read
+LINGER_SECONDS = 5.0  # a refused client's time to stop sending and read the answer (nginx's lingering_timeout)
 
 
 class KVHTTPChannel(http.HTTPChannel):
@@ -51,7 +51,7 @@ class KVHTTPChannel(http.HTTPChannel):
     totalHeadersSize = MAX_HEADER_BYTES
     maxHeaders = MAX_HEADER_FIELDS
 
-    _dropping = False  # what the client sends from now on is not a request: it is dropped unread
+    _dropping = False  # what the client sends from now on is not a request: read, never parsed or kept
     _linger: IDelayedCall | None = None
 
     # --- the head ----------------------------------------------------------------------------
