@@ -31,10 +31,11 @@ class KVAppConfig(AppConfig):
 def _clear_settings_cache(*, setting: str, **kwargs: Any) -> None:
     """Called when a test overrides a setting: the one place every cache of settings is dropped."""
     from kvapp.conf import kv_settings, url_settings
-    from kvapp.http.hosts import forget_verdicts
+    from kvapp.http import hosts, origins
     from kvapp.server.middleware import forget_learned
 
     kv_settings.cache_clear()
     url_settings.cache_clear()
-    forget_verdicts(setting)
+    hosts.forget_verdicts(setting)
+    origins.forget_verdicts(setting)
     forget_learned()

@@ -13,11 +13,15 @@ with refusing_bad_environment():
 
 # Below the set-up: these need Django's settings and apps.
 from kvapp.server.application import build_application
+from kvapp.server.daphne_http import install_daphne_http
 from kvapp.server.daphne_limits import raise_daphne_message_limit
 from kvapp.server.startup import freeze_startup_objects, open_store_or_exit, relax_young_collections
+from kvapp.server.uvicorn_http import install_uvicorn_http
 
 open_store_or_exit()
 raise_daphne_message_limit()
+install_daphne_http()
+install_uvicorn_http()
 freeze_startup_objects()  # last: everything loaded so far lives as long as the process
 relax_young_collections()
 

@@ -18,6 +18,7 @@ from kvapp.store.errors import InvalidKey, InvalidRequest
 from kvapp.store.validation import check_key, check_revision, check_value
 
 READS = ("GET", "HEAD")  # kv_view lets HEAD in wherever GET is
+EXPECTED_BODY = '{"value": "..."}'  # what a PUT's refusals tell the client to send
 
 
 @kv_view("GET", "PUT", "DELETE", route="kv")
@@ -109,12 +110,15 @@ def _is_utf8(text: str) -> bool:
 
 def _json_object(request: HttpRequest) -> dict[str, Any]:
     """The body as a JSON object, or InvalidRequest saying what is wrong with it."""
+    raw = request.body
+    if not raw.strip():  # not "invalid JSON": the client sent nothing to parse
+        raise InvalidRequest(f"the body is empty; send a JSON object like {EXPECTED_BODY}")
     try:
-        body = orjson.loads(request.body)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidRequest("body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise InvalidRequest('body must be a JSON object like {"value": "..."}')
+        raise InvalidRequest(f"body must be a JSON object like {EXPECTED_BODY}")
     return body
 
 

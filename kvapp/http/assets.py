@@ -27,7 +27,8 @@ from django.urls import URLPattern, path
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
 
-from kvapp.http.guard import SAFE_METHODS, page_view
+from kvapp.http.guard import page_view
+from kvapp.http.origins import SAFE_METHODS
 
 # Explicit types for what the page ships: with nosniff, a wrong guess breaks the page.
 CONTENT_TYPES = {

@@ -1,5 +1,5 @@
-"""The wrappers every kvstore view wears: ``kv_view`` for the API (host, token, method, error
-mapping, metrics) and ``page_view`` for the rest (the page, static files, unknown paths).
+"""The wrappers every kvstore view wears: ``kv_view`` for the API (host, cross-site writes, token,
+method, error mapping, metrics) and ``page_view`` for the rest (the page, static files, unknown paths).
 
 Doing this in decorators rather than middleware keeps it on the view itself, so the lean
 ASGI path (``kvapp.server.fastpath``) and Django's full handler run exactly the same checks.
@@ -21,13 +21,12 @@ from kvapp.conf import kv_settings
 from kvapp.errors import MethodNotAllowed
 from kvapp.http import metrics
 from kvapp.http.hosts import host_refusal
+from kvapp.http.origins import check_same_site
 from kvapp.http.responses import error_response
 from kvapp.store.errors import KVError, ValueTooLarge
 
 View = Callable[..., Awaitable[HttpResponse]]
 PageView = Callable[..., Awaitable[HttpResponse] | HttpResponse]
-
-SAFE_METHODS = ("GET", "HEAD")
 
 
 def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[View], View]:
@@ -42,6 +41,9 @@ def kv_view(*methods: str, route: str, text_errors: bool = False) -> Callable[[V
             try:
                 if (refusal := host_refusal(request)) is not None:  # ALLOWED_HOSTS: Django checks it only when asked
                     raise refusal
+                # Before the token: a foreign page's write is refused whether or not it could
+                # have guessed the token, and is not told whether one is needed.
+                check_same_site(request)
                 # The token before the method: every call needs it (API.md), so a caller
                 # without it is told 401, not which methods a route takes.
                 check_token(request.META.get("HTTP_AUTHORIZATION"))  # request.headers, minus building it

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from prometheus_client import REGISTRY, Gauge
+from prometheus_client import REGISTRY, Gauge, disable_created_metrics
 from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -98,6 +98,11 @@ class RequestMetrics(Collector):
             "kv_request_duration_seconds", "Time from request to response, per route", labels=["route"]
         )
 
+
+# In the text format Prometheus scrapes, each counter and histogram series has a
+# ``_created`` twin: twice the series stored, for a time that resets are already told by
+# the counts. Off for every family, ours (collect() reads the switch) and prometheus-client's.
+disable_created_metrics()
 
 REQUESTS = RequestMetrics()
 REGISTRY.register(REQUESTS)

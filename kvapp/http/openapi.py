@@ -29,6 +29,7 @@ NOT_DOCUMENTED = {
 Schema = dict[str, Any]
 
 _REF = "#/components/schemas/"
+CROSS_SITE = 403  # every write operation's refusal of a foreign page (kvapp.http.origins)
 
 
 def _ref(name: str) -> Schema:
@@ -51,6 +52,7 @@ def _errors(*statuses: int, text: bool = False) -> dict[str, Schema]:
     meaning = {
         400: "bad input: invalid JSON, a missing or non-string value, an invalid key or parameter",
         401: "a token is configured and the request did not present it",
+        403: "a browser sent this write from a page on another site (Origin or Sec-Fetch-Site)",
         404: "the key is absent, or the path is unknown",
         405: "the route exists but not for this method",
         413: "the value or the request body is over its limit",
@@ -165,10 +167,8 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
         f"values at most {settings.max_value_bytes} bytes; request bodies at most {settings.max_body_bytes} bytes."
     )
     if_revision = _query("if_revision", _REVISION, "Compare-and-swap: delete only if the key is at this revision.")
-    empty_key = {
-        "summary": "The empty key, which is never valid",
-        "responses": _errors(400),
-    }
+    empty_key = {"summary": "The empty key, which is never valid", "responses": _errors(400)}
+    empty_key_write = {**empty_key, "responses": _errors(400, CROSS_SITE)}
     return {
         "/api/v1/kv": {
             "get": {
@@ -188,8 +188,8 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
         },
         "/api/v1/kv/": {
             "get": {**empty_key, "operationId": "getEmptyKey"},
-            "put": {**empty_key, "operationId": "putEmptyKey"},
-            "delete": {**empty_key, "operationId": "deleteEmptyKey"},
+            "put": {**empty_key_write, "operationId": "putEmptyKey"},
+            "delete": {**empty_key_write, "operationId": "deleteEmptyKey"},
         },
         "/api/v1/kv/{key}": {
             "parameters": [_KEY_PATH],
@@ -206,7 +206,7 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
                 "responses": {
                     "200": _json("written and durable", "PutResult"),
                     "409": _json("if_revision did not match; the body holds the current pair", "Conflict"),
-                    **_errors(400, 404, 413, 503),
+                    **_errors(400, CROSS_SITE, 404, 413, 503),
                 },
             },
             "delete": {
@@ -216,7 +216,7 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
                 "responses": {
                     "200": _json("deleted and durable", "DeleteResult"),
                     "409": _json("if_revision did not match; the body holds the current pair", "Conflict"),
-                    **_errors(400, 404, 503),
+                    **_errors(400, CROSS_SITE, 404, 503),
                 },
             },
         },
@@ -250,7 +250,7 @@ def _seed_paths() -> dict[str, Schema]:
                 },
                 "responses": {
                     "200": _text("`Successfully added Value - V for Key - K`"),
-                    **_errors(400, 413, 503, text=True),
+                    **_errors(400, CROSS_SITE, 413, 503, text=True),
                 },
             }
         },

@@ -12,7 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from kvapp.http.guard import SAFE_METHODS, page_view
+from kvapp.http.guard import page_view
+from kvapp.http.origins import SAFE_METHODS
 
 PAGE_SIZE = 50  # pairs per page; the script never asks for more
 TEMPLATE = "kvapp/index.html"

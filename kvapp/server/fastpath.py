@@ -13,7 +13,8 @@ built cheaper), runs the configured middleware's hooks inline
 (``kvapp.server.middleware``), awaits the view and writes the ``HttpResponse`` to
 ``send``. The view does its own method check, token check, error mapping and metrics, so
 both paths answer alike. Everything else (the page, static files, unknown paths) goes to
-Django's handler untouched.
+Django's handler untouched. Before either, a request whose head breaks the rules every
+server must keep (``kvapp.server.http_rules``: Host, a target that is a path) is answered 400.
 
 What is deliberately not done here: the request signals (the kv views use no database
 connection to recycle) and cancelling the view when the client disconnects (a write in
@@ -33,7 +34,8 @@ from django.urls import get_resolver, set_script_prefix
 
 from kvapp.conf import kv_settings, url_settings
 from kvapp.http.fallback import server_error
-from kvapp.http.responses import encoded_header
+from kvapp.http.responses import encoded_header, error_response
+from kvapp.server.http_rules import scope_refusal
 from kvapp.server.middleware import InlineMiddleware
 from kvapp.server.requests import KVRequest, OversizedRequest
 from kvapp.server.routes import route_table
@@ -62,6 +64,8 @@ class FastPathHandler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Called once per HTTP request by the ASGI server (through the protocol router)."""
+        if scope["type"] == "http" and (refusal := scope_refusal(scope)) is not None:
+            return await _send_all(send, _response_messages(error_response(refusal)))
         match, script_name = self._kv_match(scope) if self.middleware is not None else (None, "")
         if match is None:
             return await self.django_handler(scope, receive, send)
@@ -109,11 +113,17 @@ class FastPathHandler:
         except Exception:
             logger.exception("cannot send the response to %s %s; answering 500", request.method, request.path)
             messages = _response_messages(server_error(request))
-        try:
-            for message in messages:
-                await send(message)
-        except OSError as exc:  # the client is gone; nothing is left to tell it
-            logger.debug("could not send the response to %s %s: %s", request.method, request.path, exc)
+        await _send_all(send, messages, request)
+
+
+async def _send_all(send: Send, messages: tuple[dict[str, Any], ...], request: HttpRequest | None = None) -> None:
+    """Send a response's messages; a client that went away is nobody's error."""
+    try:
+        for message in messages:
+            await send(message)
+    except OSError as exc:  # the client is gone; nothing is left to tell it
+        what = f"{request.method} {request.path}" if request is not None else "a request refused before routing"
+        logger.debug("could not send the response to %s: %s", what, exc)
 
 
 def _set_script_prefix(script_name: str) -> None:

@@ -34,7 +34,8 @@ class RevisionConflict(KVError):
 
     def __init__(self, key: str, expected: int, current: dict[str, Any] | None) -> None:
         actual = current["revision"] if current else 0
-        super().__init__(f"key {key!r} is at revision {actual}, not {expected}: someone else changed it")
+        why = "someone else changed it" if current else "it does not exist"
+        super().__init__(f"key {key!r} is at revision {actual}, not {expected}: {why}")
         self.key = key
         self.current = current
 

@@ -71,6 +71,37 @@ async def test_cas_on_a_missing_key_reports_revision_zero(client: AsyncClient) -
     assert conflict.json()["revision"] == 0
 
 
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+async def test_cas_on_a_missing_key_says_it_does_not_exist(client: AsyncClient, method: str) -> None:
+    if method == "PUT":
+        conflict = await put(client, "ghost", {"value": "x", "if_revision": 5})
+    else:
+        conflict = await client.delete("/api/v1/kv/ghost?if_revision=5")
+    assert conflict.status_code == 409
+    body = conflict.json()
+    assert body.pop("error") == "key 'ghost' is at revision 0, not 5: it does not exist"
+    assert body == {"key": "ghost", "value": None, "revision": 0, "created": 0}
+
+
+async def test_cas_on_a_changed_key_says_someone_else_changed_it(client: AsyncClient) -> None:
+    await put(client, "k", {"value": "v"})
+    conflict = await put(client, "k", {"value": "w", "if_revision": 5})
+    assert conflict.json()["error"] == "key 'k' is at revision 1, not 5: someone else changed it"
+
+
+@pytest.mark.parametrize("body", [b"", b"  \r\n\t"])
+async def test_an_empty_put_body_says_it_is_empty_and_what_to_send(client: AsyncClient, store, body: bytes) -> None:
+    response = await client.put("/api/v1/kv/k", data=body, content_type=JSON)
+    assert response.status_code == 400
+    assert response.json() == {"error": 'the body is empty; send a JSON object like {"value": "..."}'}
+    assert state(store) == (0, {})
+
+
+async def test_a_body_that_is_not_json_still_says_so(client: AsyncClient) -> None:
+    response = await client.put("/api/v1/kv/k", data=b"{value", content_type=JSON)
+    assert response.json() == {"error": "body is not valid JSON"}
+
+
 async def test_delete_returns_revision_and_previous_value(client: AsyncClient) -> None:
     await put(client, "k", {"value": "v"})
     deleted = await client.delete("/api/v1/kv/k")

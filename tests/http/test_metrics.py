@@ -57,7 +57,8 @@ def test_the_exposition_is_prometheus_clients_own() -> None:
     assert 'kv_requests_total{method="OTHER",route="kv",status="405"} 1.0' in exposition(ours)
 
 
-def test_creation_times_are_when_a_series_first_appeared() -> None:
+def test_creation_times_are_when_a_series_first_appeared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prometheus_client.metrics, "_use_created", True)  # kvstore turns them off
     registry = CollectorRegistry()
     collector = RequestMetrics()
     registry.register(collector)
@@ -66,3 +67,11 @@ def test_creation_times_are_when_a_series_first_appeared() -> None:
     collector.observe("kv", "GET", 200, 0.001)
     assert CREATED.findall(first) == CREATED.findall(generate_latest(registry).decode())
     assert len(CREATED.findall(first)) == 2  # one counter series, one histogram
+
+
+async def test_the_metrics_endpoint_exports_no_created_series(client) -> None:
+    await client.get("/api/v1/kv/missing")
+    await client.put("/api/v1/kv/k", data={"value": "v"}, content_type="application/json")
+    text = (await client.get("/metrics")).content.decode()
+    assert "kv_requests_total{" in text and "kv_request_duration_seconds_bucket{" in text
+    assert "_created" not in text

@@ -377,3 +377,27 @@ async def test_a_script_prefix_is_taken_off_the_path_as_django_does(
             full = await call(under_root_path(DJANGO, "/mounted"), "GET", target)
             assert fast is not None and full is not None
             assert comparable(fast) == comparable(full), target
+
+
+@pytest.mark.parametrize(
+    ("target", "headers", "said"),
+    [
+        ("/api/v1/kv/k", [], "Host"),
+        ("http://evil.example/api/v1/kv/k", [(b"host", b"127.0.0.1:8000")], "must be a path"),
+        ("http://evil.example/", [(b"host", b"127.0.0.1:8000")], "must be a path"),  # not a kv route either
+    ],
+)
+async def test_a_malformed_head_is_answered_400_before_routing(
+    stores: tuple[PickleStore, PickleStore], target: str, headers: list[tuple[bytes, bytes]], said: str
+) -> None:
+    set_store(stores[0])
+    scope = {**scope_for("PUT", "/", []), "path": target, "headers": headers}
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await FAST(scope, never_called, send)
+    assert sent[0]["status"] == 400
+    assert said in orjson.loads(sent[1]["body"])["error"]
+    assert stores[0].index.revision == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +17,20 @@ REFUSAL_TIMEOUT = 60.0  # seconds for a server that should refuse to start to ex
 
 
 def run_until_refused(
-    data: Path, kind: str = "daphne", env: dict[str, str] | None = None
+    data: Path, kind: str = "daphne", env: dict[str, str] | None = None, wrapper: Sequence[str] = ()
 ) -> subprocess.CompletedProcess[str]:
     """Run a server that is expected to refuse to start on ``data``; its exit code and output.
 
     Port 1 is never bound: the store is opened (and refused) before the server listens.
     ``runserver-autoreload`` is runserver as `manage.py runserver` starts it, with its reloader.
+    ``wrapper`` is a command that runs the server as its arguments (e.g. in its own mount namespace).
     """
     if kind == "runserver-autoreload":
         command = [sys.executable, "manage.py", "runserver", "127.0.0.1:1"]
     else:
         command = server_command(kind, 1)
     return subprocess.run(
-        command,
+        [*wrapper, *command],
         cwd=PROJECT_ROOT,
         env=server_env(data, env),
         capture_output=True,
