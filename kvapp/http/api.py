@@ -1,4 +1,4 @@
-"""The JSON API: ``/api/v1/kv/<key>`` and the ``/api/v1/kv`` listing."""
+"""The JSON API: ``/api/v1/kv/<key>`` and the ``/api/v1/kv`` listing, now or at a past revision."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from django.http import HttpRequest, HttpResponse
 from kvapp.backend import get_store
 from kvapp.conf import kv_settings
 from kvapp.http.guard import kv_view
-from kvapp.http.inputs import json_object, page_limit, query_int, refuse_lenient_decoding, strict_path_key
+from kvapp.http.inputs import (
+    json_object,
+    page_limit,
+    query_int,
+    query_text,
+    query_whole,
+    refuse_params,
+    strict_path_key,
+)
 from kvapp.http.responses import json_response
 from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from kvapp.store.errors import InvalidKey, InvalidRequest
@@ -21,8 +29,9 @@ async def kv_item(request: HttpRequest, key: str = "") -> HttpResponse:
     """Read, write or delete one pair."""
     key = check_key(strict_path_key(request, key), kv_settings().max_key_bytes)
     if request.method in READS:
-        pair = await get_store().get(key)
+        pair = await get_store().get(key, query_whole(request, "revision"))
         return json_response(pair.as_dict())
+    refuse_params(request, ("revision",), "a write changes the store as it is now (if_revision makes it conditional)")
     if request.method == "PUT":
         return await _put(request, key)
     if_revision = query_int(request, "if_revision")
@@ -45,16 +54,18 @@ async def _put(request: HttpRequest, key: str) -> HttpResponse:
 
 @kv_view("GET", route="kv_list")
 async def kv_list(request: HttpRequest) -> HttpResponse:
-    """List pairs by prefix, one page at a time (``next`` feeds the following ``after``)."""
-    prefix = request.GET.get("prefix", "")
-    after = request.GET.get("after") or None
-    refuse_lenient_decoding(request, "prefix", prefix)
-    refuse_lenient_decoding(request, "after", after)
+    """List pairs by prefix, one page at a time (``next`` feeds the following ``after``).
+
+    With ``revision`` the store as it stood then (one snapshot across pages); with ``search``
+    only pairs whose key or value holds the text, in pages that may come back short.
+    """
+    prefix = query_text(request, "prefix") or ""
+    after = query_text(request, "after") or None
+    search = query_text(request, "search") or None
     limit = page_limit(request, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    page = await get_store().list(prefix, after, limit)
-    return json_response(
-        {"items": [pair.as_dict() for pair in page.items], "revision": page.revision, "next": page.next}
-    )
+    page = await get_store().list(prefix, after, limit, query_whole(request, "revision"), search)
+    items = [pair.as_dict() for pair in page.items]
+    return json_response({"items": items, "revision": page.revision, "next": page.next, "count": page.count})
 
 
 @kv_view("GET", "PUT", "DELETE", route="kv")

@@ -42,6 +42,14 @@ def query_int(request: HttpRequest, name: str) -> int | None:
     return number
 
 
+def query_whole(request: HttpRequest, name: str) -> int | None:
+    """An optional query parameter that is a whole number from 0 (a revision, an id to start after)."""
+    number = query_int(request, name)
+    if number is not None and number < 0:
+        raise InvalidRequest(f"{name} must be a whole number from 0")
+    return number
+
+
 def page_limit(request: HttpRequest, default: int, maximum: int) -> int:
     """``limit``: ``default`` when absent, at least 1, clamped to ``maximum`` (pages chain through ``next``)."""
     limit = query_int(request, "limit")
@@ -50,6 +58,21 @@ def page_limit(request: HttpRequest, default: int, maximum: int) -> int:
     if limit < 1:
         raise InvalidRequest("limit must be at least 1")
     return min(limit, maximum)
+
+
+def query_text(request: HttpRequest, name: str) -> str | None:
+    """An optional text query parameter, refused if its percent-encoding is not UTF-8."""
+    value = request.GET.get(name)
+    refuse_lenient_decoding(request, name, value)
+    return value
+
+
+def refuse_params(request: HttpRequest, names: tuple[str, ...], why: str) -> None:
+    """Refuse query parameters a call does not take where ignoring them would do something else
+    than the client meant (a delete that would quietly ignore its filter)."""
+    given = [name for name in names if name in request.GET]
+    if given:
+        raise InvalidRequest(f"{', '.join(given)} cannot be given here: {why}")
 
 
 def strict_path_key(request: HttpRequest, key: str) -> str:

@@ -53,6 +53,7 @@ def _errors(*statuses: int, text: bool = False) -> dict[str, Schema]:
         401: "a token is configured and the request did not present it",
         404: "the key is absent, or the path is unknown",
         405: "the route exists but not for this method",
+        410: "the revision asked for is older than the retained history (`oldest` says where it begins)",
         413: "the value or the request body is over its limit",
         503: "the backend cannot serve now; retry later",
     }
@@ -76,6 +77,11 @@ _KEY_PATH = {
 }
 _REVISION = {"type": "integer", "minimum": 0}
 _POSITIVE_REVISION = {"type": "integer", "minimum": 1}
+_AT_REVISION = _query(
+    "revision",
+    _REVISION,
+    "Read the store as it stood at this revision: 400 beyond the store's, 410 older than its history.",
+)
 
 
 def _schemas() -> dict[str, Schema]:
@@ -93,6 +99,10 @@ def _schemas() -> dict[str, Schema]:
             "properties": {
                 "error": {"type": "string", "description": "One human sentence."},
                 "key": {"type": "string", "description": "On a 404 for a missing key: that key."},
+                "oldest": {
+                    **_POSITIVE_REVISION,
+                    "description": "On a 410: the oldest retained revision; reads at `oldest - 1` and later work.",
+                },
             },
         },
         "Pair": {"type": "object", "required": list(pair), "properties": pair, "additionalProperties": False},
@@ -134,11 +144,16 @@ def _schemas() -> dict[str, Schema]:
         },
         "Page": {
             "type": "object",
-            "required": ["items", "revision", "next"],
+            "required": ["items", "revision", "next", "count"],
             "properties": {
                 "items": {"type": "array", "items": _ref("Pair"), "maxItems": MAX_PAGE_SIZE},
-                "revision": _REVISION,
+                "revision": {**_REVISION, "description": "The revision listed; pass it back to page one snapshot."},
                 "next": {"type": "string", "nullable": True, "description": "Pass as `after` for the next page."},
+                "count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Pairs under the prefix at that revision, whatever the page size or search.",
+                },
             },
             "additionalProperties": False,
         },
@@ -182,8 +197,15 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
                         f"Page size; larger values are clamped to {MAX_PAGE_SIZE}.",
                     ),
                     _query("after", {"type": "string"}, "Exclusive key to continue from (the previous `next`)."),
+                    _AT_REVISION,
+                    _query(
+                        "search",
+                        {"type": "string"},
+                        "Only pairs whose key or value contains this, ignoring case. A page may come back "
+                        "short (even empty) with a `next`: follow `next` until it is null.",
+                    ),
                 ],
-                "responses": {"200": _json("one page", "Page"), **_errors(400)},
+                "responses": {"200": _json("one page", "Page"), **_errors(400, 410)},
             }
         },
         "/api/v1/kv/": {
@@ -195,8 +217,9 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
             "parameters": [_KEY_PATH],
             "get": {
                 "operationId": "getPair",
-                "summary": "Read one pair",
-                "responses": {"200": _json("the pair", "Pair"), **_errors(400, 404)},
+                "summary": "Read one pair, now or at a past revision",
+                "parameters": [_AT_REVISION],
+                "responses": {"200": _json("the pair", "Pair"), **_errors(400, 404, 410)},
             },
             "put": {
                 "operationId": "putPair",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import AsyncClient
 
+from kvapp.backend import set_store
 from kvapp.http import seed
+from kvapp.store.pickle import index
 from kvapp.store.pickle.store import PickleStore
 
 JSON = "application/json"
@@ -122,9 +126,9 @@ async def test_listing_limit_defaults_to_1000_and_is_capped_at_10000(
     asked: list[int] = []
     real_list = store.list
 
-    async def spying_list(prefix: str = "", after: str | None = None, limit: int = 0) -> Any:
+    async def spying_list(prefix: str = "", after: str | None = None, limit: int = 0, *args: Any) -> Any:
         asked.append(limit)
-        return await real_list(prefix, after, limit)
+        return await real_list(prefix, after, limit, *args)
 
     monkeypatch.setattr(store, "list", spying_list)
     for query in ["", "?limit=10000", "?limit=10001", "?limit=1"]:
@@ -433,4 +437,158 @@ async def test_seed_add_answers_a_malformed_multipart_form_with_a_text_400(
     assert response.status_code == 400
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert "multipart" in response.content.decode()
+    assert state(store) == before
+
+
+# --- reads at a past revision, counts and search (API.md "More on keys") --------------------
+
+
+async def history_of_a(client: AsyncClient) -> None:
+    """Revisions 1..4: a=1, a=2, b=x, then a deleted."""
+    await put(client, "a", {"value": "1"})
+    await put(client, "a", {"value": "2"})
+    await put(client, "b", {"value": "x"})
+    await client.delete("/api/v1/kv/a")
+
+
+@pytest.mark.parametrize(
+    ("revision", "expected"),
+    [
+        (1, {"key": "a", "value": "1", "revision": 1, "created": 1}),
+        (2, {"key": "a", "value": "2", "revision": 2, "created": 1}),
+        (3, {"key": "a", "value": "2", "revision": 2, "created": 1}),
+    ],
+)
+async def test_a_read_at_a_revision_gives_the_pair_as_it_stood_then(
+    client: AsyncClient, revision: int, expected: dict
+) -> None:
+    await history_of_a(client)
+    got = await client.get(f"/api/v1/kv/a?revision={revision}")
+    assert (got.status_code, got.json()) == (200, expected)
+    head = await client.head(f"/api/v1/kv/a?revision={revision}")
+    assert head.status_code == 200
+
+
+@pytest.mark.parametrize(("key", "revision"), [("a", 0), ("a", 4), ("b", 2)])
+async def test_a_key_that_did_not_exist_at_the_revision_is_a_404(client: AsyncClient, key: str, revision: int) -> None:
+    await history_of_a(client)
+    response = await client.get(f"/api/v1/kv/{key}?revision={revision}")
+    assert response.status_code == 404
+    assert response.json()["key"] == key
+
+
+@pytest.mark.parametrize("revision", ["5", "99", str(2**64), "abc", "-1", "1.0", "", "%201"])
+@pytest.mark.parametrize("path", ["/api/v1/kv/b", "/api/v1/kv"])
+async def test_a_revision_beyond_the_store_or_not_a_whole_number_is_a_400(
+    client: AsyncClient, path: str, revision: str
+) -> None:
+    await history_of_a(client)
+    response = await client.get(f"{path}?revision={revision}")
+    assert response.status_code == 400
+    assert "revision" in response.json()["error"]
+
+
+@pytest.fixture
+def short_history(tmp_path: Path) -> Iterator[PickleStore]:
+    """A store that keeps only its last two events, installed as the process-wide store."""
+    opened = PickleStore(tmp_path / "store.pickle", history=2)
+    set_store(opened)
+    yield opened
+    set_store(None)
+    opened.close()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/kv/a?revision=1", "/api/v1/kv?revision=0", "/api/v1/kv?revision=1"])
+async def test_a_revision_older_than_the_history_is_a_410_naming_the_oldest(
+    short_history: PickleStore, path: str
+) -> None:
+    client = AsyncClient()
+    for key in "abcd":
+        await put(client, key, {"value": key})
+    response = await client.get(path)
+    assert response.status_code == 410
+    assert response.json() == {"error": response.json()["error"], "oldest": 3}
+    assert (await client.get("/api/v1/kv?revision=2")).json()["count"] == 2, "R0 - 1 is still readable"
+
+
+async def test_pages_at_one_revision_are_one_snapshot_while_writes_go_on(client: AsyncClient) -> None:
+    for key in ("k1", "k2", "k3", "k4"):
+        await put(client, key, {"value": "old"})
+    first = (await client.get("/api/v1/kv?prefix=k&limit=2")).json()
+    await put(client, "k3", {"value": "new"})
+    await client.delete("/api/v1/kv/k4")
+    await put(client, "k5", {"value": "new"})
+    seen, after = [], first["next"]
+    while after is not None:
+        page = (await client.get(f"/api/v1/kv?prefix=k&limit=2&after={after}&revision={first['revision']}")).json()
+        assert (page["revision"], page["count"]) == (4, 4)
+        seen += [(item["key"], item["value"]) for item in page["items"]]
+        after = page["next"]
+    assert seen == [("k3", "old"), ("k4", "old")]
+    now = (await client.get("/api/v1/kv?prefix=k")).json()
+    assert [item["key"] for item in now["items"]] == ["k1", "k2", "k3", "k5"]
+    assert now["revision"] == 7
+
+
+async def test_a_listing_counts_every_pair_under_the_prefix_whatever_the_page(client: AsyncClient) -> None:
+    for key in ("app/a", "app/b", "app/c", "apple", "other"):
+        await put(client, key, {"value": "v"})
+    page = (await client.get("/api/v1/kv?prefix=app/&limit=1")).json()
+    assert (len(page["items"]), page["count"]) == (1, 3)
+    assert (await client.get("/api/v1/kv")).json()["count"] == 5
+    assert (await client.get("/api/v1/kv?prefix=nothing")).json() == {
+        "items": [],
+        "revision": 5,
+        "next": None,
+        "count": 0,
+    }
+
+
+async def test_search_keeps_pairs_whose_key_or_value_holds_the_text_ignoring_case(client: AsyncClient) -> None:
+    for key, value in [("cfg/Host", "db1"), ("cfg/port", "5432"), ("cfg/name", "HOSTED"), ("x/host", "y")]:
+        await put(client, key, {"value": value})
+    page = (await client.get("/api/v1/kv?prefix=cfg/&search=host")).json()
+    assert [item["key"] for item in page["items"]] == ["cfg/Host", "cfg/name"]
+    assert page["count"] == 3, "count is of the pairs under the prefix, not of the matches"
+    assert page["next"] is None
+
+
+async def test_a_search_stopped_early_answers_a_short_page_the_client_follows(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index, "SEARCH_SCAN_PAIRS", 2)  # each request scans at most two pairs
+    for number in range(7):
+        await put(client, f"k{number}", {"value": "match" if number in (1, 5) else "no"})
+    found, pages, after = [], 0, ""
+    while True:
+        page = (await client.get(f"/api/v1/kv?search=MATCH&limit=10&after={after}")).json()
+        found += [item["key"] for item in page["items"]]
+        pages += 1
+        if page["next"] is None:
+            break
+        assert len(page["items"]) < 10
+        after = page["next"]
+    assert found == ["k1", "k5"]
+    assert pages == 4
+
+
+@pytest.mark.parametrize("query", ["search=%FF", "search=a%C3%28"])
+async def test_a_search_that_is_not_utf8_is_refused(client: AsyncClient, query: str) -> None:
+    response = await client.get(f"/api/v1/kv?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("search is not valid UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("PUT", "/api/v1/kv/k?revision=1"), ("DELETE", "/api/v1/kv/k?revision=1")]
+)
+async def test_a_write_with_a_revision_is_refused_rather_than_done_unconditionally(
+    client: AsyncClient, store: PickleStore, method: str, path: str
+) -> None:
+    """A client that meant if_revision must not get an unconditional write."""
+    await put(client, "k", {"value": "kept"})
+    before = state(store)
+    response = await client.generic(method, path, **_encode({"data": {"value": "x"}, "content_type": JSON}))
+    assert response.status_code == 400
+    assert "if_revision" in response.json()["error"]
     assert state(store) == before

@@ -237,7 +237,7 @@ async def test_a_utf8_token_and_lower_case_scheme_match_on_both_paths(stores: tu
 async def test_an_unexpected_error_is_the_same_json_500(
     stores: tuple[PickleStore, PickleStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(key: str) -> None:
+    async def broken(key: str, revision: int | None = None) -> None:
         raise RuntimeError("bug")
 
     for store in stores:
