@@ -10,6 +10,7 @@ from kvapp.http.guard import kv_view
 from kvapp.http.inputs import (
     json_object,
     page_limit,
+    query_flag,
     query_int,
     query_text,
     query_whole,
@@ -52,13 +53,16 @@ async def _put(request: HttpRequest, key: str) -> HttpResponse:
     return json_response({**pair.as_dict(), "prev": prev})
 
 
-@kv_view("GET", route="kv_list")
+@kv_view("GET", "DELETE", route="kv_list")
 async def kv_list(request: HttpRequest) -> HttpResponse:
-    """List pairs by prefix, one page at a time (``next`` feeds the following ``after``).
+    """List pairs by prefix, one page at a time (``next`` feeds the following ``after``), or
+    DELETE them.
 
     With ``revision`` the store as it stood then (one snapshot across pages); with ``search``
     only pairs whose key or value holds the text, in pages that may come back short.
     """
+    if request.method == "DELETE":
+        return await _delete_prefix(request)
     prefix = query_text(request, "prefix") or ""
     after = query_text(request, "after") or None
     search = query_text(request, "search") or None
@@ -66,6 +70,26 @@ async def kv_list(request: HttpRequest) -> HttpResponse:
     page = await get_store().list(prefix, after, limit, query_whole(request, "revision"), search)
     items = [pair.as_dict() for pair in page.items]
     return json_response({"items": items, "revision": page.revision, "next": page.next, "count": page.count})
+
+
+async def _delete_prefix(request: HttpRequest) -> HttpResponse:
+    """``DELETE /api/v1/kv?prefix=P&limit=N``: up to N pairs under P as one atomic commit.
+
+    An empty prefix means every key, so it needs ``all=true`` as well: a client that lost
+    its prefix variable must not wipe the store.
+    """
+    refuse_params(request, ("if_revision", "revision", "after", "search"), "a delete by prefix takes prefix and limit")
+    prefix = query_text(request, "prefix")
+    everything = query_flag(request, "all")
+    if prefix is None:
+        raise InvalidRequest("prefix is required: DELETE /api/v1/kv?prefix=P (every key: ?prefix=&all=true)")
+    if not prefix and not everything:
+        raise InvalidRequest("an empty prefix deletes every key; say so with all=true")
+    if prefix and everything:
+        raise InvalidRequest("all=true deletes every key, so the prefix must be empty")
+    limit = page_limit(request, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    deleted = await get_store().delete_prefix(prefix, limit)
+    return json_response({"deleted": deleted.deleted, "revision": deleted.revision, "more": deleted.more})
 
 
 @kv_view("GET", "PUT", "DELETE", route="kv")

@@ -67,6 +67,16 @@ def query_text(request: HttpRequest, name: str) -> str | None:
     return value
 
 
+def query_flag(request: HttpRequest, name: str) -> bool:
+    """An optional ``true``/``false`` query parameter (absent: false)."""
+    raw = request.GET.get(name)
+    if raw is None or raw == "false":
+        return False
+    if raw == "true":
+        return True
+    raise InvalidRequest(f"{name} must be true or false")
+
+
 def refuse_params(request: HttpRequest, names: tuple[str, ...], why: str) -> None:
     """Refuse query parameters a call does not take where ignoring them would do something else
     than the client meant (a delete that would quietly ignore its filter)."""

@@ -68,6 +68,12 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+def _limit(default: int, meaning: str) -> Schema:
+    """The ``limit`` query parameter: from 1, clamped to the largest page."""
+    schema = {"type": "integer", "minimum": 1, "default": default}
+    return _query("limit", schema, f"{meaning}; larger values are clamped to {MAX_PAGE_SIZE}.")
+
+
 _KEY_PATH = {
     "name": "key",
     "in": "path",
@@ -157,6 +163,16 @@ def _schemas() -> dict[str, Schema]:
             },
             "additionalProperties": False,
         },
+        "PrefixDeleted": {
+            "type": "object",
+            "required": ["deleted", "revision", "more"],
+            "properties": {
+                "deleted": {"type": "integer", "minimum": 0, "maximum": MAX_PAGE_SIZE},
+                "revision": {**_REVISION, "description": "The store's revision after it (unchanged if none matched)."},
+                "more": {"type": "boolean", "description": "Pairs under the prefix remain: call again."},
+            },
+            "additionalProperties": False,
+        },
         "Health": {
             "type": "object",
             "required": ["status", "backend"],
@@ -191,11 +207,7 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
                 "summary": "List pairs by prefix, sorted by key, one page at a time",
                 "parameters": [
                     _query("prefix", {"type": "string"}, "Only keys starting with this."),
-                    _query(
-                        "limit",
-                        {"type": "integer", "minimum": 1, "default": DEFAULT_PAGE_SIZE},
-                        f"Page size; larger values are clamped to {MAX_PAGE_SIZE}.",
-                    ),
+                    _limit(DEFAULT_PAGE_SIZE, "Page size"),
                     _query("after", {"type": "string"}, "Exclusive key to continue from (the previous `next`)."),
                     _AT_REVISION,
                     _query(
@@ -206,7 +218,29 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
                     ),
                 ],
                 "responses": {"200": _json("one page", "Page"), **_errors(400, 410)},
-            }
+            },
+            "delete": {
+                "operationId": "deletePrefix",
+                "summary": "Delete up to `limit` pairs under a prefix, in key order, as one atomic commit",
+                "description": (
+                    "Each pair takes its own consecutive revision and delete event. A prefix is a string "
+                    "prefix (`foo` matches `food`). Every key: `prefix=` with `all=true`. `if_revision`, "
+                    "`revision`, `after` and `search` are refused (400) rather than ignored."
+                ),
+                "parameters": [
+                    {
+                        **_query("prefix", {"type": "string"}, "Delete keys starting with this; required."),
+                        "required": True,
+                    },
+                    _limit(DEFAULT_PAGE_SIZE, "At most this many pairs"),
+                    _query(
+                        "all",
+                        {"type": "boolean", "default": False},
+                        "Must be true, with an empty prefix, to delete every key.",
+                    ),
+                ],
+                "responses": {"200": _json("deleted and durable", "PrefixDeleted"), **_errors(400, 503)},
+            },
         },
         "/api/v1/kv/": {
             "get": {**empty_key, "operationId": "getEmptyKey"},

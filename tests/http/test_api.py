@@ -242,7 +242,7 @@ BAD_REQUESTS: list[tuple[str, str, Any, int]] = [
     ("POST", "/api/v1/kv/existing", {"value": "x"}, 405),
     ("PATCH", "/api/v1/kv/existing", {"value": "x"}, 405),
     ("POST", "/api/v1/kv", {"value": "x"}, 405),
-    ("DELETE", "/api/v1/kv", None, 405),
+    ("DELETE", "/api/v1/kv", None, 400),
     ("GET", "/api/v1/kv?limit=zero", None, 400),
     ("GET", "/api/v1/kv?limit=0", None, 400),
     ("GET", "/api/v1/kv?limit=-5", None, 400),
@@ -591,4 +591,93 @@ async def test_a_write_with_a_revision_is_refused_rather_than_done_unconditional
     response = await client.generic(method, path, **_encode({"data": {"value": "x"}, "content_type": JSON}))
     assert response.status_code == 400
     assert "if_revision" in response.json()["error"]
+    assert state(store) == before
+
+
+# --- delete by prefix ---------------------------------------------------------------------
+
+
+async def test_delete_by_prefix_removes_pairs_in_key_order_as_one_commit(
+    client: AsyncClient, store: PickleStore
+) -> None:
+    for key in ("foo/b", "foo/a", "food", "fo", "bar"):
+        await put(client, key, {"value": key})
+    response = await client.delete("/api/v1/kv?prefix=foo")
+    assert (response.status_code, response.json()) == (200, {"deleted": 3, "revision": 8, "more": False})
+    events = await store.events_since(5)
+    assert [(event.type, event.key, event.revision, event.reason) for event in events] == [
+        ("delete", "foo/a", 6, None),
+        ("delete", "foo/b", 7, None),
+        ("delete", "food", 8, None),
+    ], "a prefix is a string prefix: foo matches food; each pair takes its own revision"
+    assert len({event.time for event in events}) == 1, "one commit, one time"
+    assert [item["key"] for item in (await client.get("/api/v1/kv")).json()["items"]] == ["bar", "fo"]
+
+
+async def test_delete_by_prefix_stops_at_the_limit_and_says_more_remain(client: AsyncClient) -> None:
+    for key in "abcde":
+        await put(client, f"p/{key}", {"value": key})
+    first = (await client.delete("/api/v1/kv?prefix=p/&limit=3")).json()
+    assert first == {"deleted": 3, "revision": 8, "more": True}
+    assert (await client.delete("/api/v1/kv?prefix=p/&limit=3")).json() == {"deleted": 2, "revision": 10, "more": False}
+
+
+async def test_delete_by_prefix_of_nothing_leaves_the_revision(client: AsyncClient, store: PickleStore) -> None:
+    await put(client, "a", {"value": "1"})
+    assert (await client.delete("/api/v1/kv?prefix=zzz")).json() == {"deleted": 0, "revision": 1, "more": False}
+    assert store.index.revision == 1
+
+
+async def test_deleting_every_key_needs_an_empty_prefix_and_all_true(client: AsyncClient) -> None:
+    for key in "abc":
+        await put(client, key, {"value": key})
+    assert (await client.delete("/api/v1/kv?prefix=&all=true")).json() == {"deleted": 3, "revision": 6, "more": False}
+    assert (await client.get("/api/v1/kv")).json()["count"] == 0
+
+
+async def test_delete_by_prefix_limit_defaults_to_1000_and_is_capped_at_10000(
+    client: AsyncClient, store: PickleStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+    real = store.delete_prefix
+
+    async def spying(prefix: str, limit: int) -> Any:
+        asked.append(limit)
+        return await real(prefix, limit)
+
+    monkeypatch.setattr(store, "delete_prefix", spying)
+    for query in ("", "&limit=10000", "&limit=10001", "&limit=1"):
+        assert (await client.delete(f"/api/v1/kv?prefix=x{query}")).status_code == 200
+    assert asked == [1000, 10000, 10000, 1]
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("", "prefix is required"),
+        ("?limit=5", "prefix is required"),
+        ("?all=true", "prefix is required"),
+        ("?prefix=", "all=true"),
+        ("?prefix=&all=false", "all=true"),
+        ("?prefix=a&all=true", "prefix must be empty"),
+        ("?prefix=&all=yes", "all must be true or false"),
+        ("?prefix=&all=TRUE", "all must be true or false"),
+        ("?prefix=a&if_revision=1", "if_revision cannot be given here"),
+        ("?prefix=a&revision=1", "revision cannot be given here"),
+        ("?prefix=a&search=x", "search cannot be given here"),
+        ("?prefix=a&after=a/1", "after cannot be given here"),
+        ("?prefix=a&limit=0", "limit must be at least 1"),
+        ("?prefix=a&limit=many", "limit must be a whole number"),
+        ("?prefix=a%FF", "prefix is not valid UTF-8"),
+    ],
+)
+async def test_a_bad_delete_by_prefix_is_a_400_and_deletes_nothing(
+    client: AsyncClient, store: PickleStore, query: str, says: str
+) -> None:
+    for key in ("a/1", "a/2", "b"):
+        await put(client, key, {"value": "v"})
+    before = state(store)
+    response = await client.delete(f"/api/v1/kv{query}")
+    assert response.status_code == 400
+    assert says in response.json()["error"]
     assert state(store) == before
