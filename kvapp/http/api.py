@@ -9,6 +9,7 @@ from kvapp.conf import kv_settings
 from kvapp.http.guard import kv_view
 from kvapp.http.inputs import (
     json_object,
+    lease_field,
     page_limit,
     query_flag,
     query_int,
@@ -20,7 +21,7 @@ from kvapp.http.inputs import (
 from kvapp.http.responses import json_response
 from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from kvapp.store.errors import InvalidKey, InvalidRequest
-from kvapp.store.validation import check_key, check_revision, check_value
+from kvapp.store.validation import check_key, check_revision, check_ttl, check_value
 
 READS = ("GET", "HEAD")  # kv_view lets HEAD in wherever GET is
 
@@ -41,15 +42,23 @@ async def kv_item(request: HttpRequest, key: str = "") -> HttpResponse:
 
 
 async def _put(request: HttpRequest, key: str) -> HttpResponse:
-    """PUT body ``{"value": str, "if_revision": int?}``."""
+    """PUT body ``{"value": str, "if_revision": int?, "lease": id? | "ttl": seconds?}``."""
     body = json_object(request)
     if "value" not in body:
         raise InvalidRequest('body needs a "value" string')
-    value = check_value(body["value"], kv_settings().max_value_bytes)
+    settings = kv_settings()
+    value = check_value(body["value"], settings.max_value_bytes)
     if_revision = body.get("if_revision")
     if if_revision is not None:
         if_revision = check_revision(if_revision)
-    pair, prev = await get_store().put(key, value, if_revision)
+    lease, ttl = body.get("lease"), body.get("ttl")
+    if lease is not None and ttl is not None:
+        raise InvalidRequest('give "lease" (an existing lease) or "ttl" (a new one), not both')
+    if lease is not None:
+        lease = lease_field(lease)
+    if ttl is not None:
+        ttl = check_ttl(ttl, settings.lease_max_ttl)
+    pair, prev = await get_store().put(key, value, if_revision, lease, ttl)
     return json_response({**pair.as_dict(), "prev": prev})
 
 

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 
 from kvapp.conf import KVSettings, kv_settings
 from kvapp.http.guard import kv_view
+from kvapp.http.inputs import MAX_LEASE_ID
 from kvapp.http.responses import json_response
 from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -51,10 +52,11 @@ def _errors(*statuses: int, text: bool = False) -> dict[str, Schema]:
     meaning = {
         400: "bad input: invalid JSON, a missing or non-string value, an invalid key or parameter",
         401: "a token is configured and the request did not present it",
-        404: "the key is absent, or the path is unknown",
+        404: "the key (or lease) is absent, or the path is unknown",
         405: "the route exists but not for this method",
         410: "the revision asked for is older than the retained history (`oldest` says where it begins)",
         413: "the value or the request body is over its limit",
+        429: "granting a lease would pass KV_MAX_LEASES live leases",
         503: "the backend cannot serve now; retry later",
     }
     chosen = sorted({*statuses, 401, 405})
@@ -66,6 +68,11 @@ def _errors(*statuses: int, text: bool = False) -> dict[str, Schema]:
 def _query(name: str, schema: Schema, description: str) -> Schema:
     """An optional query parameter."""
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _ttl(settings: KVSettings) -> Schema:
+    """A lease's time to live: whole seconds up to KV_LEASE_MAX_TTL."""
+    return {"type": "integer", "minimum": 1, "maximum": settings.lease_max_ttl}
 
 
 def _limit(default: int, meaning: str) -> Schema:
@@ -83,6 +90,7 @@ _KEY_PATH = {
 }
 _REVISION = {"type": "integer", "minimum": 0}
 _POSITIVE_REVISION = {"type": "integer", "minimum": 1}
+_LEASE_ID = {"type": "integer", "minimum": 1, "maximum": MAX_LEASE_ID}
 _AT_REVISION = _query(
     "revision",
     _REVISION,
@@ -90,7 +98,7 @@ _AT_REVISION = _query(
 )
 
 
-def _schemas() -> dict[str, Schema]:
+def _schemas(settings: KVSettings) -> dict[str, Schema]:
     """The bodies the API sends and accepts."""
     pair = {
         "key": {"type": "string"},
@@ -98,6 +106,7 @@ def _schemas() -> dict[str, Schema]:
         "revision": _POSITIVE_REVISION,
         "created": _POSITIVE_REVISION,
     }
+    shown = {**pair, "lease": {**_LEASE_ID, "description": "The key's lease; absent when it has none."}}
     return {
         "Error": {
             "type": "object",
@@ -105,13 +114,14 @@ def _schemas() -> dict[str, Schema]:
             "properties": {
                 "error": {"type": "string", "description": "One human sentence."},
                 "key": {"type": "string", "description": "On a 404 for a missing key: that key."},
+                "lease": {"type": "integer", "minimum": 1, "description": "On a 404 for an unknown lease: that lease."},
                 "oldest": {
                     **_POSITIVE_REVISION,
                     "description": "On a 410: the oldest retained revision; reads at `oldest - 1` and later work.",
                 },
             },
         },
-        "Pair": {"type": "object", "required": list(pair), "properties": pair, "additionalProperties": False},
+        "Pair": {"type": "object", "required": list(pair), "properties": shown, "additionalProperties": False},
         "PutBody": {
             "type": "object",
             "required": ["value"],
@@ -122,12 +132,23 @@ def _schemas() -> dict[str, Schema]:
                     "nullable": True,
                     "description": "Compare-and-swap: write only if the key is at this revision (0: absent).",
                 },
+                "lease": {
+                    **_LEASE_ID,
+                    "minimum": 0,
+                    "nullable": True,
+                    "description": "Attach the key to this lease (0: detach it); left out, the key keeps its lease.",
+                },
+                "ttl": {
+                    **_ttl(settings),
+                    "nullable": True,
+                    "description": "Grant a new lease of this many seconds and attach the key (not with `lease`).",
+                },
             },
         },
         "PutResult": {
             "type": "object",
             "required": [*pair, "prev"],
-            "properties": {**pair, "prev": {"type": "string", "nullable": True}},
+            "properties": {**shown, "prev": {"type": "string", "nullable": True}},
             "additionalProperties": False,
         },
         "DeleteResult": {
@@ -146,6 +167,7 @@ def _schemas() -> dict[str, Schema]:
                 "value": {"type": "string", "nullable": True},
                 "revision": _REVISION,
                 "created": _REVISION,
+                "lease": _LEASE_ID,
             },
         },
         "Page": {
@@ -263,7 +285,7 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
                 "responses": {
                     "200": _json("written and durable", "PutResult"),
                     "409": _json("if_revision did not match; the body holds the current pair", "Conflict"),
-                    **_errors(400, 404, 413, 503),
+                    **_errors(400, 404, 413, 429, 503),
                 },
             },
             "delete": {
@@ -370,7 +392,7 @@ def openapi_document(settings: KVSettings | None = None) -> Schema:
         },
         "paths": {**_kv_paths(settings), **_seed_paths(), **_ops_paths()},
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas(settings),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -9,21 +9,10 @@ from typing import Any
 import pytest
 from django.test import AsyncClient
 
-from kvapp.backend import set_store
 from kvapp.http import seed
 from kvapp.store.pickle import index
 from kvapp.store.pickle.store import PickleStore
-
-JSON = "application/json"
-
-
-async def put(client: AsyncClient, key: str, body: Any, **extra: Any):
-    return await client.put(f"/api/v1/kv/{key}", data=body, content_type=JSON, **extra)
-
-
-def state(store: PickleStore) -> tuple[int, dict]:
-    """Everything a refused request must leave untouched."""
-    return store.index.revision, dict(store.index.pairs)
+from tests.support.api import JSON, installed_store, put, state
 
 
 async def test_put_then_get_returns_the_pair_with_revisions(client: AsyncClient) -> None:
@@ -491,11 +480,8 @@ async def test_a_revision_beyond_the_store_or_not_a_whole_number_is_a_400(
 @pytest.fixture
 def short_history(tmp_path: Path) -> Iterator[PickleStore]:
     """A store that keeps only its last two events, installed as the process-wide store."""
-    opened = PickleStore(tmp_path / "store.pickle", history=2)
-    set_store(opened)
-    yield opened
-    set_store(None)
-    opened.close()
+    with installed_store(tmp_path / "store.pickle", history=2) as opened:
+        yield opened
 
 
 @pytest.mark.parametrize("path", ["/api/v1/kv/a?revision=1", "/api/v1/kv?revision=0", "/api/v1/kv?revision=1"])
@@ -681,3 +667,92 @@ async def test_a_bad_delete_by_prefix_is_a_400_and_deletes_nothing(
     assert response.status_code == 400
     assert says in response.json()["error"]
     assert state(store) == before
+
+
+# --- keys with a lease ------------------------------------------------------------------------
+
+
+async def test_a_put_with_a_lease_shows_the_lease_wherever_the_pair_is_shown(
+    client: AsyncClient, store: PickleStore
+) -> None:
+    lease = (await store.grant(60)).id
+    written = await put(client, "svc/a", {"value": "up", "lease": lease})
+    assert written.json() == {"key": "svc/a", "value": "up", "revision": 1, "created": 1, "lease": lease, "prev": None}
+    assert (await client.get("/api/v1/kv/svc/a")).json()["lease"] == lease
+    assert (await client.get("/api/v1/kv?prefix=svc/")).json()["items"][0]["lease"] == lease
+    assert (await store.lease(lease)).keys == ("svc/a",)
+
+
+async def test_a_put_naming_no_lease_keeps_it_and_lease_0_detaches(client: AsyncClient, store: PickleStore) -> None:
+    lease = (await store.grant(60)).id
+    await put(client, "k", {"value": "1", "lease": lease})
+    kept = await put(client, "k", {"value": "2", "lease": None, "ttl": None})  # null: not given
+    assert kept.json()["lease"] == lease
+    detached = await put(client, "k", {"value": "3", "lease": 0})
+    assert "lease" not in detached.json()
+    assert "lease" not in (await client.get("/api/v1/kv/k")).json()
+    assert (await store.lease(lease)).keys == ()
+
+
+async def test_a_put_with_a_ttl_grants_a_lease_and_attaches_the_key_in_one_write(
+    client: AsyncClient, store: PickleStore
+) -> None:
+    written = (await put(client, "session", {"value": "s", "ttl": 30})).json()
+    lease = await store.lease(written["lease"])
+    assert (lease.ttl, lease.keys) == (30, ("session",))
+    assert written["revision"] == store.index.revision == 1, "granting takes no revision"
+
+
+async def test_a_put_naming_an_unknown_lease_is_a_404_naming_it(client: AsyncClient, store: PickleStore) -> None:
+    await put(client, "k", {"value": "kept"})
+    before = state(store)
+    response = await put(client, "k", {"value": "x", "lease": 99})
+    assert response.status_code == 404
+    assert response.json() == {"error": response.json()["error"], "lease": 99}
+    assert state(store) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"value": "x", "lease": 1, "ttl": 5},
+        {"value": "x", "lease": -1},
+        {"value": "x", "lease": 2**53},
+        {"value": "x", "lease": "1"},
+        {"value": "x", "lease": True},
+        {"value": "x", "lease": 1.0},
+        {"value": "x", "ttl": 0},
+        {"value": "x", "ttl": 86_401},
+        {"value": "x", "ttl": "5"},
+        {"value": "x", "ttl": 1.5},
+        {"value": "x", "ttl": False},
+        {"value": "x", "ttl": 5, "if_revision": 7},  # a conflict grants no lease
+    ],
+)
+async def test_a_bad_lease_or_ttl_is_refused_and_grants_nothing(
+    client: AsyncClient, store: PickleStore, body: dict
+) -> None:
+    await store.grant(60)
+    await put(client, "k", {"value": "kept"})
+    before = state(store)
+    response = await put(client, "k", body)
+    assert response.status_code == (409 if "if_revision" in body else 400)
+    assert state(store) == before
+
+
+async def test_the_longest_ttl_is_kv_lease_max_ttl(client: AsyncClient, store: PickleStore, settings: Any) -> None:
+    settings.KV_LEASE_MAX_TTL = 10
+    assert (await put(client, "k", {"value": "x", "ttl": 11})).status_code == 400
+    assert "from 1 to 10" in (await put(client, "k", {"value": "x", "ttl": 11})).json()["error"]
+    assert (await put(client, "k", {"value": "x", "ttl": 10})).status_code == 200
+
+
+async def test_a_ttl_put_beyond_kv_max_leases_is_a_429_and_changes_nothing(tmp_path: Path) -> None:
+    with installed_store(tmp_path / "store.pickle", max_leases=1) as store:
+        client = AsyncClient()
+        assert (await put(client, "first", {"value": "x", "ttl": 60})).status_code == 200
+        before = state(store)
+        response = await put(client, "second", {"value": "x", "ttl": 60})
+        assert response.status_code == 429
+        assert "KV_MAX_LEASES" in response.json()["error"]
+        assert state(store) == before
