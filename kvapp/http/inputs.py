@@ -94,6 +94,14 @@ def lease_field(value: object) -> int:
     return value
 
 
+def path_lease_id(text: str) -> int:
+    """A lease id written in a path: ASCII digits only, 1 to MAX_LEASE_ID."""
+    number = parse_whole_number(text)
+    if number is None or not 1 <= number <= MAX_LEASE_ID:
+        raise InvalidRequest(f"a lease id in a path is a whole number from 1 to {MAX_LEASE_ID}")
+    return number
+
+
 def strict_path_key(request: HttpRequest, key: str) -> str:
     """Refuse a key whose percent-encoding is not UTF-8 instead of storing U+FFFD in its place.
 

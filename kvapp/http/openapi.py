@@ -302,6 +302,106 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
     }
 
 
+def _lease_schemas() -> dict[str, Schema]:
+    """A lease as each lease route shows it."""
+    lease = {
+        "id": _LEASE_ID,
+        "ttl": {"type": "integer", "minimum": 1, "description": "Seconds the lease lasts without a keepalive."},
+        "remaining": {"type": "number", "minimum": 0, "description": "Seconds left."},
+    }
+
+    def shown(extra: dict[str, Schema]) -> Schema:
+        properties = {**lease, **extra}
+        return {"type": "object", "required": list(properties), "properties": properties, "additionalProperties": False}
+
+    return {
+        "LeaseGrant": {
+            "type": "object",
+            "required": ["ttl"],
+            "properties": {"ttl": {"type": "integer", "minimum": 1, "description": "Whole seconds."}},
+            "additionalProperties": False,
+        },
+        "Lease": shown({}),
+        "LeaseSummary": shown({"keys": {"type": "integer", "minimum": 0, "description": "Attached keys."}}),
+        "LeaseDetail": shown({"keys": {"type": "array", "items": {"type": "string"}, "description": "Sorted."}}),
+        "LeasePage": {
+            "type": "object",
+            "required": ["items", "next"],
+            "properties": {
+                "items": {"type": "array", "items": _ref("LeaseSummary"), "maxItems": MAX_PAGE_SIZE},
+                "next": {**_LEASE_ID, "nullable": True, "description": "Pass as `after` for the next page."},
+            },
+            "additionalProperties": False,
+        },
+        "Revoked": {
+            "type": "object",
+            "required": ["id", "revision", "deleted"],
+            "properties": {
+                "id": _LEASE_ID,
+                "revision": {**_REVISION, "description": "The store's revision after the keys were deleted."},
+                "deleted": {"type": "array", "items": {"type": "string"}, "description": "The keys it deleted."},
+            },
+            "additionalProperties": False,
+        },
+    }
+
+
+def _lease_paths(settings: KVSettings) -> dict[str, Schema]:
+    """``/api/v1/leases``, ``/api/v1/leases/{lease_id}`` and its keepalive."""
+    lease_id = {
+        "name": "lease_id",
+        "in": "path",
+        "required": True,
+        "schema": _LEASE_ID,
+        "description": "A lease id: ASCII digits, 1 to 2^53 - 1.",
+    }
+    grant = {"required": True, "content": {"application/json": {"schema": _ref("LeaseGrant")}}}
+    return {
+        "/api/v1/leases": {
+            "get": {
+                "operationId": "listLeases",
+                "summary": "Live leases by id, with how many keys each holds",
+                "parameters": [
+                    _limit(DEFAULT_PAGE_SIZE, "Page size"),
+                    _query("after", _REVISION, "Exclusive lease id to continue from (the previous `next`)."),
+                ],
+                "responses": {"200": _json("one page", "LeasePage"), **_errors(400)},
+            },
+            "post": {
+                "operationId": "grantLease",
+                "summary": "Grant a lease; keys attached to it are deleted when it runs out",
+                "description": (
+                    f"`ttl` is 1 to {settings.lease_max_ttl} seconds (KV_LEASE_MAX_TTL); at most "
+                    f"{settings.max_leases} leases live at once (KV_MAX_LEASES). Takes no revision."
+                ),
+                "requestBody": grant,
+                "responses": {"201": _json("granted and durable", "Lease"), **_errors(400, 413, 429, 503)},
+            },
+        },
+        "/api/v1/leases/{lease_id}": {
+            "parameters": [lease_id],
+            "get": {
+                "operationId": "getLease",
+                "summary": "A live lease and its attached keys",
+                "responses": {"200": _json("the lease", "LeaseDetail"), **_errors(400, 404)},
+            },
+            "delete": {
+                "operationId": "revokeLease",
+                "summary": "Revoke a lease, deleting its keys in one atomic commit",
+                "responses": {"200": _json("revoked and durable", "Revoked"), **_errors(400, 404, 503)},
+            },
+        },
+        "/api/v1/leases/{lease_id}/keepalive": {
+            "parameters": [lease_id],
+            "post": {
+                "operationId": "keepLeaseAlive",
+                "summary": "Give a lease its full TTL again",
+                "responses": {"200": _json("renewed", "Lease"), **_errors(400, 404, 503)},
+            },
+        },
+    }
+
+
 def _seed_paths() -> dict[str, Schema]:
     """The original flask server's routes: text answers, except ``/get_all``."""
     key = {"type": "string"}
@@ -390,9 +490,9 @@ def openapi_document(settings: KVSettings | None = None) -> Schema:
                 "`/ws/watch?prefix=P&after=R`, outside this document."
             ),
         },
-        "paths": {**_kv_paths(settings), **_seed_paths(), **_ops_paths()},
+        "paths": {**_kv_paths(settings), **_lease_paths(settings), **_seed_paths(), **_ops_paths()},
         "components": {
-            "schemas": _schemas(settings),
+            "schemas": {**_schemas(settings), **_lease_schemas()},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
