@@ -17,6 +17,7 @@ from kvapp.http.guard import kv_view
 from kvapp.http.inputs import MAX_LEASE_ID
 from kvapp.http.responses import json_response
 from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from kvapp.store.txn import COMPARISONS, TARGETS
 
 OPENAPI_VERSION = "3.0.3"
 API_VERSION = "1"
@@ -402,6 +403,119 @@ def _lease_paths(settings: KVSettings) -> dict[str, Schema]:
     }
 
 
+def _txn_schemas(settings: KVSettings) -> dict[str, Schema]:
+    """A transaction's request and answer."""
+    key = {"type": "string", "minLength": 1}
+
+    def closed(required: list[str], properties: dict[str, Schema]) -> Schema:
+        return {"type": "object", "required": required, "properties": properties, "additionalProperties": False}
+
+    def op(name: str, **extra: Schema) -> dict[str, Schema]:
+        return {"op": {"type": "string", "enum": [name]}, "key": key, **extra}
+
+    def branch(meaning: str) -> Schema:
+        ops = {"oneOf": [_ref("TxnPut"), _ref("TxnDelete"), _ref("TxnGet")]}
+        return {"type": "array", "items": ops, "maxItems": settings.txn_max_ops, "description": meaning}
+
+    pair_then = {"value": {"type": "string"}, "revision": _POSITIVE_REVISION, "created": _POSITIVE_REVISION}
+    lease = {"lease": _LEASE_ID}
+    return {
+        "TxnRequest": {
+            "type": "object",
+            "properties": {
+                "compare": {
+                    "type": "array",
+                    "items": _ref("TxnCompare"),
+                    "maxItems": settings.txn_max_ops,
+                    "description": "All must hold for `success` to run; else `failure` runs.",
+                },
+                "success": branch("Ops run when every compare holds, in order."),
+                "failure": branch("Ops run otherwise."),
+            },
+            "additionalProperties": False,
+        },
+        "TxnCompare": closed(
+            ["key", "target", "op", "value"],
+            {
+                "key": key,
+                "target": {"type": "string", "enum": list(TARGETS)},
+                "op": {"type": "string", "enum": list(COMPARISONS)},
+                "value": {
+                    "anyOf": [{"type": "string", "nullable": True}, _REVISION],
+                    "description": "A string or null (absent) for `value`; a whole number for the others.",
+                },
+            },
+        ),
+        "TxnPut": closed(
+            ["op", "key", "value"],
+            op(
+                "put",
+                value={"type": "string"},
+                lease={**_LEASE_ID, "minimum": 0, "nullable": True},
+                ttl={**_ttl(settings), "nullable": True},
+            ),
+        ),
+        "TxnDelete": closed(["op", "key"], op("delete")),
+        "TxnGet": closed(["op", "key"], op("get")),
+        "TxnResult": closed(
+            ["succeeded", "revision", "responses"],
+            {
+                "succeeded": {"type": "boolean", "description": "Whether the compares held (`success` ran)."},
+                "revision": {**_REVISION, "description": "The store's revision after the transaction."},
+                "responses": {
+                    "type": "array",
+                    "items": {"oneOf": [_ref("TxnPutAnswer"), _ref("TxnDeleteAnswer"), _ref("TxnGetAnswer")]},
+                    "description": "One per op of the branch taken, in order.",
+                },
+            },
+        ),
+        "TxnPutAnswer": closed(
+            ["op", "key", *pair_then, "prev"],
+            op("put", **pair_then, **lease, prev={"type": "string", "nullable": True}),
+        ),
+        "TxnDeleteAnswer": closed(
+            ["op", "key", "revision", "prev"],
+            op(
+                "delete",
+                revision={**_POSITIVE_REVISION, "nullable": True, "description": "null: the key was absent."},
+                prev={"type": "string", "nullable": True},
+            ),
+        ),
+        "TxnGetAnswer": closed(
+            ["op", "key", "value", "revision", "created"],
+            op(
+                "get",
+                value={"type": "string", "nullable": True, "description": "null (and 0s): the key is absent."},
+                revision=_REVISION,
+                created=_REVISION,
+                **lease,
+            ),
+        ),
+    }
+
+
+def _txn_paths(settings: KVSettings) -> dict[str, Schema]:
+    """``/api/v1/txn``."""
+    return {
+        "/api/v1/txn": {
+            "post": {
+                "operationId": "transaction",
+                "summary": "Compares, then the success or the failure ops, as one atomic step",
+                "description": (
+                    f"Checked whole before anything runs: at most {settings.txn_max_ops} compares and ops per "
+                    "branch (KV_TXN_MAX_OPS), each key written at most once per branch. A failed compare "
+                    "is a 200 with `succeeded` false. Each write takes the next revision."
+                ),
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TxnRequest")}}},
+                "responses": {
+                    "200": _json("run and durable", "TxnResult"),
+                    **_errors(400, 404, 413, 429, 503),
+                },
+            }
+        }
+    }
+
+
 def _seed_paths() -> dict[str, Schema]:
     """The original flask server's routes: text answers, except ``/get_all``."""
     key = {"type": "string"}
@@ -490,9 +604,15 @@ def openapi_document(settings: KVSettings | None = None) -> Schema:
                 "`/ws/watch?prefix=P&after=R`, outside this document."
             ),
         },
-        "paths": {**_kv_paths(settings), **_lease_paths(settings), **_seed_paths(), **_ops_paths()},
+        "paths": {
+            **_kv_paths(settings),
+            **_txn_paths(settings),
+            **_lease_paths(settings),
+            **_seed_paths(),
+            **_ops_paths(),
+        },
         "components": {
-            "schemas": {**_schemas(settings), **_lease_schemas()},
+            "schemas": {**_schemas(settings), **_txn_schemas(settings), **_lease_schemas()},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
