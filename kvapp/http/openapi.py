@@ -16,7 +16,7 @@ from kvapp.conf import KVSettings, kv_settings
 from kvapp.http.guard import kv_view
 from kvapp.http.inputs import MAX_LEASE_ID
 from kvapp.http.responses import json_response
-from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from kvapp.store.base import DEFAULT_HISTORY_PAGE, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from kvapp.store.txn import COMPARISONS, TARGETS
 
 OPENAPI_VERSION = "3.0.3"
@@ -516,6 +516,72 @@ def _txn_paths(settings: KVSettings) -> dict[str, Schema]:
     }
 
 
+def _history_schemas() -> dict[str, Schema]:
+    """A key's history page and its items (watch events without the key)."""
+    item = {
+        "type": {"type": "string", "enum": ["put", "delete"]},
+        "value": {"type": "string", "description": "Puts only."},
+        "revision": _POSITIVE_REVISION,
+        "created": {**_POSITIVE_REVISION, "description": "Puts only."},
+        "prev": {"type": "string", "nullable": True, "description": "The value it replaced."},
+        "lease": {
+            **_LEASE_ID,
+            "description": "A put's lease; on a delete, the lease whose end deleted the key.",
+        },
+        "reason": {"type": "string", "enum": ["expired", "revoked"], "description": "Deletes by a lease only."},
+        "time": {
+            "type": "string",
+            "nullable": True,
+            "description": "Commit time, ISO 8601 UTC with milliseconds; null for events from before times were kept.",
+        },
+    }
+    return {
+        "HistoryItem": {
+            "type": "object",
+            "required": ["type", "revision", "prev", "time"],
+            "properties": item,
+            "additionalProperties": False,
+        },
+        "History": {
+            "type": "object",
+            "required": ["key", "items", "oldest", "next"],
+            "properties": {
+                "key": {"type": "string"},
+                "items": {"type": "array", "items": _ref("HistoryItem"), "maxItems": MAX_PAGE_SIZE},
+                "oldest": {**_POSITIVE_REVISION, "description": "The oldest revision the history still reaches."},
+                "next": {**_POSITIVE_REVISION, "nullable": True, "description": "Pass as `before` for older items."},
+            },
+            "additionalProperties": False,
+        },
+    }
+
+
+def _history_paths() -> dict[str, Schema]:
+    """``/api/v1/history/{key}`` and the empty key's ``/api/v1/history/``."""
+    return {
+        "/api/v1/history/": {
+            "get": {
+                "operationId": "historyOfEmptyKey",
+                "summary": "The empty key, which is never valid",
+                "responses": _errors(400),
+            },
+        },
+        "/api/v1/history/{key}": {
+            "parameters": [_KEY_PATH],
+            "get": {
+                "operationId": "history",
+                "summary": "A key's retained events, newest first",
+                "description": "A key with no retained events has no items (still a 200).",
+                "parameters": [
+                    _limit(DEFAULT_HISTORY_PAGE, "Events per page"),
+                    _query("before", _REVISION, "Only events with a revision below this (the previous `next`)."),
+                ],
+                "responses": {"200": _json("one page, newest first", "History"), **_errors(400)},
+            },
+        },
+    }
+
+
 def _seed_paths() -> dict[str, Schema]:
     """The original flask server's routes: text answers, except ``/get_all``."""
     key = {"type": "string"}
@@ -608,11 +674,12 @@ def openapi_document(settings: KVSettings | None = None) -> Schema:
             **_kv_paths(settings),
             **_txn_paths(settings),
             **_lease_paths(settings),
+            **_history_paths(),
             **_seed_paths(),
             **_ops_paths(),
         },
         "components": {
-            "schemas": {**_schemas(settings), **_txn_schemas(settings), **_lease_schemas()},
+            "schemas": {**_schemas(settings), **_txn_schemas(settings), **_lease_schemas(), **_history_schemas()},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
