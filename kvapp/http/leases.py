@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 
 from kvapp.backend import get_store
 from kvapp.conf import kv_settings
+from kvapp.http import metrics
 from kvapp.http.guard import kv_view
 from kvapp.http.inputs import json_object, page_limit, path_lease_id, query_whole
 from kvapp.http.responses import json_response
@@ -58,4 +59,5 @@ async def lease(request: HttpRequest, lease_id: str) -> HttpResponse:
 async def keepalive(request: HttpRequest, lease_id: str) -> HttpResponse:
     """The lease's full TTL again from now; 404 once it has expired."""
     renewed = await get_store().keepalive(path_lease_id(lease_id))
+    metrics.KEEPALIVES.inc()  # the store keeps no count of its own
     return json_response(renewed.as_dict())

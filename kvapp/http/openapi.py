@@ -205,6 +205,7 @@ def _schemas(settings: KVSettings) -> dict[str, Schema]:
                 "keys": {"type": "integer", "minimum": 0},
                 "backend": {"type": "string", "enum": ["pickle", "redis"]},
                 "watchers": {"type": "integer", "minimum": 0},
+                "leases": {"type": "integer", "minimum": 0, "description": "Live leases."},
                 "error": {"type": "string"},
             },
         },

@@ -15,7 +15,7 @@ from kvapp.watch import watcher_count
 
 @kv_view("GET", route="healthz")
 async def healthz(request: HttpRequest) -> HttpResponse:
-    """200 with revision, keys, backend and watchers; 503 if the backend cannot answer."""
+    """200 with revision, keys, backend, watchers and live leases; 503 if the backend cannot answer."""
     store = get_store()
     try:
         stats = await store.stats()
@@ -28,6 +28,7 @@ async def healthz(request: HttpRequest) -> HttpResponse:
             "keys": stats.keys,
             "backend": stats.backend,
             "watchers": watcher_count(),
+            "leases": stats.leases,
         }
     )
 
@@ -42,5 +43,6 @@ async def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     else:
         metrics.KEYS.set(stats.keys)
         metrics.REVISION.set(stats.revision)
+        metrics.LEASES.set(stats.leases)
     metrics.WATCHERS.set(watcher_count())
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

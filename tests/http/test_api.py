@@ -132,6 +132,13 @@ async def test_healthz_reports_revision_keys_and_backend(client: AsyncClient) ->
     assert (body["revision"], body["keys"], body["backend"]) == (1, 1, "pickle")
 
 
+async def test_healthz_counts_the_live_leases(client: AsyncClient) -> None:
+    assert (await client.get("/healthz")).json()["leases"] == 0
+    await put(client, "k", {"value": "v", "ttl": 60})
+    await client.post("/api/v1/leases", data={"ttl": 60}, content_type=JSON)
+    assert (await client.get("/healthz")).json()["leases"] == 2
+
+
 async def test_metrics_are_prometheus_text_with_requests_keys_revision_watchers(client: AsyncClient) -> None:
     await put(client, "a", {"value": "1"})
     response = await client.get("/metrics")
