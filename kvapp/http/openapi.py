@@ -304,7 +304,7 @@ def _kv_paths(settings: KVSettings) -> dict[str, Schema]:
     }
 
 
-def _lease_schemas() -> dict[str, Schema]:
+def _lease_schemas(settings: KVSettings) -> dict[str, Schema]:
     """A lease as each lease route shows it."""
     lease = {
         "id": _LEASE_ID,
@@ -320,7 +320,7 @@ def _lease_schemas() -> dict[str, Schema]:
         "LeaseGrant": {
             "type": "object",
             "required": ["ttl"],
-            "properties": {"ttl": {"type": "integer", "minimum": 1, "description": "Whole seconds."}},
+            "properties": {"ttl": {**_ttl(settings), "description": "Whole seconds."}},
             "additionalProperties": False,
         },
         "Lease": shown({}),
@@ -680,7 +680,12 @@ def openapi_document(settings: KVSettings | None = None) -> Schema:
             **_ops_paths(),
         },
         "components": {
-            "schemas": {**_schemas(settings), **_txn_schemas(settings), **_lease_schemas(), **_history_schemas()},
+            "schemas": {
+                **_schemas(settings),
+                **_txn_schemas(settings),
+                **_lease_schemas(settings),
+                **_history_schemas(),
+            },
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
