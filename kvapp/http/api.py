@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 
 from kvapp.backend import get_store
@@ -51,15 +53,17 @@ async def _put(request: HttpRequest, key: str) -> HttpResponse:
     if_revision = body.get("if_revision")
     if if_revision is not None:
         if_revision = check_revision(if_revision)
+    lease, ttl = _lease_or_ttl(body, settings.lease_max_ttl)
+    pair, prev = await get_store().put(key, value, if_revision, lease, ttl)
+    return json_response({**pair.as_dict(), "prev": prev})
+
+
+def _lease_or_ttl(body: dict[str, Any], max_ttl: int) -> tuple[int | None, int | None]:
+    """A put's ``lease`` (an existing one; 0 detaches) or ``ttl`` (a new one), not both; null is left out."""
     lease, ttl = body.get("lease"), body.get("ttl")
     if lease is not None and ttl is not None:
         raise InvalidRequest('give "lease" (an existing lease) or "ttl" (a new one), not both')
-    if lease is not None:
-        lease = lease_field(lease)
-    if ttl is not None:
-        ttl = check_ttl(ttl, settings.lease_max_ttl)
-    pair, prev = await get_store().put(key, value, if_revision, lease, ttl)
-    return json_response({**pair.as_dict(), "prev": prev})
+    return (None if lease is None else lease_field(lease)), (None if ttl is None else check_ttl(ttl, max_ttl))
 
 
 @kv_view("GET", "DELETE", route="kv_list")
