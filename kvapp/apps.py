@@ -22,9 +22,11 @@ class KVAppConfig(AppConfig):
         parent) load apps too, and must not take the data file's lock.
         """
         from kvapp import backend, checks  # noqa: F401 - checks registers the system checks
+        from kvapp.http.metrics import counting_expiries
         from kvapp.watch.broadcast import publish_events
 
-        backend.set_publisher(publish_events)  # every store installed from now on feeds the watch
+        # Every store installed from now on feeds the watch, and the expiry counter on the way.
+        backend.set_publisher(counting_expiries(publish_events))
         setting_changed.connect(_clear_settings_cache)
 
 

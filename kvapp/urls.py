@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from kvapp.http import api, assets, openapi, ops, page, seed
+from kvapp.http import api, assets, history, leases, openapi, ops, page, seed, txn
 
 
 class AnyKeyConverter:
@@ -30,6 +30,12 @@ urlpatterns = [
     path("api/v1/kv", api.kv_list, name="kv-list"),
     path("api/v1/kv/", api.kv_empty_key, name="kv-empty"),
     path("api/v1/kv/<anykey:key>", api.kv_item, name="kv-item"),
+    path("api/v1/history/", history.history, name="history-empty"),
+    path("api/v1/history/<anykey:key>", history.history, name="history"),
+    path("api/v1/txn", txn.txn, name="txn"),
+    path("api/v1/leases", leases.leases, name="leases"),
+    path("api/v1/leases/<str:lease_id>", leases.lease, name="lease"),
+    path("api/v1/leases/<str:lease_id>/keepalive", leases.keepalive, name="lease-keepalive"),
     path("get", seed.seed_get, name="seed-get"),
     path("add", seed.seed_add, name="seed-add"),
     path("get_all", seed.seed_get_all, name="seed-get-all"),

@@ -15,7 +15,7 @@ from kvapp.watch import watcher_count
 
 @kv_view("GET", route="healthz")
 async def healthz(request: HttpRequest) -> HttpResponse:
-    """200 with revision, keys, backend and watchers; 503 if the backend cannot answer.
+    """200 with revision, keys, backend, watchers and live leases; 503 if the backend cannot answer.
 
     A store that refuses writes (a full disk) is still a 200, with ``"status": "degraded"``
     and the ``reason``: reads and watches are served, and taking the one process out of a
@@ -34,6 +34,7 @@ async def healthz(request: HttpRequest) -> HttpResponse:
             "keys": stats.keys,
             "backend": stats.backend,
             "watchers": watcher_count(),
+            "leases": stats.leases,
         }
     )
 
@@ -48,5 +49,6 @@ async def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     else:
         metrics.KEYS.set(stats.keys)
         metrics.REVISION.set(stats.revision)
+        metrics.LEASES.set(stats.leases)
     metrics.WATCHERS.set(watcher_count())
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from django.http.response import ResponseHeaders
 
 from kvapp.errors import MethodNotAllowed, Unauthorized, status_for
 from kvapp.http.memo import remember
-from kvapp.store.errors import KeyNotFound, KVError, RevisionConflict
+from kvapp.store.errors import Compacted, KeyNotFound, KVError, LeaseNotFound, RevisionConflict
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -119,6 +119,10 @@ def error_response(exc: KVError, *, text: bool = False) -> HttpResponse:
             body.update(_current_pair(exc))
         elif isinstance(exc, KeyNotFound):
             body["key"] = exc.key  # tells "no such key" from "no such path" (a wrong base URL)
+        elif isinstance(exc, LeaseNotFound):
+            body["lease"] = exc.lease  # ... and "no such lease" from either
+        elif isinstance(exc, Compacted):
+            body["oldest"] = exc.oldest  # where the history begins, as in the watch's compacted
         response = json_response(body, status)
     if isinstance(exc, MethodNotAllowed):
         response["Allow"] = ", ".join(exc.allowed)

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import AsyncClient
 
 from kvapp.http import seed
+from kvapp.store.pickle import index
 from kvapp.store.pickle.store import PickleStore
-
-JSON = "application/json"
-
-
-async def put(client: AsyncClient, key: str, body: Any, **extra: Any):
-    return await client.put(f"/api/v1/kv/{key}", data=body, content_type=JSON, **extra)
-
-
-def state(store: PickleStore) -> tuple[int, dict]:
-    """Everything a refused request must leave untouched."""
-    return store.index.revision, dict(store.index.pairs)
+from tests.support.api import JSON, installed_store, put, state
 
 
 async def test_put_then_get_returns_the_pair_with_revisions(client: AsyncClient) -> None:
@@ -153,9 +146,9 @@ async def test_listing_limit_defaults_to_1000_and_is_capped_at_10000(
     asked: list[int] = []
     real_list = store.list
 
-    async def spying_list(prefix: str = "", after: str | None = None, limit: int = 0) -> Any:
+    async def spying_list(prefix: str = "", after: str | None = None, limit: int = 0, *args: Any) -> Any:
         asked.append(limit)
-        return await real_list(prefix, after, limit)
+        return await real_list(prefix, after, limit, *args)
 
     monkeypatch.setattr(store, "list", spying_list)
     for query in ["", "?limit=10000", "?limit=10001", "?limit=1"]:
@@ -168,6 +161,13 @@ async def test_healthz_reports_revision_keys_and_backend(client: AsyncClient) ->
     body = (await client.get("/healthz")).json()
     assert body["status"] == "ok"
     assert (body["revision"], body["keys"], body["backend"]) == (1, 1, "pickle")
+
+
+async def test_healthz_counts_the_live_leases(client: AsyncClient) -> None:
+    assert (await client.get("/healthz")).json()["leases"] == 0
+    await put(client, "k", {"value": "v", "ttl": 60})
+    await client.post("/api/v1/leases", data={"ttl": 60}, content_type=JSON)
+    assert (await client.get("/healthz")).json()["leases"] == 2
 
 
 async def test_metrics_are_prometheus_text_with_requests_keys_revision_watchers(client: AsyncClient) -> None:
@@ -269,7 +269,7 @@ BAD_REQUESTS: list[tuple[str, str, Any, int]] = [
     ("POST", "/api/v1/kv/existing", {"value": "x"}, 405),
     ("PATCH", "/api/v1/kv/existing", {"value": "x"}, 405),
     ("POST", "/api/v1/kv", {"value": "x"}, 405),
-    ("DELETE", "/api/v1/kv", None, 405),
+    ("DELETE", "/api/v1/kv", None, 400),
     ("GET", "/api/v1/kv?limit=zero", None, 400),
     ("GET", "/api/v1/kv?limit=0", None, 400),
     ("GET", "/api/v1/kv?limit=-5", None, 400),
@@ -465,3 +465,332 @@ async def test_seed_add_answers_a_malformed_multipart_form_with_a_text_400(
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert "multipart" in response.content.decode()
     assert state(store) == before
+
+
+# --- reads at a past revision, counts and search (API.md "More on keys") --------------------
+
+
+async def history_of_a(client: AsyncClient) -> None:
+    """Revisions 1..4: a=1, a=2, b=x, then a deleted."""
+    await put(client, "a", {"value": "1"})
+    await put(client, "a", {"value": "2"})
+    await put(client, "b", {"value": "x"})
+    await client.delete("/api/v1/kv/a")
+
+
+@pytest.mark.parametrize(
+    ("revision", "expected"),
+    [
+        (1, {"key": "a", "value": "1", "revision": 1, "created": 1}),
+        (2, {"key": "a", "value": "2", "revision": 2, "created": 1}),
+        (3, {"key": "a", "value": "2", "revision": 2, "created": 1}),
+    ],
+)
+async def test_a_read_at_a_revision_gives_the_pair_as_it_stood_then(
+    client: AsyncClient, revision: int, expected: dict
+) -> None:
+    await history_of_a(client)
+    got = await client.get(f"/api/v1/kv/a?revision={revision}")
+    assert (got.status_code, got.json()) == (200, expected)
+    head = await client.head(f"/api/v1/kv/a?revision={revision}")
+    assert head.status_code == 200
+
+
+@pytest.mark.parametrize(("key", "revision"), [("a", 0), ("a", 4), ("b", 2)])
+async def test_a_key_that_did_not_exist_at_the_revision_is_a_404(client: AsyncClient, key: str, revision: int) -> None:
+    await history_of_a(client)
+    response = await client.get(f"/api/v1/kv/{key}?revision={revision}")
+    assert response.status_code == 404
+    assert response.json()["key"] == key
+
+
+@pytest.mark.parametrize("revision", ["5", "99", str(2**64), "abc", "-1", "1.0", "", "%201"])
+@pytest.mark.parametrize("path", ["/api/v1/kv/b", "/api/v1/kv"])
+async def test_a_revision_beyond_the_store_or_not_a_whole_number_is_a_400(
+    client: AsyncClient, path: str, revision: str
+) -> None:
+    await history_of_a(client)
+    response = await client.get(f"{path}?revision={revision}")
+    assert response.status_code == 400
+    assert "revision" in response.json()["error"]
+
+
+@pytest.fixture
+def short_history(tmp_path: Path) -> Iterator[PickleStore]:
+    """A store that keeps only its last two events, installed as the process-wide store."""
+    with installed_store(tmp_path / "store.pickle", history=2) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize("path", ["/api/v1/kv/a?revision=1", "/api/v1/kv?revision=0", "/api/v1/kv?revision=1"])
+async def test_a_revision_older_than_the_history_is_a_410_naming_the_oldest(
+    short_history: PickleStore, path: str
+) -> None:
+    client = AsyncClient()
+    for key in "abcd":
+        await put(client, key, {"value": key})
+    response = await client.get(path)
+    assert response.status_code == 410
+    assert response.json() == {"error": response.json()["error"], "oldest": 3}
+    assert (await client.get("/api/v1/kv?revision=2")).json()["count"] == 2, "R0 - 1 is still readable"
+
+
+async def test_pages_at_one_revision_are_one_snapshot_while_writes_go_on(client: AsyncClient) -> None:
+    for key in ("k1", "k2", "k3", "k4"):
+        await put(client, key, {"value": "old"})
+    first = (await client.get("/api/v1/kv?prefix=k&limit=2")).json()
+    await put(client, "k3", {"value": "new"})
+    await client.delete("/api/v1/kv/k4")
+    await put(client, "k5", {"value": "new"})
+    seen, after = [], first["next"]
+    while after is not None:
+        page = (await client.get(f"/api/v1/kv?prefix=k&limit=2&after={after}&revision={first['revision']}")).json()
+        assert (page["revision"], page["count"]) == (4, 4)
+        seen += [(item["key"], item["value"]) for item in page["items"]]
+        after = page["next"]
+    assert seen == [("k3", "old"), ("k4", "old")]
+    now = (await client.get("/api/v1/kv?prefix=k")).json()
+    assert [item["key"] for item in now["items"]] == ["k1", "k2", "k3", "k5"]
+    assert now["revision"] == 7
+
+
+async def test_a_listing_counts_every_pair_under_the_prefix_whatever_the_page(client: AsyncClient) -> None:
+    for key in ("app/a", "app/b", "app/c", "apple", "other"):
+        await put(client, key, {"value": "v"})
+    page = (await client.get("/api/v1/kv?prefix=app/&limit=1")).json()
+    assert (len(page["items"]), page["count"]) == (1, 3)
+    assert (await client.get("/api/v1/kv")).json()["count"] == 5
+    assert (await client.get("/api/v1/kv?prefix=nothing")).json() == {
+        "items": [],
+        "revision": 5,
+        "next": None,
+        "count": 0,
+    }
+
+
+async def test_search_keeps_pairs_whose_key_or_value_holds_the_text_ignoring_case(client: AsyncClient) -> None:
+    for key, value in [("cfg/Host", "db1"), ("cfg/port", "5432"), ("cfg/name", "HOSTED"), ("x/host", "y")]:
+        await put(client, key, {"value": value})
+    page = (await client.get("/api/v1/kv?prefix=cfg/&search=host")).json()
+    assert [item["key"] for item in page["items"]] == ["cfg/Host", "cfg/name"]
+    assert page["count"] == 3, "count is of the pairs under the prefix, not of the matches"
+    assert page["next"] is None
+
+
+async def test_a_search_stopped_early_answers_a_short_page_the_client_follows(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index, "SEARCH_SCAN_PAIRS", 2)  # each request scans at most two pairs
+    for number in range(7):
+        await put(client, f"k{number}", {"value": "match" if number in (1, 5) else "no"})
+    found, pages, after = [], 0, ""
+    while True:
+        page = (await client.get(f"/api/v1/kv?search=MATCH&limit=10&after={after}")).json()
+        found += [item["key"] for item in page["items"]]
+        pages += 1
+        if page["next"] is None:
+            break
+        assert len(page["items"]) < 10
+        after = page["next"]
+    assert found == ["k1", "k5"]
+    assert pages == 4
+
+
+@pytest.mark.parametrize("query", ["search=%FF", "search=a%C3%28"])
+async def test_a_search_that_is_not_utf8_is_refused(client: AsyncClient, query: str) -> None:
+    response = await client.get(f"/api/v1/kv?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("search is not valid UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("PUT", "/api/v1/kv/k?revision=1"), ("DELETE", "/api/v1/kv/k?revision=1")]
+)
+async def test_a_write_with_a_revision_is_refused_rather_than_done_unconditionally(
+    client: AsyncClient, store: PickleStore, method: str, path: str
+) -> None:
+    """A client that meant if_revision must not get an unconditional write."""
+    await put(client, "k", {"value": "kept"})
+    before = state(store)
+    response = await client.generic(method, path, **_encode({"data": {"value": "x"}, "content_type": JSON}))
+    assert response.status_code == 400
+    assert "if_revision" in response.json()["error"]
+    assert state(store) == before
+
+
+# --- delete by prefix ---------------------------------------------------------------------
+
+
+async def test_delete_by_prefix_removes_pairs_in_key_order_as_one_commit(
+    client: AsyncClient, store: PickleStore
+) -> None:
+    for key in ("foo/b", "foo/a", "food", "fo", "bar"):
+        await put(client, key, {"value": key})
+    response = await client.delete("/api/v1/kv?prefix=foo")
+    assert (response.status_code, response.json()) == (200, {"deleted": 3, "revision": 8, "more": False})
+    events = await store.events_since(5)
+    assert [(event.type, event.key, event.revision, event.reason) for event in events] == [
+        ("delete", "foo/a", 6, None),
+        ("delete", "foo/b", 7, None),
+        ("delete", "food", 8, None),
+    ], "a prefix is a string prefix: foo matches food; each pair takes its own revision"
+    assert len({event.time for event in events}) == 1, "one commit, one time"
+    assert [item["key"] for item in (await client.get("/api/v1/kv")).json()["items"]] == ["bar", "fo"]
+
+
+async def test_delete_by_prefix_stops_at_the_limit_and_says_more_remain(client: AsyncClient) -> None:
+    for key in "abcde":
+        await put(client, f"p/{key}", {"value": key})
+    first = (await client.delete("/api/v1/kv?prefix=p/&limit=3")).json()
+    assert first == {"deleted": 3, "revision": 8, "more": True}
+    assert (await client.delete("/api/v1/kv?prefix=p/&limit=3")).json() == {"deleted": 2, "revision": 10, "more": False}
+
+
+async def test_delete_by_prefix_of_nothing_leaves_the_revision(client: AsyncClient, store: PickleStore) -> None:
+    await put(client, "a", {"value": "1"})
+    assert (await client.delete("/api/v1/kv?prefix=zzz")).json() == {"deleted": 0, "revision": 1, "more": False}
+    assert store.index.revision == 1
+
+
+async def test_deleting_every_key_needs_an_empty_prefix_and_all_true(client: AsyncClient) -> None:
+    for key in "abc":
+        await put(client, key, {"value": key})
+    assert (await client.delete("/api/v1/kv?prefix=&all=true")).json() == {"deleted": 3, "revision": 6, "more": False}
+    assert (await client.get("/api/v1/kv")).json()["count"] == 0
+
+
+async def test_delete_by_prefix_limit_defaults_to_1000_and_is_capped_at_10000(
+    client: AsyncClient, store: PickleStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+    real = store.delete_prefix
+
+    async def spying(prefix: str, limit: int) -> Any:
+        asked.append(limit)
+        return await real(prefix, limit)
+
+    monkeypatch.setattr(store, "delete_prefix", spying)
+    for query in ("", "&limit=10000", "&limit=10001", "&limit=1"):
+        assert (await client.delete(f"/api/v1/kv?prefix=x{query}")).status_code == 200
+    assert asked == [1000, 10000, 10000, 1]
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("", "prefix is required"),
+        ("?limit=5", "prefix is required"),
+        ("?all=true", "prefix is required"),
+        ("?prefix=", "all=true"),
+        ("?prefix=&all=false", "all=true"),
+        ("?prefix=a&all=true", "prefix must be empty"),
+        ("?prefix=&all=yes", "all must be true or false"),
+        ("?prefix=&all=TRUE", "all must be true or false"),
+        ("?prefix=a&if_revision=1", "if_revision cannot be given here"),
+        ("?prefix=a&revision=1", "revision cannot be given here"),
+        ("?prefix=a&search=x", "search cannot be given here"),
+        ("?prefix=a&after=a/1", "after cannot be given here"),
+        ("?prefix=a&limit=0", "limit must be at least 1"),
+        ("?prefix=a&limit=many", "limit must be a whole number"),
+        ("?prefix=a%FF", "prefix is not valid UTF-8"),
+    ],
+)
+async def test_a_bad_delete_by_prefix_is_a_400_and_deletes_nothing(
+    client: AsyncClient, store: PickleStore, query: str, says: str
+) -> None:
+    for key in ("a/1", "a/2", "b"):
+        await put(client, key, {"value": "v"})
+    before = state(store)
+    response = await client.delete(f"/api/v1/kv{query}")
+    assert response.status_code == 400
+    assert says in response.json()["error"]
+    assert state(store) == before
+
+
+# --- keys with a lease ------------------------------------------------------------------------
+
+
+async def test_a_put_with_a_lease_shows_the_lease_wherever_the_pair_is_shown(
+    client: AsyncClient, store: PickleStore
+) -> None:
+    lease = (await store.grant(60)).id
+    written = await put(client, "svc/a", {"value": "up", "lease": lease})
+    assert written.json() == {"key": "svc/a", "value": "up", "revision": 1, "created": 1, "lease": lease, "prev": None}
+    assert (await client.get("/api/v1/kv/svc/a")).json()["lease"] == lease
+    assert (await client.get("/api/v1/kv?prefix=svc/")).json()["items"][0]["lease"] == lease
+    assert (await store.lease(lease)).keys == ("svc/a",)
+
+
+async def test_a_put_naming_no_lease_keeps_it_and_lease_0_detaches(client: AsyncClient, store: PickleStore) -> None:
+    lease = (await store.grant(60)).id
+    await put(client, "k", {"value": "1", "lease": lease})
+    kept = await put(client, "k", {"value": "2", "lease": None, "ttl": None})  # null: not given
+    assert kept.json()["lease"] == lease
+    detached = await put(client, "k", {"value": "3", "lease": 0})
+    assert "lease" not in detached.json()
+    assert "lease" not in (await client.get("/api/v1/kv/k")).json()
+    assert (await store.lease(lease)).keys == ()
+
+
+async def test_a_put_with_a_ttl_grants_a_lease_and_attaches_the_key_in_one_write(
+    client: AsyncClient, store: PickleStore
+) -> None:
+    written = (await put(client, "session", {"value": "s", "ttl": 30})).json()
+    lease = await store.lease(written["lease"])
+    assert (lease.ttl, lease.keys) == (30, ("session",))
+    assert written["revision"] == store.index.revision == 1, "granting takes no revision"
+
+
+async def test_a_put_naming_an_unknown_lease_is_a_404_naming_it(client: AsyncClient, store: PickleStore) -> None:
+    await put(client, "k", {"value": "kept"})
+    before = state(store)
+    response = await put(client, "k", {"value": "x", "lease": 99})
+    assert response.status_code == 404
+    assert response.json() == {"error": response.json()["error"], "lease": 99}
+    assert state(store) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"value": "x", "lease": 1, "ttl": 5},
+        {"value": "x", "lease": -1},
+        {"value": "x", "lease": 2**53},
+        {"value": "x", "lease": "1"},
+        {"value": "x", "lease": True},
+        {"value": "x", "lease": 1.0},
+        {"value": "x", "ttl": 0},
+        {"value": "x", "ttl": 86_401},
+        {"value": "x", "ttl": "5"},
+        {"value": "x", "ttl": 1.5},
+        {"value": "x", "ttl": False},
+        {"value": "x", "ttl": 5, "if_revision": 7},  # a conflict grants no lease
+    ],
+)
+async def test_a_bad_lease_or_ttl_is_refused_and_grants_nothing(
+    client: AsyncClient, store: PickleStore, body: dict
+) -> None:
+    await store.grant(60)
+    await put(client, "k", {"value": "kept"})
+    before = state(store)
+    response = await put(client, "k", body)
+    assert response.status_code == (409 if "if_revision" in body else 400)
+    assert state(store) == before
+
+
+async def test_the_longest_ttl_is_kv_lease_max_ttl(client: AsyncClient, store: PickleStore, settings: Any) -> None:
+    settings.KV_LEASE_MAX_TTL = 10
+    assert (await put(client, "k", {"value": "x", "ttl": 11})).status_code == 400
+    assert "from 1 to 10" in (await put(client, "k", {"value": "x", "ttl": 11})).json()["error"]
+    assert (await put(client, "k", {"value": "x", "ttl": 10})).status_code == 200
+
+
+async def test_a_ttl_put_beyond_kv_max_leases_is_a_429_and_changes_nothing(tmp_path: Path) -> None:
+    with installed_store(tmp_path / "store.pickle", max_leases=1) as store:
+        client = AsyncClient()
+        assert (await put(client, "first", {"value": "x", "ttl": 60})).status_code == 200
+        before = state(store)
+        response = await put(client, "second", {"value": "x", "ttl": 60})
+        assert response.status_code == 429
+        assert "KV_MAX_LEASES" in response.json()["error"]
+        assert state(store) == before

@@ -54,7 +54,7 @@ async def test_head_on_a_key_reads_it_and_changes_nothing(client: AsyncClient, s
     ("path", "allow"),
     [
         ("/api/v1/kv/k", "GET, HEAD, PUT, DELETE"),
-        ("/api/v1/kv", "GET, HEAD"),
+        ("/api/v1/kv", "GET, HEAD, DELETE"),
         ("/healthz", "GET, HEAD"),
         ("/get?key=k", "GET, HEAD"),
         ("/add?key=k&value=v", "POST"),

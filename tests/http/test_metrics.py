@@ -1,14 +1,20 @@
-"""The request metrics expose exactly what prometheus-client's Counter and Histogram would."""
+"""The request metrics expose exactly what prometheus-client's Counter and Histogram would;
+transactions, keepalives and expiries are counted, live leases gauged."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import prometheus_client.metrics
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from django.test import AsyncClient
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 
 from kvapp.http.metrics import KNOWN_METHODS, LATENCY_BUCKETS, RequestMetrics
+from kvapp.store.pickle.store import PickleStore
+from tests.support.api import JSON, FakeClock, installed_store
 
 OBSERVATIONS = [
     ("kv", "GET", 200, 0.0001),
@@ -75,3 +81,52 @@ async def test_the_metrics_endpoint_exports_no_created_series(client) -> None:
     text = (await client.get("/metrics")).content.decode()
     assert "kv_requests_total{" in text and "kv_request_duration_seconds_bucket{" in text
     assert "_created" not in text
+
+
+# --- transactions and leases ------------------------------------------------------------------
+
+
+def sample(name: str, **labels: str) -> float:
+    """A sample's value in the default registry (0 when it has none yet)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_transactions_are_counted_by_outcome(client: AsyncClient, store: PickleStore) -> None:
+    before = {outcome: sample("kv_txn_total", outcome=outcome) for outcome in ("succeeded", "failed", "refused")}
+    absent = {"key": "k", "target": "value", "op": "==", "value": None}
+    for body in ({"compare": [absent]}, {"compare": [{**absent, "value": "x"}]}, {"sucess": []}, "not json"):
+        await client.post("/api/v1/txn", data=body if isinstance(body, str) else json.dumps(body), content_type=JSON)
+    after = {outcome: sample("kv_txn_total", outcome=outcome) for outcome in before}
+    assert {outcome: after[outcome] - before[outcome] for outcome in before} == {
+        "succeeded": 1,
+        "failed": 1,
+        "refused": 2,
+    }
+    text = (await client.get("/metrics")).content.decode()
+    assert 'kv_txn_total{outcome="refused"}' in text
+
+
+async def test_live_leases_and_keepalives_are_in_the_metrics(client: AsyncClient, store: PickleStore) -> None:
+    renewed_before = sample("kv_lease_keepalives_total")
+    lease = (await store.grant(60)).id
+    await store.grant(60)
+    assert (await client.post(f"/api/v1/leases/{lease}/keepalive")).status_code == 200
+    assert (await client.post("/api/v1/leases/999/keepalive")).status_code == 404, "not a renewal"
+    samples = (await client.get("/metrics")).content.decode().splitlines()
+    assert "kv_leases 2.0" in samples
+    assert sample("kv_lease_keepalives_total") == renewed_before + 1
+
+
+async def test_keys_deleted_by_an_expiry_are_counted(tmp_path: Path) -> None:
+    clock = FakeClock()
+    with installed_store(tmp_path / "store.pickle", clock=clock, reap_interval=None) as store:
+        before = sample("kv_lease_expired_keys_total")
+        short = (await store.grant(5)).id
+        for key in ("a", "b"):
+            await store.put(key, "v", lease=short)
+        revoked = (await store.grant(5)).id
+        await store.put("c", "v", lease=revoked)
+        await store.revoke(revoked)  # a revocation is not an expiry
+        clock.now += 6
+        assert await store.expire_due() == [short]
+        assert sample("kv_lease_expired_keys_total") == before + 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from django.http import BadHeaderError, HttpResponse
 from django.test import RequestFactory
@@ -9,6 +10,7 @@ from django.test import RequestFactory
 from kvapp.http import responses
 from kvapp.http.responses import JSON, MAX_CHECKED_HEADERS, json_response
 from kvapp.server.middleware import InlineMiddleware
+from kvapp.store.errors import Compacted, FutureRevision, KVError, LeaseNotFound, TooManyLeases
 
 
 def test_the_configured_middleware_sets_the_same_headers_as_on_a_plain_response() -> None:
@@ -113,3 +115,19 @@ def test_encoded_headers_are_the_pairs_in_ascii_and_latin1_and_stay_bounded() ->
     for number in range(MAX_CHECKED_HEADERS * 2):
         assert responses.encoded_header(("X-N", f"é{number}")) == (b"X-N", f"é{number}".encode("latin1"))
     assert len(responses._ENCODED_HEADERS) <= MAX_CHECKED_HEADERS
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "body"),
+    [
+        (LeaseNotFound(7), 404, {"lease": 7}),
+        (Compacted(12), 410, {"oldest": 12}),
+        (TooManyLeases("too many"), 429, {}),
+        (FutureRevision(9, 3), 400, {}),
+    ],
+)
+def test_an_error_body_carries_what_the_client_needs_to_act_on(error: KVError, status: int, body: dict) -> None:
+    """A 404 for a lease names it; a 410 says where the retained history begins (API.md)."""
+    response = responses.error_response(error)
+    assert response.status_code == status
+    assert orjson.loads(response.content) == {"error": str(error), **body}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -143,16 +144,28 @@ REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
 ]
 
 
-@pytest.fixture
-def stores(tmp_path: Path) -> Iterator[tuple[PickleStore, PickleStore]]:
-    """Two empty stores: one for each path, so the same sequence gives the same revisions."""
+@contextmanager
+def store_pair(tmp_path: Path, **options: Any) -> Iterator[tuple[PickleStore, PickleStore]]:
+    """Two empty stores with ``options``: one for each path, so the same sequence gives the same revisions."""
     for name in ("fast", "full"):
         (tmp_path / name).mkdir()
-    pair = (PickleStore(tmp_path / "fast" / "store.pickle"), PickleStore(tmp_path / "full" / "store.pickle"))
-    yield pair
-    set_store(None)
-    for store in pair:
-        store.close()
+    pair = (
+        PickleStore(tmp_path / "fast" / "store.pickle", **options),
+        PickleStore(tmp_path / "full" / "store.pickle", **options),
+    )
+    try:
+        yield pair
+    finally:
+        set_store(None)
+        for store in pair:
+            store.close()
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[tuple[PickleStore, PickleStore]]:
+    """Two empty stores with the default options."""
+    with store_pair(tmp_path) as pair:
+        yield pair
 
 
 async def both(stores: tuple[PickleStore, PickleStore], *args: Any, **kwargs: Any) -> tuple[Answer, Answer]:
@@ -237,7 +250,7 @@ async def test_a_utf8_token_and_lower_case_scheme_match_on_both_paths(stores: tu
 async def test_an_unexpected_error_is_the_same_json_500(
     stores: tuple[PickleStore, PickleStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(key: str) -> None:
+    async def broken(key: str, revision: int | None = None) -> None:
         raise RuntimeError("bug")
 
     for store in stores:
@@ -401,3 +414,109 @@ async def test_a_malformed_head_is_answered_400_before_routing(
     assert sent[0]["status"] == 400
     assert said in orjson.loads(sent[1]["body"])["error"]
     assert stores[0].index.revision == 0
+
+
+# --- transactions, prefix deletes, leases, history and reads at a revision ------------------------
+
+TXN_SUCCEEDS = {
+    "compare": [{"key": "a", "target": "lease", "op": "==", "value": 1}],
+    "success": [{"op": "put", "key": "t", "value": "x"}, {"op": "get", "key": "a"}],
+}
+TXN_FAILS = {
+    "compare": [{"key": "a", "target": "value", "op": "==", "value": None}],
+    "failure": [{"op": "delete", "key": "nothing"}],
+}
+TTL_TXN = {"success": [{"op": "put", "key": "k", "value": "v", "ttl": 9}]}
+
+# Run in order against a fresh store on each path, after one first write (revision 1).
+MORE_REQUESTS: list[tuple[str, str, bytes]] = [
+    ("PUT", "/api/v1/kv/a", json_body({"value": "1"})),
+    ("POST", "/api/v1/leases", json_body({"ttl": 60})),
+    ("POST", "/api/v1/leases", json_body({"ttl": 0})),
+    ("PUT", "/api/v1/kv/a", json_body({"value": "2", "lease": 1})),
+    ("PUT", "/api/v1/kv/b", json_body({"value": "3", "ttl": 30})),
+    ("PUT", "/api/v1/kv/c", json_body({"value": "4", "lease": 77})),
+    ("PUT", "/api/v1/kv/c", json_body({"value": "4", "lease": 1, "ttl": 5})),
+    ("GET", "/api/v1/leases", b""),
+    ("GET", "/api/v1/leases?limit=1&after=1", b""),
+    ("GET", "/api/v1/leases/1", b""),
+    ("HEAD", "/api/v1/leases/1", b""),
+    ("GET", "/api/v1/leases/%EF%BC%91", b""),
+    ("GET", "/api/v1/leases/99", b""),
+    ("POST", "/api/v1/leases/1/keepalive", b""),
+    ("PATCH", "/api/v1/leases/1", b""),
+    ("POST", "/api/v1/txn", json_body(TXN_SUCCEEDS)),
+    ("POST", "/api/v1/txn", json_body(TXN_FAILS)),
+    ("POST", "/api/v1/txn", json_body({"success": [{"op": "put", "key": "z", "value": "x", "lease": 42}]})),
+    ("POST", "/api/v1/txn", b"[]"),
+    ("GET", "/api/v1/kv/a?revision=2", b""),
+    ("GET", "/api/v1/kv/a?revision=99", b""),
+    ("GET", "/api/v1/kv?revision=3&limit=1", b""),
+    ("GET", "/api/v1/kv?search=X", b""),
+    ("GET", "/api/v1/history/a", b""),
+    ("GET", "/api/v1/history/a?limit=1&before=3", b""),
+    ("GET", "/api/v1/history/", b""),
+    ("DELETE", "/api/v1/leases/1", b""),
+    ("DELETE", "/api/v1/kv?prefix=", b""),
+    ("DELETE", "/api/v1/kv?prefix=a&limit=1", b""),
+    ("DELETE", "/api/v1/kv?prefix=&all=true", b""),
+    ("GET", "/healthz", b""),
+]
+VOLATILE = {"remaining", "time"}  # a lease's seconds left and an event's commit time differ between runs
+
+
+def steady(answer: Answer) -> tuple[int, dict[str, str], Any]:
+    """``comparable``, with the JSON body parsed and the clock-dependent fields taken out."""
+    status, headers, body = comparable(answer)
+    return status, headers, _without(orjson.loads(body), VOLATILE) if body else b""
+
+
+def _without(value: Any, names: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {name: _without(item, names) for name, item in value.items() if name not in names}
+    if isinstance(value, list):
+        return [_without(item, names) for item in value]
+    return value
+
+
+async def test_fast_path_answers_the_new_routes_like_django(stores: tuple[PickleStore, PickleStore]) -> None:
+    statuses = set()
+    await both(stores, "PUT", "/api/v1/kv/first", json_body({"value": "v"}))
+    for method, target, body in MORE_REQUESTS:
+        fast, full = await both(stores, method, target, body)
+        assert steady(fast) == steady(full), f"{method} {target}"
+        statuses.add(fast.status)
+    assert statuses == {200, 201, 400, 404, 405}
+    assert stores[0].index.revision == stores[1].index.revision
+
+
+@pytest.mark.parametrize(
+    ("options", "request_", "status"),
+    [
+        ({"history": 1}, ("GET", "/api/v1/kv/a?revision=1", b""), 410),
+        ({"history": 1}, ("GET", "/api/v1/kv?revision=0", b""), 410),
+        ({"max_leases": 1}, ("POST", "/api/v1/leases", json_body({"ttl": 9})), 429),
+        ({"max_leases": 1}, ("PUT", "/api/v1/kv/k", json_body({"value": "v", "ttl": 9})), 429),
+        ({"max_leases": 1}, ("POST", "/api/v1/txn", json_body(TTL_TXN)), 429),
+    ],
+)
+async def test_compacted_and_too_many_leases_are_the_same_on_both_paths(
+    tmp_path: Path, options: dict[str, int], request_: tuple[str, str, bytes], status: int
+) -> None:
+    with store_pair(tmp_path, **options) as pair:
+        for store in pair:
+            for key in "abc":  # revisions 1..3, of which a history of one keeps the last
+                await store.put(key, "v")
+            await store.grant(60)  # the one lease a limit of one allows
+        fast, full = await both(pair, *request_)
+        assert steady(fast) == steady(full)
+        assert fast.status == status
+
+
+@override_settings(KV_MAX_BODY_BYTES=2048, DATA_UPLOAD_MAX_MEMORY_SIZE=2048)
+async def test_a_transaction_over_the_body_limit_is_413_on_both_paths(stores: tuple[PickleStore, PickleStore]) -> None:
+    big = json_body({"success": [{"op": "put", "key": "k", "value": "v" * 4000}]})
+    fast, full = await both(stores, "POST", "/api/v1/txn", big)
+    assert comparable(fast) == comparable(full)
+    assert fast.status == 413
+    assert stores[0].index.revision == stores[1].index.revision == 0

@@ -16,7 +16,7 @@ JSON = "application/json"
 TEXT_ERROR_PATHS = {"/get", "/add"}  # seed routes that keep the flask server's text errors
 TIMEOUT = 10.0  # seconds for any one request, frame or close
 SERVER_LIMITS = {"KV_MAX_KEY_BYTES": "64", "KV_MAX_VALUE_BYTES": "1024", "KV_MAX_BODY_BYTES": "8192"}
-SAMPLE_ARGS = {"key": "k", "name": "kvapp/missing.js"}
+SAMPLE_ARGS = {"key": "k", "name": "kvapp/missing.js", "lease_id": "1"}
 
 
 def routes() -> dict[str, Callable[..., Any]]:
