@@ -31,7 +31,9 @@ class Event(NamedTuple):
     deleted it (with ``reason``). ``time`` is the commit's wall-clock time in seconds (None
     for events written before times were kept). The ``prev_*`` fields are the pair the
     write replaced (0: absent), so a read at an earlier revision can undo the event; None
-    where data written before they were kept does not say.
+    where data written before they were kept does not say. ``commit`` is the revision of the
+    first event of the commit this one belongs to (a transaction, a prefix delete, an
+    expiry: one step of several events), so a read never lands in the middle of one.
     """
 
     revision: int
@@ -46,6 +48,7 @@ class Event(NamedTuple):
     prev_revision: int | None = None
     prev_created: int | None = None
     prev_lease: int | None = None
+    commit: int | None = None  # None: its own commit (written before commits were recorded)
 
     def as_message(self) -> dict[str, Any]:
         """The event as the watch socket and the Channels layer carry it."""

@@ -87,7 +87,7 @@ async def test_an_empty_put_body_says_it_is_empty_and_what_to_send(client: Async
     response = await client.put("/api/v1/kv/k", data=body, content_type=JSON)
     assert response.status_code == 400
     assert response.json() == {"error": 'the body is empty; send a JSON object like {"value": "..."}'}
-    assert state(store) == (0, {})
+    assert state(store) == (0, {}, {})
 
 
 async def test_a_body_that_is_not_json_still_says_so(client: AsyncClient) -> None:

@@ -257,8 +257,8 @@ async def test_events_since_returns_the_writes_after_a_revision_in_order(any_sto
     await any_store.put("k", "v2")
     await any_store.delete("k")
     assert await any_store.events_since(1) == [
-        Event(2, "put", "k", "v2", 1, "v1", time=ANY, prev_revision=1, prev_created=1, prev_lease=0),
-        Event(3, "delete", "k", None, None, "v2", time=ANY, prev_revision=2, prev_created=1, prev_lease=0),
+        Event(2, "put", "k", "v2", 1, "v1", time=ANY, prev_revision=1, prev_created=1, prev_lease=0, commit=2),
+        Event(3, "delete", "k", None, None, "v2", time=ANY, prev_revision=2, prev_created=1, prev_lease=0, commit=3),
     ]
     assert await any_store.events_since(3) == []
     assert await any_store.events_since(99) == []

@@ -156,3 +156,20 @@ async def test_history_and_times_survive_a_restart(backend: Backend) -> None:
     assert [event.time for event in await store.events_since(0)] == times
     assert await store.get("b", revision=4) == Pair("b", "b1", 2, 2)
     assert [event.revision for event in (await store.history("a")).items] == [4, 1]
+
+
+async def test_a_revision_inside_a_transaction_reads_as_the_store_before_it(any_store: Store) -> None:
+    from kvapp.store.txn import Op, Txn
+
+    await any_store.put("a", "10")
+    await any_store.put("b", "10")
+    moved = await any_store.txn(Txn(success=(Op("put", "a", "5"), Op("put", "b", "15"))))
+    assert moved.revision == 4
+    # Revision 3 is the transaction's first write: the store was never seen with only it done.
+    assert await any_store.get("a", revision=3) == Pair("a", "10", 1, 1)
+    page = await any_store.list(revision=3)
+    assert [(pair.key, pair.value) for pair in page.items] == [("a", "10"), ("b", "10")]
+    assert page.revision == 3
+    assert [(pair.key, pair.value) for pair in (await any_store.list(revision=4)).items] == [("a", "5"), ("b", "15")]
+    events = await any_store.events_since(2)
+    assert [event.commit for event in events] == [3, 3]

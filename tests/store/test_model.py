@@ -67,6 +67,11 @@ class Model:
         self.events.append((self.revision, kind, key, value, lease, reason))
         return pair
 
+    def one_commit(self, before: int) -> None:
+        """The writes since revision ``before`` were one commit: no read ever sees between them."""
+        for revision in range(before + 1, self.revision):
+            self.states[revision] = self.states[before]
+
     def keys_of(self, lease: int) -> list[str]:
         return sorted(key for key, pair in self.pairs.items() if pair.lease == lease)
 
@@ -157,8 +162,10 @@ class StoreModelMachine(RuleBasedStateMachine):
     def delete_prefix(self, prefix: str, limit: int) -> None:
         done = self._run(self.store.delete_prefix(prefix, limit))
         keys = sorted(key for key in self.model.pairs if key.startswith(prefix))
+        before = self.model.revision
         for key in keys[:limit]:
             self.model.write("delete", key, None, self.model.pairs[key].lease)
+        self.model.one_commit(before)
         assert done == PrefixDeleted(min(len(keys), limit), self.model.revision, len(keys) > limit)
 
     @rule(data=st.data())
@@ -174,7 +181,9 @@ class StoreModelMachine(RuleBasedStateMachine):
                 self._run(self.store.txn(txn))
             return
         result = self._run(self.store.txn(txn))
+        before = self.model.revision
         expected = [self._model_op(op) for op in ops]
+        self.model.one_commit(before)
         assert (result.succeeded, result.revision, result.responses) == (holds, self.model.revision, expected)
 
     def _model_op(self, op: Op) -> dict[str, Any]:
@@ -227,7 +236,9 @@ class StoreModelMachine(RuleBasedStateMachine):
     def revoke(self, data: st.DataObject) -> None:
         lease = data.draw(st.sampled_from(sorted(self.model.leases)))
         revoked = self._run(self.store.revoke(lease))
+        before = self.model.revision
         assert revoked.deleted == self.model.end(lease, REVOKED)
+        self.model.one_commit(before)
         assert revoked.revision == self.model.revision
 
     @rule(seconds=st.sampled_from([0.4, 0.7, 1.0, 2.5]))
@@ -240,8 +251,10 @@ class StoreModelMachine(RuleBasedStateMachine):
             key=lambda lease: (self.model.leases[lease].deadline, lease),
         )
         assert sorted(ended) == sorted(due)
+        before = self.model.revision
         for lease in ended:
             self.model.end(lease, EXPIRED)
+        self.model.one_commit(before)  # every lease due at once ends in the reaper's one commit
 
     # --- invariants ---------------------------------------------------------------------
 

@@ -122,8 +122,8 @@ async def test_a_format_2_snapshot_with_leases_loads(tmp_path: Path) -> None:
         ({"leases": {7: 0}}, "TTL >= 1"),
         ({"leases": {12: 30}, "pairs": {}}, "an id up to 9"),
         ({"lease_seq": "9"}, "lease_seq a whole number"),
-        ({"events": [(1, "put", "a", "x", 1, None, 0, "expired", None, 0, 0, 0)], "revision": 1}, "reason"),
-        ({"events": [(1, "put", "a", "x", 1, None, 0, None, "noon", 0, 0, 0)], "revision": 1}, "time"),
+        ({"events": [(1, "put", "a", "x", 1, None, 0, "expired", None, 0, 0, 0, 1)], "revision": 1}, "reason"),
+        ({"events": [(1, "put", "a", "x", 1, None, 0, None, "noon", 0, 0, 0, 1)], "revision": 1}, "time"),
     ],
 )
 def test_a_format_2_snapshot_of_the_wrong_shape_refuses_to_start(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -37,14 +38,36 @@ def concrete_url(path: str) -> str:
     return path.format(**SAMPLE_ARGS)
 
 
+# Bodies (and queries) that make each write operation valid, by (path, method).
+VALID_BODIES: dict[tuple[str, str], Any] = {
+    ("/api/v1/txn", "POST"): {"success": [{"op": "put", "key": "k", "value": "v"}]},
+    ("/api/v1/leases", "POST"): {"ttl": 60},
+}
+VALID_QUERIES = {("/api/v1/kv", "DELETE"): "prefix=k"}
+
+
 async def valid_request(client: AsyncClient, method: str, path: str, query: str = "", **extra: Any) -> Any:
-    """One request with a body (or seed parameters) that would be valid for the operation."""
-    url = concrete_url(path)
+    """One request with a body (or seed parameters) that would be valid for the operation.
+
+    A route naming a lease gets a lease granted for it first, with only ``extra``'s token.
+    """
+    url = await _with_a_real_lease(client, path, extra) if "{lease_id}" in path else concrete_url(path)
+    query = "&".join(part for part in (VALID_QUERIES.get((path, method), ""), query) if part)
+    body = VALID_BODIES.get((path, method))
+    if body is not None:
+        return await client.generic(method, f"{url}?{query}", json.dumps(body), content_type=JSON, **extra)
     if method == "PUT":
         return await client.put(f"{url}?{query}", data={"value": "v"}, content_type=JSON, **extra)
     if method == "POST":
         return await client.post(f"{url}?key=k&value=v&{query}", **extra)
     return await client.generic(method, f"{url}?{query}", **extra)
+
+
+async def _with_a_real_lease(client: AsyncClient, path: str, extra: dict[str, Any]) -> str:
+    token = {name: value for name, value in extra.get("headers", {}).items() if name == "Authorization"}
+    granted = await client.post("/api/v1/leases", json.dumps({"ttl": 60}), content_type=JSON, headers=token)
+    lease = granted.json().get("id", 1) if granted.status_code == 201 else 1
+    return path.format(**{**SAMPLE_ARGS, "lease_id": lease})
 
 
 def bearer(value: str = TOKEN) -> dict[str, str]:

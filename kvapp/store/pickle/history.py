@@ -101,6 +101,14 @@ class History:
             found = event
         return found
 
+    def visible(self, revision: int) -> int:
+        """``revision``, or the revision before the commit it falls inside (a transaction is one
+        step: the store was never seen between two of its events)."""
+        following = self.get(revision + 1)
+        if following is not None and following.commit is not None and following.commit <= revision:
+            return following.commit - 1
+        return revision
+
     def changed_since(self, revision: int) -> set[str]:
         """The keys written after ``revision`` (the caller made sure those events are retained)."""
         return {self._event(rev).key for rev in range(max(revision + 1, self.oldest), self.last + 1)}

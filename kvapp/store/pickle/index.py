@@ -88,21 +88,23 @@ class MemoryIndex:
             entry = self.pairs.get(key)
             return None if entry is None else Pair(key, *entry)
         self._check_reachable(revision)
-        return self._pair_at(key, revision)
+        return self._pair_at(key, self.history.visible(revision))
 
     def page(
         self, prefix: str, after: str | None, limit: int, revision: int | None = None, search: str | None = None
     ) -> Page:
         """Up to ``limit`` pairs with ``prefix`` strictly after ``after``, in key order (at ``revision``)."""
-        at = self.revision if revision is None else revision
+        asked = self.revision if revision is None else revision
+        at = asked
         if at != self.revision:
             self._check_reachable(at)
+            at = self.history.visible(at)
         items: list[Pair] = []
         matches = _matcher(search)
         scanned = chars = 0
         for key in self._keys_from(prefix, after, at):
             if len(items) == limit:
-                return Page(items, at, items[-1].key, self.count(prefix, at))
+                return Page(items, asked, items[-1].key, self.count(prefix, at))
             pair = self._pair_at(key, at) if at != self.revision else Pair(key, *self.pairs[key])
             if pair is None:
                 continue  # created after ``at``
@@ -114,14 +116,15 @@ class MemoryIndex:
             if matches(pair):
                 items.append(pair)
             if scanned >= SEARCH_SCAN_PAIRS or chars >= SEARCH_SCAN_CHARS:
-                return Page(items, at, key, self.count(prefix, at))  # bounded: the client follows next
-        return Page(items, at, None, self.count(prefix, at))
+                return Page(items, asked, key, self.count(prefix, at))  # bounded: the client follows next
+        return Page(items, asked, None, self.count(prefix, at))
 
     def count(self, prefix: str, revision: int | None = None) -> int:
         """How many pairs are under ``prefix`` (at ``revision``): two bisections now, an undo at R."""
         now = self._count_now(prefix)
         if revision is None or revision == self.revision:
             return now
+        revision = self.history.visible(revision)
         cached = self._counts.get((prefix, revision))
         if cached is None:
             changed = [key for key in self.history.changed_since(revision) if key.startswith(prefix)]

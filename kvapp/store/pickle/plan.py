@@ -37,6 +37,8 @@ class Overlay:
         self.revision = parent.revision if parent else index.revision
         self.granted = parent.granted if parent else index.leases.granted
         self.live_leases = parent.live_leases if parent else len(index.leases)
+        # The first revision of the unit this overlay plans (a child's), else None: each event its own.
+        self.commit: int | None = self.revision + 1 if parent else None
         self.pairs: dict[str, Any] = {}  # key -> Pair or _GONE
         self.leases: dict[int, Any] = {}  # lease id -> its TTL or _GONE
         self.entries: list[Entry] = []
@@ -157,10 +159,11 @@ class Overlay:
         return keys
 
     def _prev(self, current: Pair | None, lease: int, reason: str | None = None) -> tuple[Any, ...]:
-        """The Event fields after ``created``: prev value, lease, reason, time and the replaced pair."""
+        """The Event fields after ``created``: prev value, lease, reason, time, the replaced pair, commit."""
+        commit = self.commit or self.revision + 1
         if current is None:
-            return (None, lease, reason, self.time, 0, 0, 0)
-        return (current.value, lease, reason, self.time, current.revision, current.created, current.lease)
+            return (None, lease, reason, self.time, 0, 0, 0, commit)
+        return (current.value, lease, reason, self.time, current.revision, current.created, current.lease, commit)
 
     def _record(self, event: Event, key: str, state: Any) -> None:
         self.revision = event.revision
