@@ -8,6 +8,8 @@ arrive over a real watch socket or a real listing.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -165,17 +167,24 @@ def grant_leases(url: str, count: int, ttl: int = 3600) -> list[int]:
 
 
 def consistent_listing(server: Server, page_size: int, writes_per_second: float) -> Listing:
-    """Every pair, page by page at the first page's revision: alone, then beside a writer."""
+    """Every pair, page by page at the first page's revision: alone, then beside a paced writer
+    (``bench/writer.py``, a process of its own)."""
     quiet_seconds, keys = _list_everything(server.url, page_size)
-    stop = threading.Event()
-    written = [0]
-    writer = threading.Thread(target=_write_paced, args=(server.url, writes_per_second, stop, written), daemon=True)
-    writer.start()
-    started = time.perf_counter()
-    busy_seconds, _ = _list_everything(server.url, page_size)
-    stop.set()
-    writer.join()
-    return Listing(keys, quiet_seconds, busy_seconds, written[0] / (time.perf_counter() - started))
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "bench.writer", server.url, str(writes_per_second)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        if writer.stdout.readline().strip() != "ready":
+            raise RuntimeError("the paced writer did not start")
+        time.sleep(1)  # let it reach its pace before the listing starts
+        busy_seconds, _ = _list_everything(server.url, page_size)
+        written, seconds = writer.communicate("", timeout=TIMEOUT)[0].split()
+    finally:
+        writer.kill()
+    return Listing(keys, quiet_seconds, busy_seconds, int(written) / float(seconds))
 
 
 def _list_everything(url: str, page_size: int) -> tuple[float, int]:
@@ -191,27 +200,6 @@ def _list_everything(url: str, page_size: int) -> tuple[float, int]:
         if body["next"] is None:
             return time.perf_counter() - started, keys
         params = {"limit": page_size, "after": body["next"], "revision": body["revision"]}
-
-
-def _write_paced(url: str, per_second: float, stop: threading.Event, written: list[int]) -> None:
-    """PUTs on a fixed schedule, from four clients, until ``stop``."""
-
-    def client(number: int) -> None:
-        session, interval, n = requests.Session(), 4 / per_second, 0
-        started = time.perf_counter()
-        while not stop.is_set():
-            delay = started + n * interval - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            session.put(f"{url}/api/v1/kv/bench/listing-writer/{number}-{n}", json={"value": VALUE}, timeout=TIMEOUT)
-            written[0] += 1
-            n += 1
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
 
 def prepare_reads_at_a_revision(url: str, keys: int, later_writes: int = 100) -> int:
