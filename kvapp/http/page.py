@@ -41,6 +41,9 @@ async def index(request: HttpRequest) -> HttpResponse:
     """``GET /``: the page shell with the API and watch URLs the script should use."""
     context = {
         "api_list_url": reverse("kv-list"),
+        "txn_url": reverse("txn"),
+        "leases_url": reverse("leases"),
+        "history_url": reverse("history-empty"),  # the script appends the encoded key
         "watch_path": "/ws/watch",
         "page_size": PAGE_SIZE,
     }

@@ -11,14 +11,15 @@ import { Watch } from "./watch.js";
 const $ = (id) => document.getElementById(id);
 const LIVE_TEXT = { connecting: "connecting…", live: "live", reconnecting: "reconnecting…" };
 
+const data = document.body.dataset;
 const config = {
-  listUrl: document.body.dataset.api,
-  watchPath: document.body.dataset.watch,
-  pageSize: Number(document.body.dataset.pageSize),
+  urls: { list: data.api, txn: data.txn, leases: data.leases, history: data.history },
+  watchPath: data.watch,
+  pageSize: Number(data.pageSize),
 };
 const messages = new Messages($("messages"), $("content-main"));
 const tokens = new TokenKeeper($("token-panel"));
-const api = new Api(config.listUrl, tokens);
+const api = new Api(config.urls, tokens);
 
 // prefix: the filter; after: cursor of this page (null = first); cursors: the `after` of each
 // earlier page, for Previous; last: last key this page may hold (null = up to the end);
