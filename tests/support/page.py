@@ -56,6 +56,12 @@ def put(server: ServerProcess, key: str, value: str, token: str = "") -> dict:
     return response.json()
 
 
+def delete(server: ServerProcess, key: str) -> dict:
+    response = requests.delete(kv_url(server, key), timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
 def stored(server: ServerProcess, key: str) -> str | None:
     """The value over HTTP, None when the key is absent."""
     response = requests.get(kv_url(server, key), timeout=5)

@@ -1,9 +1,11 @@
 // The page's controller: loads one page of pairs at a time, applies watch events to it, and
-// turns the table's edit/delete actions and the add form into compare-and-swap writes.
+// turns the table's edit/delete actions, the bulk delete and the add form into
+// compare-and-swap writes.
 
 import { Api, ApiError } from "./api.js";
 import { inRange, shorten } from "./keys.js";
 import { Messages } from "./messages.js";
+import { BulkActions } from "./selection.js";
 import { PairTable } from "./table.js";
 import { TokenKeeper } from "./token.js";
 import { Watch } from "./watch.js";
@@ -20,6 +22,7 @@ const config = {
 const messages = new Messages($("messages"), $("content-main"));
 const tokens = new TokenKeeper($("token-panel"));
 const api = new Api(config.urls, tokens);
+const NUMBER = new Intl.NumberFormat("en-US"); // "1,204 pairs", whatever the browser's language
 
 // prefix: the filter; after: cursor of this page (null = first); cursors: the `after` of each
 // earlier page, for Previous; last: last key this page may hold (null = up to the end);
@@ -30,7 +33,13 @@ const state = {
 };
 const deleted = new Map(); // key -> revision of a delete made here, so an older event cannot revive it
 
-const table = new PairTable($("rows"), { save, remove, discard });
+const table = new PairTable($("rows"), {
+  save,
+  remove,
+  discard,
+  selected: () => bulk.update(),
+});
+const bulk = new BulkActions($("actions"), table, removeSelected, $("content-main"));
 const watch = new Watch(config.watchPath, tokens, {
   event: applyEvent,
   status: showLive,
@@ -67,6 +76,7 @@ async function load(fresh = false) {
     state.seen = fresh ? page.revision : Math.max(state.seen, page.revision);
     state.stale = false;
     table.render(page.items);
+    bulk.reset();
     refresh();
     return page.revision;
   } catch (error) {
@@ -191,6 +201,48 @@ async function add(event) {
   }
 }
 
+/** Called by the bulk action bar: delete every target in one transaction, only if each is still
+ * at the revision it had when the question was asked; else nothing, and the rows that changed
+ * are shown as they are now. Returns whether the pairs were deleted. */
+async function removeSelected(targets) {
+  const txn = {
+    compare: targets.map(({ key, revision }) => ({ key, target: "revision", op: "==", value: revision })),
+    success: targets.map(({ key }) => ({ op: "delete", key })),
+    failure: targets.map(({ key }) => ({ op: "get", key })), // how each stands now, in the same instant
+  };
+  try {
+    const answer = await api.txn(txn);
+    if (answer.succeeded) {
+      for (const done of answer.responses) {
+        deleted.set(done.key, Math.max(done.revision, deleted.get(done.key) ?? 0));
+        table.remove(done.key); // deleted here on purpose: an open editor's draft goes too
+      }
+      messages.success(`Deleted ${plural(targets.length, "pair")}.`);
+      return true;
+    }
+    const changed = answer.responses.filter((now, index) => now.revision !== targets[index].revision);
+    const told = changed.map(({ op: _get, ...now }) => {
+      table.get(now.key)?.select(false); // to be looked at again before a new delete
+      return `“${named(now.key)}” is now ${conflictCurrent(now.key, now)}`;
+    });
+    const some = changed.length === 1 ? "it was" : "they were";
+    messages.warning(
+      `Nothing was deleted: ${changed.length} of the ${plural(targets.length, "selected pair")} changed since ${some} selected — ${told.join("; ")}.`,
+    );
+    return false;
+  } catch (error) {
+    messages.error(`Nothing was deleted: ${describe(error)}.`);
+    return false;
+  } finally {
+    refresh();
+  }
+}
+
+/** "1 pair", "1,204 pairs"; many: the plural when it is not noun + "s". */
+function plural(count, noun, many = `${noun}s`) {
+  return `${NUMBER.format(count)} ${count === 1 ? noun : many}`;
+}
+
 /** Whether the pair a 409 carries says the key is absent. */
 function isAbsent(current) {
   return !current || current.value === null || current.revision === 0;
@@ -225,6 +277,7 @@ function refresh() {
   $("next").disabled = state.last === null;
   showCount();
   search();
+  bulk.update();
 }
 
 /** How many pairs this page holds, or nothing while that is not known. */
@@ -289,7 +342,10 @@ $("prefix-form").addEventListener("submit", (event) => {
 });
 $("prefix-clear").addEventListener("click", () => applyPrefix(""));
 $("search-form").addEventListener("submit", (event) => event.preventDefault());
-$("searchbar").addEventListener("input", search);
+$("searchbar").addEventListener("input", () => {
+  search();
+  bulk.update(); // select all now means the rows still in sight
+});
 $("next").addEventListener("click", nextPage);
 $("prev").addEventListener("click", previousPage);
 $("add-toggle").addEventListener("click", () => toggleAdd($("add-panel").hidden));

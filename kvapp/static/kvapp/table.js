@@ -1,4 +1,5 @@
-// The change-list table: one row per pair, updated in place, with inline edit and delete.
+// The change-list table: one row per pair, updated in place, with inline edit and delete and
+// a box to select it for a bulk action.
 
 import { el, uniqueId } from "./dom.js";
 import { compareKeys, shorten } from "./keys.js";
@@ -20,7 +21,7 @@ export function valueView(value) {
 }
 
 class Row {
-  /** actions: {save(row, value, baseRevision), remove(row), discard(row)} from the page. */
+  /** actions: {save(row, value, baseRevision), remove(row), discard(row), selected(row)} from the page. */
   constructor(pair, actions) {
     this.pair = pair;
     this.actions = actions;
@@ -37,10 +38,38 @@ class Row {
     this.valueCell = el("td", { class: "column-value" });
     this.revisionCell = el("td", { class: "column-num" });
     this.createdCell = el("td", { class: "column-num" });
+    this.checkbox = el("input", { type: "checkbox", onchange: () => this.selectionChanged() });
+    const select = el("label", { class: "select-row" }, this.checkbox, el("span", { class: "visually-hidden" }, `Select ${pair.key}`));
+    this.selectCell = el("td", { class: "column-select" }, select);
     this.actionCell = el("td", { class: "column-actions", onkeydown: (event) => this.actionKey(event) });
-    this.tr = el("tr", {}, this.keyCell, this.valueCell, this.revisionCell, this.createdCell, this.actionCell);
+    // Key, value and revision stay the first three cells: what the eye (and the tests) look for.
+    this.tr = el(
+      "tr",
+      {},
+      this.keyCell,
+      this.valueCell,
+      this.revisionCell,
+      this.createdCell,
+      this.selectCell,
+      this.actionCell,
+    );
     this.tr.dataset.key = pair.key;
     this.showView();
+  }
+
+  get selected() {
+    return this.checkbox.checked;
+  }
+
+  /** Tick or untick the row's box (select all, a bulk action done). */
+  select(on) {
+    this.checkbox.checked = on;
+    this.tr.classList.toggle("selected", on);
+  }
+
+  selectionChanged() {
+    this.tr.classList.toggle("selected", this.checkbox.checked);
+    this.actions.selected(this);
   }
 
   get key() {
@@ -260,5 +289,15 @@ export class PairTable {
       if (!row.tr.hidden) shown += 1;
     }
     return shown;
+  }
+
+  /** The rows the search leaves in sight (select all ticks only what can be seen). */
+  shown() {
+    return Array.from(this.rows.values()).filter((row) => !row.tr.hidden);
+  }
+
+  /** The ticked rows, in key order. */
+  selected() {
+    return Array.from(this.rows.values()).filter((row) => row.selected);
   }
 }
