@@ -2,7 +2,7 @@
 // a box to select it for a bulk action.
 
 import { el, uniqueId } from "./dom.js";
-import { compareKeys, shorten } from "./keys.js";
+import { compareKeys, matches, shorten } from "./keys.js";
 
 const FLASH_CLASS = "changed";
 const KEY_HINT = "key-hint"; // the page's hidden sentence saying what a key button does
@@ -93,9 +93,9 @@ class Row {
     if (flash) this.flash();
   }
 
-  /** Whether the search text (already lower-cased) occurs in the key or the value, ignoring case. */
+  /** Whether the search text occurs in the key or the value, ignoring case. */
   matches(text) {
-    return this.pair.key.toLowerCase().includes(text) || this.pair.value.toLowerCase().includes(text);
+    return matches(this.pair, text);
   }
 
   flash() {
@@ -282,7 +282,6 @@ export class PairTable {
   /** Show only rows whose key or value contains text, ignoring case as Django admin's search
    * does; returns how many are shown. */
   filter(text) {
-    text = text.toLowerCase();
     let shown = 0;
     for (const row of this.rows.values()) {
       row.tr.hidden = text !== "" && !row.matches(text);
