@@ -50,9 +50,11 @@ def kv_url(server: ServerProcess, key: str) -> str:
     return f"{server.url}/api/v1/kv/{quote(key, safe='')}"
 
 
-def put(server: ServerProcess, key: str, value: str, token: str = "") -> dict:
+def put(server: ServerProcess, key: str, value: str, token: str = "", ttl: int | None = None) -> dict:
+    """PUT the value (on a new lease of ``ttl`` seconds when given); the answer's pair."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = requests.put(kv_url(server, key), json={"value": value}, headers=headers, timeout=5)
+    body: dict = {"value": value} if ttl is None else {"value": value, "ttl": ttl}
+    response = requests.put(kv_url(server, key), json=body, headers=headers, timeout=5)
     response.raise_for_status()
     return response.json()
 

@@ -4,10 +4,12 @@
 
 import { Api, ApiError } from "./api.js";
 import { inRange, matches, shorten } from "./keys.js";
+import { LeaseClock } from "./leases.js";
 import { fetchPage, walkTo } from "./listing.js";
 import { Messages } from "./messages.js";
 import { BulkActions } from "./selection.js";
 import { PairTable } from "./table.js";
+import { duration } from "./time.js";
 import { TokenKeeper } from "./token.js";
 import { Watch } from "./watch.js";
 
@@ -43,7 +45,9 @@ const table = new PairTable($("rows"), {
   remove,
   discard,
   selected: () => bulk.update(),
+  lease: (id) => leases.describe(id),
 });
+const leases = new LeaseClock(api, () => table.showLeases());
 const bulk = new BulkActions($("actions"), table, removeSelected, $("content-main"));
 const watch = new Watch(config.watchPath, tokens, {
   event: applyEvent,
@@ -62,7 +66,10 @@ async function restart(prefix, after = null, cursors = [], { relist = true, page
   watch.stop();
   showLive("connecting"); // nothing follows the store until the new feed opens
   state.prefix = prefix;
-  if (relist) state.snapshot = null;
+  if (relist) {
+    state.snapshot = null;
+    leases.reset();
+  }
   // The listing is the new starting point: deletes seen before it cannot hide anything it
   // missed, and after a restore from an older backup its revision may be lower than before.
   deleted.clear();
@@ -132,7 +139,7 @@ async function load(fresh = false) {
 function applyEvent(event) {
   state.seen = Math.max(state.seen, event.revision);
   countEvent(event);
-  if (event.type === "delete") forget(event.key, event.revision);
+  if (event.type === "delete") forget(event.key, event.revision, event.reason);
   else show(event);
   refresh();
 }
@@ -163,16 +170,16 @@ function show(pair) {
   return true;
 }
 
-/** Drop a pair deleted at revision. */
-function forget(key, revision) {
+/** Drop a pair deleted at revision (reason: the event's, when its lease ended). */
+function forget(key, revision, reason) {
   deleted.set(key, Math.max(revision, deleted.get(key) ?? 0));
   const row = table.get(key);
-  if (row && revision > row.pair.revision) dropRow(row, revision);
+  if (row && revision > row.pair.revision) dropRow(row, revision, reason);
 }
 
 /** A deleted pair's row goes, unless it is being edited: a draft is not thrown away unannounced. */
-function dropRow(row, revision) {
-  if (row.mode === "edit") row.deletedWhileEditing(revision);
+function dropRow(row, revision, reason) {
+  if (row.mode === "edit") row.deletedWhileEditing(revision, reason);
   else table.remove(row.key);
 }
 
@@ -227,20 +234,23 @@ async function remove(row) {
   }
 }
 
-/** The add form: a compare-and-swap with revision 0, so an existing pair is never overwritten. */
+/** The add form: a compare-and-swap with revision 0, so an existing pair is never overwritten.
+ * With a time to live the pair gets a lease of its own in the same write. */
 async function add(event) {
   event.preventDefault();
   const key = $("add-key").value;
   const value = $("add-value").value;
+  const ttl = $("add-ttl").value === "" ? null : Number($("add-ttl").value);
   try {
-    const pair = await api.put(key, value, 0);
+    const pair = await api.put(key, value, 0, ttl);
     const shown = show(pair);
     // Back to the list, as Django admin's Save does: the panel closes and the keyboard goes to
     // the new row (to Add pair when the row is not on this page or the search hides it).
     $("add-form").reset();
     toggleAdd(false);
     if (shown) table.get(key)?.focus();
-    messages.success(shown ? `Added “${named(key)}”.` : `Added “${named(key)}” (not on this page).`);
+    const expires = ttl === null ? "" : `, expiring in ${duration(ttl)} unless its lease is kept alive`;
+    messages.success(`Added “${named(key)}”${shown ? "" : " (not on this page)"}${expires}.`);
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) {
       messages.warning(`“${named(key)}” already exists — now: ${conflictCurrent(key, error.body)}. Nothing was changed.`);
@@ -326,6 +336,8 @@ function refresh() {
   $("store-revision").textContent = String(state.seen);
   $("prev").disabled = state.cursors.length === 0;
   $("next").disabled = state.last === null;
+  leases.follow(table.leaseIds());
+  table.showLeases();
   showCount();
   search();
   bulk.update();

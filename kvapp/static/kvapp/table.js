@@ -1,5 +1,5 @@
-// The change-list table: one row per pair, updated in place, with inline edit and delete and
-// a box to select it for a bulk action.
+// The change-list table: one row per pair, updated in place, with inline edit and delete, a
+// box to select it for a bulk action and its lease's time to live.
 
 import { el, uniqueId } from "./dom.js";
 import { compareKeys, matches, shorten } from "./keys.js";
@@ -21,7 +21,8 @@ export function valueView(value) {
 }
 
 class Row {
-  /** actions: {save(row, value, baseRevision), remove(row), discard(row), selected(row)} from the page. */
+  /** actions: {save(row, value, baseRevision), remove(row), discard(row), selected(row),
+   * lease(id) -> {text, title}} from the page. */
   constructor(pair, actions) {
     this.pair = pair;
     this.actions = actions;
@@ -38,6 +39,7 @@ class Row {
     this.valueCell = el("td", { class: "column-value" });
     this.revisionCell = el("td", { class: "column-num" });
     this.createdCell = el("td", { class: "column-num" });
+    this.leaseCell = el("td", { class: "column-lease" });
     this.checkbox = el("input", { type: "checkbox", onchange: () => this.selectionChanged() });
     const select = el("label", { class: "select-row" }, this.checkbox, el("span", { class: "visually-hidden" }, `Select ${pair.key}`));
     this.selectCell = el("td", { class: "column-select" }, select);
@@ -50,6 +52,7 @@ class Row {
       this.valueCell,
       this.revisionCell,
       this.createdCell,
+      this.leaseCell,
       this.selectCell,
       this.actionCell,
     );
@@ -72,6 +75,14 @@ class Row {
     this.actions.selected(this);
   }
 
+  /** The lease's time to live, counted down by the page's clock (empty without a lease). */
+  showLease() {
+    const lease = this.pair.lease ? this.actions.lease(this.pair.lease) : { text: "", title: null };
+    this.leaseCell.textContent = lease.text;
+    if (lease.title) this.leaseCell.title = lease.title;
+    else this.leaseCell.removeAttribute("title");
+  }
+
   get key() {
     return this.pair.key;
   }
@@ -87,6 +98,7 @@ class Row {
     } else {
       this.revisionCell.textContent = String(pair.revision);
       this.createdCell.textContent = String(pair.created);
+      this.showLease();
       if (this.mode === "edit") this.noteChange(`This pair changed while you were editing (now revision ${pair.revision}).`);
       else this.valueCell.replaceChildren(valueView(pair.value));
     }
@@ -109,6 +121,7 @@ class Row {
     this.tr.classList.remove("editing", "deleting");
     this.revisionCell.textContent = String(this.pair.revision);
     this.createdCell.textContent = String(this.pair.created);
+    this.showLease();
     this.valueCell.replaceChildren(valueView(this.pair.value));
     this.actionCell.replaceChildren(
       el("button", { type: "button", class: "edit", "aria-label": `Edit ${this.key}`, onclick: () => this.showEditor() }, "Edit"),
@@ -180,11 +193,13 @@ class Row {
   }
 
   /** Called when someone else deletes the pair while it is being edited: the draft stays;
-   * Save creates the pair again (only while it is still absent), Cancel lets the row go. */
-  deletedWhileEditing(revision) {
+   * Save creates the pair again (only while it is still absent), Cancel lets the row go.
+   * reason: the delete event's, when the pair's lease ended ("expired" or "revoked"). */
+  deletedWhileEditing(revision, reason) {
     this.gone = true;
     this.base = 0;
-    this.noteChange(`Someone else deleted this pair (revision ${revision}). Save to create it again with your value, or cancel.`);
+    const what = { expired: "This pair's lease expired", revoked: "This pair's lease was revoked" }[reason] ?? "Someone else deleted this pair";
+    this.noteChange(`${what} (revision ${revision}). Save to create it again with your value, or cancel.`);
   }
 
   /** Put the keyboard on this row's first button (Edit in the view, "Yes, delete" when confirming). */
@@ -298,5 +313,24 @@ export class PairTable {
   /** The ticked rows, in key order. */
   selected() {
     return Array.from(this.rows.values()).filter((row) => row.selected);
+  }
+
+  /** The distinct leases of the rows. */
+  leaseIds() {
+    const ids = new Set();
+    for (const row of this.rows.values()) if (row.pair.lease) ids.add(row.pair.lease);
+    return ids;
+  }
+
+  /** Called on every tick of the lease clock and after the rows change: the times to live, in a
+   * column shown only while some row has a lease. */
+  showLeases() {
+    let leased = false;
+    for (const row of this.rows.values()) {
+      if (!row.pair.lease) continue;
+      leased = true;
+      row.showLease();
+    }
+    this.tbody.closest("table").classList.toggle("has-leases", leased);
   }
 }
