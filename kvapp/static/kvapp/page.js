@@ -1,8 +1,9 @@
 // The page's controller: loads one page of pairs at a time, applies watch events to it, and
-// turns the table's edit/delete actions, the bulk delete and the add form into
-// compare-and-swap writes.
+// turns the table's edit/delete actions, the bulk delete, the add form and the history
+// panel's restore into compare-and-swap writes.
 
 import { Api, ApiError } from "./api.js";
+import { HistoryPanel } from "./history.js";
 import { inRange, matches, shorten } from "./keys.js";
 import { LeaseClock } from "./leases.js";
 import { fetchPage, walkTo } from "./listing.js";
@@ -44,11 +45,13 @@ const table = new PairTable($("rows"), {
   save,
   remove,
   discard,
+  history: (row) => historyPanel.open(row.key),
   selected: () => bulk.update(),
   lease: (id) => leases.describe(id),
 });
 const leases = new LeaseClock(api, () => table.showLeases());
 const bulk = new BulkActions($("actions"), table, removeSelected, $("content-main"));
+const historyPanel = new HistoryPanel($("history-panel"), api, { restore, closed: historyClosed });
 const watch = new Watch(config.watchPath, tokens, {
   event: applyEvent,
   status: showLive,
@@ -141,6 +144,7 @@ function applyEvent(event) {
   countEvent(event);
   if (event.type === "delete") forget(event.key, event.revision, event.reason);
   else show(event);
+  historyPanel.changed(event.key);
   refresh();
 }
 
@@ -297,6 +301,27 @@ async function removeSelected(targets) {
   } finally {
     refresh();
   }
+}
+
+/** Called by the history panel's "Restore this value": a put only if the key is still at `base`
+ * (0: still absent), the revision the panel shows as current. Returns {kind, text} for the panel. */
+async function restore(key, value, base, from) {
+  try {
+    const pair = await api.put(key, value, base);
+    show(pair);
+    return { kind: "success", text: `Restored the value of revision ${from}: “${named(key)}” is now at revision ${pair.revision}.` };
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 409)) return { kind: "error", text: `Not restored: ${describe(error)}.` };
+    const now = conflictCurrent(key, error.body);
+    return { kind: "warning", text: `Someone else changed “${named(key)}” first — now: ${now}. Nothing was restored.` };
+  } finally {
+    refresh();
+  }
+}
+
+/** Called when the history panel closes: the keyboard goes back to the row's History button. */
+function historyClosed(key) {
+  if (!table.get(key)?.focusHistory()) $("content-main").focus(); // the row has gone meanwhile
 }
 
 /** "1 pair", "1,204 pairs"; many: the plural when it is not noun + "s". */

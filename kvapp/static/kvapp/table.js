@@ -1,5 +1,5 @@
 // The change-list table: one row per pair, updated in place, with inline edit and delete, a
-// box to select it for a bulk action and its lease's time to live.
+// box to select it for a bulk action, its lease's time to live and a way to its history.
 
 import { el, uniqueId } from "./dom.js";
 import { compareKeys, matches, shorten } from "./keys.js";
@@ -21,8 +21,8 @@ export function valueView(value) {
 }
 
 class Row {
-  /** actions: {save(row, value, baseRevision), remove(row), discard(row), selected(row),
-   * lease(id) -> {text, title}} from the page. */
+  /** actions: {save(row, value, baseRevision), remove(row), discard(row), history(row),
+   * selected(row), lease(id) -> {text, title}} from the page. */
   constructor(pair, actions) {
     this.pair = pair;
     this.actions = actions;
@@ -126,7 +126,20 @@ class Row {
     this.actionCell.replaceChildren(
       el("button", { type: "button", class: "edit", "aria-label": `Edit ${this.key}`, onclick: () => this.showEditor() }, "Edit"),
       el("button", { type: "button", class: "delete", "aria-label": `Delete ${this.key}`, onclick: () => this.showConfirm() }, "Delete"),
+      el(
+        "button",
+        { type: "button", class: "history", "aria-label": `History of ${this.key}`, onclick: () => this.actions.history(this) },
+        "History",
+      ),
     );
+  }
+
+  /** Where the keyboard goes back to when the history panel closes. */
+  focusHistory() {
+    const button = this.actionCell.querySelector("button.history");
+    if (button) button.focus();
+    else this.focus();
+    return document.activeElement !== document.body;
   }
 
   /** Called by the key: open the editor, or go back to it when it is open already. */
