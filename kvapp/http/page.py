@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from kvapp.conf import kv_settings
 from kvapp.http.guard import page_view
 from kvapp.http.origins import SAFE_METHODS
 
@@ -42,8 +43,12 @@ async def index(request: HttpRequest) -> HttpResponse:
     """``GET /``: the page shell with the API and watch URLs the script should use."""
     context = {
         "api_list_url": reverse("kv-list"),
+        "txn_url": reverse("txn"),
+        "leases_url": reverse("leases"),
+        "history_url": reverse("history-empty"),  # the script appends the encoded key
         "watch_path": "/ws/watch",
         "page_size": PAGE_SIZE,
+        "lease_max_ttl": kv_settings().lease_max_ttl,
     }
     # The first render reads the template from disk: keep that off the event loop.
     html = await sync_to_async(render_to_string, thread_sensitive=False)(TEMPLATE, context)

@@ -13,6 +13,7 @@ from kvapp.testing.server import ServerProcess
 LIVE_TIMEOUT = 2_000  # ms: a write anywhere shows on an open page within this
 REVISION_CELLS = "td:nth-child(3)"  # a row is key th, value td, revision td, created td, actions td
 TOKEN = "open-sesame"
+TXN_OPS = 128  # puts per transaction when seeding: the server's default KV_TXN_MAX_OPS
 
 
 class WatchRelay:
@@ -49,9 +50,25 @@ def kv_url(server: ServerProcess, key: str) -> str:
     return f"{server.url}/api/v1/kv/{quote(key, safe='')}"
 
 
-def put(server: ServerProcess, key: str, value: str, token: str = "") -> dict:
+def put(server: ServerProcess, key: str, value: str, token: str = "", ttl: int | None = None) -> dict:
+    """PUT the value (on a new lease of ``ttl`` seconds when given); the answer's pair."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = requests.put(kv_url(server, key), json={"value": value}, headers=headers, timeout=5)
+    body: dict = {"value": value} if ttl is None else {"value": value, "ttl": ttl}
+    response = requests.put(kv_url(server, key), json=body, headers=headers, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def put_many(server: ServerProcess, pairs: dict[str, str]) -> None:
+    """Write many pairs quickly: a transaction of TXN_OPS puts at a time."""
+    items = list(pairs.items())
+    for start in range(0, len(items), TXN_OPS):
+        success = [{"op": "put", "key": key, "value": value} for key, value in items[start : start + TXN_OPS]]
+        requests.post(f"{server.url}/api/v1/txn", json={"success": success}, timeout=10).raise_for_status()
+
+
+def delete(server: ServerProcess, key: str) -> dict:
+    response = requests.delete(kv_url(server, key), timeout=5)
     response.raise_for_status()
     return response.json()
 

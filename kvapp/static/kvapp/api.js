@@ -1,4 +1,5 @@
-// The JSON API client: pages of pairs and compare-and-swap writes, with the token attached.
+// The JSON API client: pages of pairs, compare-and-swap writes, transactions, leases and a
+// key's history, with the token attached.
 
 export class ApiError extends Error {
   /** status 0 means the server could not be reached; body is the server's JSON, if any. */
@@ -10,22 +11,28 @@ export class ApiError extends Error {
 }
 
 export class Api {
-  /** listUrl: "/api/v1/kv"; tokens: a TokenKeeper. */
-  constructor(listUrl, tokens) {
-    this.listUrl = listUrl;
+  /** urls: {list: "/api/v1/kv", txn, leases, history: "/api/v1/history/"}; tokens: a TokenKeeper. */
+  constructor(urls, tokens) {
+    this.urls = urls;
     this.tokens = tokens;
   }
 
-  /** One page: {items, revision, next}. */
-  list(prefix, after, limit) {
+  /** One answer of the listing: {items, revision, next, count}. revision: read the store as it
+   * stood then (null: now); search: only pairs whose key or value holds it (the page may be short). */
+  list(prefix, after, limit, { revision = null, search = "" } = {}) {
     const query = new URLSearchParams({ prefix, limit: String(limit) });
     if (after !== null) query.set("after", after);
-    return this.request("GET", `${this.listUrl}?${query}`);
+    if (revision !== null) query.set("revision", String(revision));
+    if (search) query.set("search", search);
+    return this.request("GET", `${this.urls.list}?${query}`);
   }
 
-  /** Write value only if the pair is still at ifRevision (0: only if the key is new). */
-  put(key, value, ifRevision) {
-    return this.request("PUT", this.itemUrl(key), { value, if_revision: ifRevision });
+  /** Write value only if the pair is still at ifRevision (0: only if the key is new); ttl: seconds
+   * until it expires, on a lease of its own (null: keep the key's lease). */
+  put(key, value, ifRevision, ttl = null) {
+    const body = { value, if_revision: ifRevision };
+    if (ttl !== null) body.ttl = ttl;
+    return this.request("PUT", this.itemUrl(key), body);
   }
 
   /** Delete only if the pair is still at ifRevision. */
@@ -33,8 +40,25 @@ export class Api {
     return this.request("DELETE", `${this.itemUrl(key)}?if_revision=${ifRevision}`);
   }
 
+  /** Run {compare, success, failure} as one transaction: {succeeded, revision, responses}. */
+  txn(body) {
+    return this.request("POST", this.urls.txn, body);
+  }
+
+  /** {id, ttl, remaining, keys}; an ApiError 404 once the lease has ended. */
+  lease(id) {
+    return this.request("GET", `${this.urls.leases}/${id}`);
+  }
+
+  /** The key's retained events, newest first, older than `before` (null: all): {items, oldest, next}. */
+  history(key, before, limit) {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (before !== null) query.set("before", String(before));
+    return this.request("GET", `${this.urls.history}${encodeURIComponent(key)}?${query}`);
+  }
+
   itemUrl(key) {
-    return `${this.listUrl}/${encodeURIComponent(key)}`;
+    return `${this.urls.list}/${encodeURIComponent(key)}`;
   }
 
   /** Send a request; on 401 ask for a token and send it again. Throws ApiError for other failures. */

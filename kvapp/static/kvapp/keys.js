@@ -21,6 +21,13 @@ export function inRange(key, prefix, after, last) {
   return last === null || compareKeys(key, last) <= 0;
 }
 
+/** Whether text occurs in the pair's key or value, ignoring case as the server's search= does
+ * (it case-folds, which lower-casing matches but for a few letters such as ß). */
+export function matches(pair, text) {
+  const needle = text.toLowerCase();
+  return pair.key.toLowerCase().includes(needle) || pair.value.toLowerCase().includes(needle);
+}
+
 const SHORT = 80; // characters of a value shown before it is folded
 
 /** The first line of value, cut to SHORT characters, or null when value is short enough to show whole. */

@@ -1,7 +1,8 @@
-// The change-list table: one row per pair, updated in place, with inline edit and delete.
+// The change-list table: one row per pair, updated in place, with inline edit and delete, a
+// box to select it for a bulk action, its lease's time to live and a way to its history.
 
 import { el, uniqueId } from "./dom.js";
-import { compareKeys, shorten } from "./keys.js";
+import { compareKeys, matches, shorten } from "./keys.js";
 
 const FLASH_CLASS = "changed";
 const KEY_HINT = "key-hint"; // the page's hidden sentence saying what a key button does
@@ -20,7 +21,8 @@ export function valueView(value) {
 }
 
 class Row {
-  /** actions: {save(row, value, baseRevision), remove(row), discard(row)} from the page. */
+  /** actions: {save(row, value, baseRevision), remove(row), discard(row), history(row),
+   * selected(row), lease(id) -> {text, title}} from the page. */
   constructor(pair, actions) {
     this.pair = pair;
     this.actions = actions;
@@ -37,10 +39,48 @@ class Row {
     this.valueCell = el("td", { class: "column-value" });
     this.revisionCell = el("td", { class: "column-num" });
     this.createdCell = el("td", { class: "column-num" });
+    this.leaseCell = el("td", { class: "column-lease" });
+    this.checkbox = el("input", { type: "checkbox", onchange: () => this.selectionChanged() });
+    const select = el("label", { class: "select-row" }, this.checkbox, el("span", { class: "visually-hidden" }, `Select ${pair.key}`));
+    this.selectCell = el("td", { class: "column-select" }, select);
     this.actionCell = el("td", { class: "column-actions", onkeydown: (event) => this.actionKey(event) });
-    this.tr = el("tr", {}, this.keyCell, this.valueCell, this.revisionCell, this.createdCell, this.actionCell);
+    // Key, value and revision stay the first three cells: what the eye (and the tests) look for.
+    this.tr = el(
+      "tr",
+      {},
+      this.keyCell,
+      this.valueCell,
+      this.revisionCell,
+      this.createdCell,
+      this.leaseCell,
+      this.selectCell,
+      this.actionCell,
+    );
     this.tr.dataset.key = pair.key;
     this.showView();
+  }
+
+  get selected() {
+    return this.checkbox.checked;
+  }
+
+  /** Tick or untick the row's box (select all, a bulk action done). */
+  select(on) {
+    this.checkbox.checked = on;
+    this.tr.classList.toggle("selected", on);
+  }
+
+  selectionChanged() {
+    this.tr.classList.toggle("selected", this.checkbox.checked);
+    this.actions.selected(this);
+  }
+
+  /** The lease's time to live, counted down by the page's clock (empty without a lease). */
+  showLease() {
+    const lease = this.pair.lease ? this.actions.lease(this.pair.lease) : { text: "", title: null };
+    this.leaseCell.textContent = lease.text;
+    if (lease.title) this.leaseCell.title = lease.title;
+    else this.leaseCell.removeAttribute("title");
   }
 
   get key() {
@@ -58,15 +98,16 @@ class Row {
     } else {
       this.revisionCell.textContent = String(pair.revision);
       this.createdCell.textContent = String(pair.created);
+      this.showLease();
       if (this.mode === "edit") this.noteChange(`This pair changed while you were editing (now revision ${pair.revision}).`);
       else this.valueCell.replaceChildren(valueView(pair.value));
     }
     if (flash) this.flash();
   }
 
-  /** Whether the search text (already lower-cased) occurs in the key or the value, ignoring case. */
+  /** Whether the search text occurs in the key or the value, ignoring case. */
   matches(text) {
-    return this.pair.key.toLowerCase().includes(text) || this.pair.value.toLowerCase().includes(text);
+    return matches(this.pair, text);
   }
 
   flash() {
@@ -80,11 +121,25 @@ class Row {
     this.tr.classList.remove("editing", "deleting");
     this.revisionCell.textContent = String(this.pair.revision);
     this.createdCell.textContent = String(this.pair.created);
+    this.showLease();
     this.valueCell.replaceChildren(valueView(this.pair.value));
     this.actionCell.replaceChildren(
       el("button", { type: "button", class: "edit", "aria-label": `Edit ${this.key}`, onclick: () => this.showEditor() }, "Edit"),
       el("button", { type: "button", class: "delete", "aria-label": `Delete ${this.key}`, onclick: () => this.showConfirm() }, "Delete"),
+      el(
+        "button",
+        { type: "button", class: "history", "aria-label": `History of ${this.key}`, onclick: () => this.actions.history(this) },
+        "History",
+      ),
     );
+  }
+
+  /** Where the keyboard goes back to when the history panel closes. */
+  focusHistory() {
+    const button = this.actionCell.querySelector("button.history");
+    if (button) button.focus();
+    else this.focus();
+    return document.activeElement !== document.body;
   }
 
   /** Called by the key: open the editor, or go back to it when it is open already. */
@@ -151,11 +206,13 @@ class Row {
   }
 
   /** Called when someone else deletes the pair while it is being edited: the draft stays;
-   * Save creates the pair again (only while it is still absent), Cancel lets the row go. */
-  deletedWhileEditing(revision) {
+   * Save creates the pair again (only while it is still absent), Cancel lets the row go.
+   * reason: the delete event's, when the pair's lease ended ("expired" or "revoked"). */
+  deletedWhileEditing(revision, reason) {
     this.gone = true;
     this.base = 0;
-    this.noteChange(`Someone else deleted this pair (revision ${revision}). Save to create it again with your value, or cancel.`);
+    const what = { expired: "This pair's lease expired", revoked: "This pair's lease was revoked" }[reason] ?? "Someone else deleted this pair";
+    this.noteChange(`${what} (revision ${revision}). Save to create it again with your value, or cancel.`);
   }
 
   /** Put the keyboard on this row's first button (Edit in the view, "Yes, delete" when confirming). */
@@ -253,12 +310,40 @@ export class PairTable {
   /** Show only rows whose key or value contains text, ignoring case as Django admin's search
    * does; returns how many are shown. */
   filter(text) {
-    text = text.toLowerCase();
     let shown = 0;
     for (const row of this.rows.values()) {
       row.tr.hidden = text !== "" && !row.matches(text);
       if (!row.tr.hidden) shown += 1;
     }
     return shown;
+  }
+
+  /** The rows the search leaves in sight (select all ticks only what can be seen). */
+  shown() {
+    return Array.from(this.rows.values()).filter((row) => !row.tr.hidden);
+  }
+
+  /** The ticked rows, in key order. */
+  selected() {
+    return Array.from(this.rows.values()).filter((row) => row.selected);
+  }
+
+  /** The distinct leases of the rows. */
+  leaseIds() {
+    const ids = new Set();
+    for (const row of this.rows.values()) if (row.pair.lease) ids.add(row.pair.lease);
+    return ids;
+  }
+
+  /** Called on every tick of the lease clock and after the rows change: the times to live, in a
+   * column shown only while some row has a lease. */
+  showLeases() {
+    let leased = false;
+    for (const row of this.rows.values()) {
+      if (!row.pair.lease) continue;
+      leased = true;
+      row.showLease();
+    }
+    this.tbody.closest("table").classList.toggle("has-leases", leased);
   }
 }
