@@ -23,6 +23,7 @@ class KVSettings:
     journal_max_bytes: int
     max_watchers: int
     max_watchers_per_client: int
+    watch_buffer_bytes: int
 
 
 @cache
@@ -39,6 +40,7 @@ def kv_settings() -> KVSettings:
         journal_max_bytes=settings.KV_JOURNAL_MAX_BYTES,
         max_watchers=settings.KV_MAX_WATCHERS,
         max_watchers_per_client=settings.KV_MAX_WATCHERS_PER_CLIENT,
+        watch_buffer_bytes=settings.KV_WATCH_BUFFER_BYTES,
     )
 
 

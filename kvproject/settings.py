@@ -63,6 +63,8 @@ KV_MAX_BODY_BYTES = env_int("KV_MAX_BODY_BYTES", 8 * MIB, minimum=1024)  # JSON 
 KV_JOURNAL_MAX_BYTES = env_int("KV_JOURNAL_MAX_BYTES", 64 * MIB, minimum=1)
 KV_MAX_WATCHERS = env_int("KV_MAX_WATCHERS", 10_000, minimum=1)
 KV_MAX_WATCHERS_PER_CLIENT = env_int("KV_MAX_WATCHERS_PER_CLIENT", 2_000, minimum=1)
+# Unsent events a watcher may hold before it is closed as too slow (4408): 8 MiB.
+KV_WATCH_BUFFER_BYTES = env_int("KV_WATCH_BUFFER_BYTES", 8 * MIB, minimum=1)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = KV_MAX_BODY_BYTES
 
