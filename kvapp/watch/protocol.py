@@ -21,6 +21,7 @@ class CloseCode(IntEnum):
     BAD_REQUEST = CLOSE_CODE_BASE + 400  # malformed prefix, after or progress
     UNAUTHORIZED = CLOSE_CODE_BASE + 401  # the token is missing or wrong
     NOT_FOUND = CLOSE_CODE_BASE + 404  # no websocket route at this path
+    TOO_SLOW = CLOSE_CODE_BASE + 408  # the watcher's unsent events passed KV_WATCH_BUFFER_BYTES
     COMPACTED = CLOSE_CODE_BASE + 410  # the events to resume from are no longer retained
     TOO_MANY = CLOSE_CODE_BASE + 429  # the server's or this client's watcher limit
     # "Try again later": daphne (autobahn) can only send 1000 or 3000-4999, not 1013.

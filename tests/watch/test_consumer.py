@@ -123,12 +123,16 @@ async def open_sockets() -> AsyncIterator[list[WebsocketCommunicator]]:
 
 
 async def _watch(
-    sockets: list[WebsocketCommunicator], query: str = "", headers: list[tuple[bytes, bytes]] | None = None
+    sockets: list[WebsocketCommunicator],
+    query: str = "",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    application: Any = APPLICATION,
+    subprotocols: list[str] | None = None,
 ) -> WebsocketCommunicator:
     """Open ``/ws/watch?query`` and assert the handshake was accepted."""
-    communicator = WebsocketCommunicator(APPLICATION, f"/ws/watch?{query}", headers=headers)
+    communicator = WebsocketCommunicator(application, f"/ws/watch?{query}", headers=headers, subprotocols=subprotocols)
     sockets.append(communicator)
-    connected, _ = await communicator.connect(timeout=RECEIVE_TIMEOUT)
+    connected, communicator.subprotocol = await communicator.connect(timeout=RECEIVE_TIMEOUT)
     assert connected, "the handshake was refused"
     return communicator
 
@@ -155,17 +159,33 @@ def _revisions(frames: list[dict[str, Any]]) -> list[int]:
     return [frame["revision"] for frame in frames]
 
 
+def _behind_a_full_socket(room: asyncio.Event) -> Any:
+    """The application behind a server whose ``send`` of a frame waits until ``room`` is set, as
+    uvicorn's does while the client reads nothing."""
+    wait = room.wait
+
+    async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def send_when_there_is_room(message: dict[str, Any]) -> None:
+            if message["type"] == "websocket.send":
+                await wait()
+            await send(message)
+
+        await APPLICATION(scope, receive, send_when_there_is_room)
+
+    return application
+
+
 def _gate_sends(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
     """Hold every event frame the consumer sends until the returned event is set: a client not
     reading on a server that applies back-pressure (uvicorn), which keeps the consumer stuck in send()."""
     gate = asyncio.Event()
-    original_send_frame = consumers.WatchConsumer._send_frame
+    original_send = consumers.WatchConsumer._send
 
-    async def send_frame_when_the_client_reads(self: Any, revision: int, key: str, text: str) -> None:
+    async def send_when_the_client_reads(self: Any, text: str, size: int) -> None:
         await gate.wait()
-        await original_send_frame(self, revision, key, text)
+        await original_send(self, text, size)
 
-    monkeypatch.setattr(consumers.WatchConsumer, "_send_frame", send_frame_when_the_client_reads)
+    monkeypatch.setattr(consumers.WatchConsumer, "_send", send_when_the_client_reads)
     return gate
 
 
@@ -428,6 +448,58 @@ async def test_a_gap_older_than_the_history_ends_the_watch_with_compacted(small_
     assert await _closed_with(ws) == 4410
 
 
+# --- a watcher that stops reading ------------------------------------------------------------
+
+LIMIT = 2000  # bytes: KV_WATCH_BUFFER_BYTES of these tests
+PADDING = "p" * 500  # each event frame is about 560 bytes
+
+
+async def test_a_watcher_that_stops_reading_is_closed_4408_when_its_unsent_events_pass_the_limit(
+    store, open_sockets, settings
+):
+    settings.KV_WATCH_BUFFER_BYTES = LIMIT
+    start = watcher_count()
+    gate = asyncio.Event()  # never set: the client reads nothing
+    ws = await _watch(open_sockets, application=_behind_a_full_socket(gate))
+    for i in range(3):
+        await store.put(f"k{i}", PADDING)  # one frame at the server, two queued: about 1700 bytes unsent
+    assert await ws.receive_nothing(QUIET)
+    assert watcher_count() == start + 1
+    await store.put("k3", PADDING)
+    assert await _closed_with(ws) == CloseCode.TOO_SLOW == 4408
+    assert watcher_count() == start, "the slot is given back at once, not when the client finally leaves"
+    await store.put("k4", PADDING)
+    gate.set()
+    assert await ws.receive_nothing(QUIET), "nothing may follow the close"
+
+
+async def test_an_event_larger_than_the_limit_reaches_a_watcher_that_keeps_up(store, open_sockets, settings):
+    settings.KV_WATCH_BUFFER_BYTES = LIMIT
+    ws = await _watch(open_sockets)
+    for i in range(3):
+        await store.put("big", PADDING * 10 + str(i))  # 5 KB values, 10 KB frames with their prev
+        [frame] = await _frames(ws, 1)
+        assert frame["revision"] == i + 1
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_a_resumed_watcher_gets_a_backlog_larger_than_the_limit_at_its_own_pace(store, open_sockets, settings):
+    # Catching up is not buffered: replayed events go one at a time as the client reads, and
+    # live ones wait in the store meanwhile, so resuming after a 4408 never meets another.
+    settings.KV_WATCH_BUFFER_BYTES = LIMIT
+    await _put_many(store, 30, "old")
+    gate = asyncio.Event()
+    ws = await _watch(open_sockets, "after=0", application=_behind_a_full_socket(gate))
+    for i in range(30):
+        await store.put(f"live{i}", PADDING)  # 17 KB more while the client reads nothing
+    await asyncio.sleep(QUIET)
+    gate.set()
+    assert _revisions(await _frames(ws, 60)) == list(range(1, 61))
+    await store.put("after", "x")
+    assert _revisions(await _frames(ws, 1)) == [61]
+    assert await ws.receive_nothing(QUIET)
+
+
 # --- the receive loop ----------------------------------------------------------------------------
 
 
@@ -441,26 +513,22 @@ async def test_a_disconnect_ends_the_consumer_and_leaves_the_group(store, open_s
     assert channel not in layer.groups.get(WATCH_GROUP, {})
 
 
-async def test_a_disconnect_during_a_delivery_waits_for_the_delivery_to_finish(store, open_sockets, monkeypatch):
-    gate = _gate_sends(monkeypatch)
+async def test_a_disconnect_while_a_send_waits_for_the_client_ends_the_consumer_at_once(
+    store, open_sockets, monkeypatch
+):
+    gate = _gate_sends(monkeypatch)  # never opened: the client reads nothing before it leaves
+    start = watcher_count()
     ws = await _watch(open_sockets)
-    seen_at_disconnect: list[int] = []
-    original_disconnect = consumers.WatchConsumer.disconnect
-
-    async def recording_disconnect(self: Any, code: int) -> None:
-        seen_at_disconnect.append(self.last)
-        await original_disconnect(self, code)
-
-    monkeypatch.setattr(consumers.WatchConsumer, "disconnect", recording_disconnect)
     await store.put("a", "1")
-    await asyncio.sleep(QUIET)  # the feed is now held inside the delivery of revision 1
+    await asyncio.sleep(QUIET)  # the sender is now held inside the send of revision 1
+    assert _tasks("_send_until_closed")
     await ws.send_input({"type": "websocket.disconnect", "code": 1000})
-    await asyncio.sleep(QUIET)
-    assert seen_at_disconnect == []
-    gate.set()
     await ws.wait(RECEIVE_TIMEOUT)
     open_sockets.clear()
-    assert seen_at_disconnect == [1]
+    await asyncio.sleep(0)  # let the cancelled sender finish
+    assert not gate.is_set()
+    assert not _tasks("_send_until_closed")
+    assert watcher_count() == start
 
 
 async def test_client_frames_during_a_delivery_do_not_stop_the_feed(store, open_sockets, monkeypatch):
@@ -497,23 +565,24 @@ async def test_a_cancelled_consumer_gives_its_channel_back_to_the_layer(store, s
     await asyncio.sleep(QUIET)
     assert channel in layer.channels  # the feed waits on it
     assert watcher_count() == start + 1
-    assert _sync_tasks()
+    assert _tasks("_sync_periodically")
     ws.future.cancel()  # what daphne does to an application that outlives its connection
     with pytest.raises(asyncio.CancelledError):
         await ws.future
     await asyncio.sleep(0)  # let the cancelled sync task finish
     assert channel not in layer.channels
     assert watcher_count() == start, "a cancelled watch must give its watcher slot back"
-    assert not _sync_tasks(), "a cancelled watch must stop its sync timer"
+    assert not _tasks("_sync_periodically"), "a cancelled watch must stop its sync timer"
+    assert not _tasks("_send_until_closed"), "a cancelled watch must stop its sender"
     assert channel not in layer.groups.get(WATCH_GROUP, ())
 
 
-def _sync_tasks() -> list[asyncio.Task]:
-    """The watchers' periodic sync tasks still running on this loop."""
+def _tasks(method: str) -> list[asyncio.Task]:
+    """The watchers' tasks running ``WatchConsumer.<method>`` still alive on this loop."""
     return [
         task
         for task in asyncio.all_tasks()
-        if not task.done() and task.get_coro().__qualname__ == "WatchConsumer._sync_periodically"
+        if not task.done() and task.get_coro().__qualname__ == f"WatchConsumer.{method}"
     ]
 
 
@@ -676,8 +745,8 @@ async def test_a_frame_for_a_client_that_just_left_is_dropped_quietly(error):
     # The client closed while events were flowing: the disconnect message is on its way and
     # ends the consumer; the frame in between must not end it with a traceback first.
     consumer = _consumer_whose_peer(error)
-    await consumer._send_frame(7, "k", "{}")
-    assert consumer.last == 7
+    await consumer._send("{}", 2)
+    assert consumer.closing
     await consumer.refuse(StoreUnavailable("try again later"))
 
 
@@ -685,4 +754,4 @@ async def test_a_frame_for_a_client_that_just_left_is_dropped_quietly(error):
 async def test_any_other_send_failure_still_propagates(error):
     consumer = _consumer_whose_peer(error)
     with pytest.raises(type(error)):
-        await consumer._send_frame(7, "k", "{}")
+        await consumer._send("{}", 2)
