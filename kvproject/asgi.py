@@ -1,6 +1,7 @@
 """ASGI entry point for daphne, uvicorn and runserver: HTTP to Django, websockets to Channels."""
 
 import os
+import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kvproject.settings")
 
@@ -18,6 +19,10 @@ from kvapp.server.startup import freeze_startup_objects, open_store_or_exit, rel
 
 open_store_or_exit()
 raise_daphne_message_limit()
+if "daphne.server" in sys.modules:  # daphne or runserver serves: adapt its websocket before it builds one
+    from kvapp.server.daphne_websocket import adapt_daphne_websockets
+
+    adapt_daphne_websockets()
 freeze_startup_objects()  # last: everything loaded so far lives as long as the process
 relax_young_collections()
 
