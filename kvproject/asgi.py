@@ -14,11 +14,9 @@ with refusing_bad_environment():
 
 # Below the set-up: these need Django's settings and apps.
 from kvapp.server.application import build_application
-from kvapp.server.daphne_limits import raise_daphne_message_limit
 from kvapp.server.startup import freeze_startup_objects, open_store_or_exit, relax_young_collections
 
 open_store_or_exit()
-raise_daphne_message_limit()
 if "daphne.server" in sys.modules:  # daphne or runserver serves: adapt its websocket before it builds one
     from kvapp.server.daphne_websocket import adapt_daphne_websockets
 

@@ -1,4 +1,4 @@
-"""Daphne's websocket, adapted to the watch: back-pressure on send.
+"""Daphne's websocket, adapted to the watch: back-pressure on send, and limits on what clients send only.
 
 Used only when daphne is the server (``daphne`` or ``runserver``; ``kvproject.asgi``
 checks), since importing daphne's server installs its Twisted reactor. Daphne imports the
@@ -13,6 +13,17 @@ itself, only to stop reading while it could not write), and daphne's ``send`` of
 ``websocket.send`` waits while it is full, as uvicorn's does. The unsent frames then stay in the watcher's
 outbox, which counts and bounds them (``kvapp.watch.outbox``). Close frames do not wait: a
 watcher closed for not reading must be able to say so.
+
+**Message limits.** Autobahn has one ``maxMessagePayloadSize`` and applies it to what it
+*sends* as well as to what it receives (``maxFramePayloadSize`` only to what it receives).
+A watch event can be 12 MiB with the default limits (a put's value and the one it replaced,
+each 1 MiB, and six bytes per control character once JSON-escaped), so daphne's 1 MiB default
+closed every watch on such a write, over and over on every resume. Here kvstore's sends have
+no limit, and what clients send (the watch protocol has no client messages: pings, pongs,
+a close) is limited to CLIENT_MESSAGE_LIMIT, whatever ``--websocket-max-message-size`` and
+``--websocket-max-frame-size`` say. Past it autobahn used to drop the TCP connection without a
+word (``failByDrop``); it now closes with 1009 (message too big) and discards the rest of
+the frame unread into memory.
 
 **Closing.** After its close frame autobahn waits ``closeHandshakeTimeout`` for the client's
 answer and then drops the connection. A watcher closed for not reading (4408) only gets the
@@ -31,6 +42,7 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet.interfaces import IPushProducer, ITransport
 from zope.interface import implementer
 
+CLIENT_MESSAGE_LIMIT = 64 * 1024  # bytes: the largest frame or message a client may send
 CLOSE_HANDSHAKE_TIMEOUT = 10.0  # seconds a closed socket waits for the client to read up to its close
 SEND_MESSAGE = "websocket.send"
 
@@ -62,12 +74,15 @@ class SendWindow:
 
 
 class KVWebSocketProtocol(WebSocketProtocol):
-    """Daphne's websocket protocol with a send window, and a longer wait for a client to reach a close.
+    """Daphne's websocket protocol with a send window, unlimited sends and limited client messages.
 
-    A class attribute wins over the factory's option: autobahn copies an option from the
+    Class attributes win over the factory's options: autobahn copies an option from the
     factory only to a protocol that has no such attribute.
     """
 
+    maxMessagePayloadSize = CLIENT_MESSAGE_LIMIT
+    maxFramePayloadSize = CLIENT_MESSAGE_LIMIT
+    failByDrop = False  # close with 1009 (or 1002 for a protocol error) instead of dropping the TCP connection
     closeHandshakeTimeout = CLOSE_HANDSHAKE_TIMEOUT
 
     def connectionMade(self) -> None:
@@ -81,6 +96,14 @@ class KVWebSocketProtocol(WebSocketProtocol):
         """Called when the connection is gone: release a send waiting for room (autobahn may have unregistered it)."""
         self.send_window.stopProducing()
         super().connectionLost(reason)
+
+    def sendMessage(self, payload: bytes, *args: Any, **kwargs: Any) -> None:
+        """Send without autobahn's message limit, which is meant here for what clients send."""
+        limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
+        try:
+            super().sendMessage(payload, *args, **kwargs)
+        finally:
+            self.maxMessagePayloadSize = limit
 
 
 def waiting_for_room(handle_reply: Reply) -> Reply:
