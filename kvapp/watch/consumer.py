@@ -17,10 +17,12 @@ Two tasks do the work, and only one of them ever waits for the client. The feed
 goes into the watcher's outbox (``kvapp.watch.outbox``, which bounds what a watcher that
 stops reading may hold, and closes it with 4408 past that); a gap or a confirmed loss
 switches the watcher to catching up. The sender is the only task that sends: it drains the
-outbox through the server's ``send``, which waits while the client's socket is full, and
-when catching up it replays the store's events after ``last`` at the client's pace (the feed
-drops live events meanwhile: the store has them). ``last`` moves in the feed while the
-watcher is live and in the sender while it catches up, never in both, so it needs no lock.
+outbox through the server's ``send``, which waits while the client's socket is full; when
+catching up it replays the store's events after ``last`` at the client's pace (the feed drops
+live events meanwhile: the store has them); and when it has sent nothing for ``progress``
+seconds it says how far the watcher has got. ``last`` moves in the feed while the watcher is
+live and in the sender while it catches up, never in both, so it needs no lock; and a
+progress frame, sent only when nothing is queued, never runs ahead of an unsent event.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 SYNC_INTERVAL = 1.0  # seconds between checks for a silently dropped last message
 SYNC_MESSAGE = "kv.sync"  # the marker a watcher posts to itself; dispatched to kv_sync
+PROGRESS_MIN, PROGRESS_MAX = 1, 3600  # seconds a client may ask for between progress frames
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,11 @@ class WatchRequest:
 
     prefix: str
     after: int | None  # replay the events after it; None: only writes from now on
+    progress: int | None  # seconds of silence after which a progress frame is sent; None: never
 
 
 class WatchConsumer(LayerFeedConsumer):
-    """``/ws/watch?prefix=P&after=R``: replay after R (if given), then live events."""
+    """``/ws/watch?prefix=P&after=R&progress=S``: replay after R (if given), then live events."""
 
     counted = False  # this socket holds a watcher slot and a group membership
     sync_task: asyncio.Task | None = None
@@ -80,13 +84,13 @@ class WatchConsumer(LayerFeedConsumer):
 
     async def connect(self) -> None:
         """Called on the handshake: check the request, then subscribe before reading the revision."""
-        self.prefix, self.last = "", 0
+        self.prefix, self.progress, self.last = "", None, 0
         self.client = _client_address(self.scope)
         try:
             request = self._parse_request()
         except KVError as exc:
             return await self.refuse(exc)
-        self.prefix = request.prefix
+        self.prefix, self.progress = request.prefix, request.progress
         add_watcher(self.client)
         self.counted = True  # from here on, release() undoes the count and the subscription
         try:
@@ -102,6 +106,7 @@ class WatchConsumer(LayerFeedConsumer):
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         """Complete the handshake (once)."""
         self.accepted = True
+        self.sent_at = asyncio.get_running_loop().time()
         await super().accept(subprotocol, headers)
 
     async def release(self) -> None:
@@ -202,7 +207,10 @@ class WatchConsumer(LayerFeedConsumer):
         if watcher_count() >= settings.max_watchers or watchers_of(self.client) >= settings.max_watchers_per_client:
             raise TooManyWatchers("too many watchers; try again later")
         after = _whole_number(query, "after", 0, MAX_REVISION, "after must be a whole number from 0 to {maximum}")
-        return WatchRequest(_first(query, "prefix") or "", after)
+        progress = _whole_number(
+            query, "progress", PROGRESS_MIN, PROGRESS_MAX, "progress must be whole seconds from {minimum} to {maximum}"
+        )
+        return WatchRequest(_first(query, "prefix") or "", after, progress)
 
     async def _start_from(self, after: int | None) -> None:
         """Subscribe, fix the starting revision, accept, then have the sender replay (if ``after`` was given).
@@ -246,7 +254,7 @@ class WatchConsumer(LayerFeedConsumer):
     # --- the sender ----------------------------------------------------------------------
 
     async def _send_until_closed(self) -> None:
-        """The one task that sends events: the outbox first, then any catch-up."""
+        """The one task that sends events: the outbox first, then any catch-up, then progress when quiet."""
         try:
             while not self.closing:
                 if self.outbox.frames:
@@ -255,7 +263,7 @@ class WatchConsumer(LayerFeedConsumer):
                 elif self.catching_up:
                     await self._catch_up()
                 else:
-                    await self.outbox.wait(None)
+                    await self._idle()
         except KVError as exc:
             await self.refuse(exc)
         except Exception:  # a fault here must not leave the socket open and silent
@@ -280,6 +288,25 @@ class WatchConsumer(LayerFeedConsumer):
         if not events or self.last >= self.behind:
             self.catching_up = False
 
+    async def _idle(self) -> None:
+        """Nothing to send: a progress frame if one is due, else wait for work (or until one is due)."""
+        quiet = self._quiet_for()
+        if quiet == 0.0:
+            await self._send_progress()
+        else:
+            await self.outbox.wait(quiet)
+
+    def _quiet_for(self) -> float | None:
+        """Seconds until a progress frame is due (0.0: now), or None when the client asked for none."""
+        if self.progress is None:
+            return None
+        return max(0.0, self.sent_at + self.progress - asyncio.get_running_loop().time())
+
+    async def _send_progress(self) -> None:
+        """Say that every matching event up to ``last`` has been sent: the client may resume after it."""
+        encoded = orjson.dumps({"type": "progress", "revision": self.last})
+        await self._send(encoded.decode(), len(encoded))
+
     async def _send(self, text: str, size: int) -> None:
         """Hand one text frame to the server, which may wait for room; a client that has left ends the sending."""
         self.outbox.sending(size)
@@ -291,6 +318,7 @@ class WatchConsumer(LayerFeedConsumer):
             self.closing = True  # its websocket.disconnect is on the way and ends the consumer
         finally:
             self.outbox.sent()
+        self.sent_at = asyncio.get_running_loop().time()
 
     async def _stop_sending(self) -> None:
         """From here on only the close is sent: stop the sender (unless it is the caller), drop the outbox."""

@@ -1,5 +1,5 @@
-"""The watch socket's protocol beyond events, against real server processes: what daphne does
-with a client frame over its limit."""
+"""The watch socket's protocol beyond events, against real server processes: progress frames
+(also across two processes on Redis), and what daphne does with a client frame over its limit."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 import requests
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from kvapp.testing.server import ServerProcess
+from tests.support.redis import RedisServer
 
 TIMEOUT = 10.0  # seconds for one frame, request or close
 TOKEN = "pässword with spaces"  # not ASCII, not URL-safe
+BUSY_WRITES = 20
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +33,22 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     finally:
         for server in started.values():
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two daphne processes sharing one private redis-server."""
+    directory = tmp_path_factory.mktemp("protocol-redis")
+    redis = RedisServer(directory / "redis").start()
+    pair: list[ServerProcess] = []
+    try:
+        for name in ("a", "b"):
+            pair.append(ServerProcess(directory / f"{name}.pickle", env={"KV_BACKEND": redis.url(0)}).start())
+        yield pair[0], pair[1]
+    finally:
+        for server in pair:
+            server.stop()
+        redis.stop()
 
 
 def headers(server: ServerProcess) -> dict[str, str]:
@@ -48,10 +66,54 @@ def put(server: ServerProcess, key: str, value: str = "v") -> int:
     return response.json()["revision"]
 
 
+def revision(server: ServerProcess) -> int:
+    response = requests.get(f"{server.url}/healthz", headers=headers(server), timeout=TIMEOUT)
+    return response.json()["revision"]
+
+
 def watch(server: ServerProcess, query: str, **options: Any) -> Any:
     """A watch with the token in the Authorization header (unless the options say otherwise)."""
     options.setdefault("additional_headers", headers(server))
     return connect(f"{server.ws_url}/ws/watch?{query}", open_timeout=TIMEOUT, ping_interval=None, **options)
+
+
+async def progress_reaching(ws: ClientConnection, target: int) -> list[dict[str, Any]]:
+    """Frames until a progress frame at ``target`` or beyond; fails on anything but progress frames."""
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(3 * TIMEOUT):
+        while not frames or frames[-1]["revision"] < target:
+            frames.append(json.loads(await ws.recv()))
+            assert frames[-1]["type"] == "progress", frames
+    return frames
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_a_quiet_prefix_is_told_how_far_the_store_got_and_resumes_from_there(kind, servers):
+    server = servers[kind]
+    async with watch(server, "prefix=quiet/&progress=1") as ws:
+        for i in range(BUSY_WRITES):
+            await asyncio.to_thread(put, server, f"busy/{kind}/{i}")
+        end = await asyncio.to_thread(revision, server)
+        frames = await progress_reaching(ws, end)
+    assert frames[-1] == {"type": "progress", "revision": end}
+    async with watch(server, f"prefix=quiet/&after={end}&progress=1") as resumed:
+        written = await asyncio.to_thread(put, server, f"quiet/{kind}")
+        frame = json.loads(await asyncio.wait_for(resumed.recv(), TIMEOUT))
+    assert (frame["type"], frame["key"], frame["revision"]) == ("put", f"quiet/{kind}", written)
+
+
+@pytest.mark.redis
+async def test_progress_on_one_process_reaches_the_writes_another_took_on_redis(redis_pair):
+    watched, written = redis_pair
+    async with watch(watched, "prefix=quiet/&progress=1") as ws:
+        for i in range(BUSY_WRITES):
+            await asyncio.to_thread(put, written, f"busy/{i}")
+        end = await asyncio.to_thread(revision, written)
+        frames = await progress_reaching(ws, end)
+    assert frames[-1] == {"type": "progress", "revision": end}
 
 
 # --- client frames -------------------------------------------------------------------------

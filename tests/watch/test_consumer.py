@@ -159,10 +159,11 @@ def _revisions(frames: list[dict[str, Any]]) -> list[int]:
     return [frame["revision"] for frame in frames]
 
 
-def _behind_a_full_socket(room: asyncio.Event) -> Any:
-    """The application behind a server whose ``send`` of a frame waits until ``room`` is set, as
-    uvicorn's does while the client reads nothing."""
-    wait = room.wait
+def _behind_a_full_socket(room: asyncio.Event | asyncio.Semaphore) -> Any:
+    """The application behind a server whose ``send`` of a frame waits for room, as uvicorn's (and
+    daphne's, adapted) does while the client reads nothing: until the event is set, or for one
+    permit of the semaphore per frame."""
+    wait = room.wait if isinstance(room, asyncio.Event) else room.acquire
 
     async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         async def send_when_there_is_room(message: dict[str, Any]) -> None:
@@ -498,6 +499,66 @@ async def test_a_resumed_watcher_gets_a_backlog_larger_than_the_limit_at_its_own
     await store.put("after", "x")
     assert _revisions(await _frames(ws, 1)) == [61]
     assert await ws.receive_nothing(QUIET)
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("progress", ["0", "3601", "x", "-1", "1.5", "%C2%B2", "9" * 100])
+async def test_bad_progress_closes_4400(store, open_sockets, progress):
+    ws = await _watch(open_sockets, f"progress={progress}")
+    frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    assert frame == {"type": "error", "error": "progress must be whole seconds from 1 to 3600"}
+    assert await _closed_with(ws) == 4400
+
+
+async def test_a_quiet_watch_is_told_how_far_the_store_has_got_every_progress_seconds(store, open_sockets):
+    ws = await _watch(open_sockets, "prefix=quiet/&progress=1")
+    await store.put("busy/a", "1")
+    await store.put("busy/b", "2")
+    assert await ws.receive_nothing(0.5)
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "progress", "revision": 2}
+    await store.put("quiet/x", "3")
+    assert _revisions(await _frames(ws, 1)) == [3]  # an event restarts the quiet time
+    assert await ws.receive_nothing(0.5)
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "progress", "revision": 3}
+
+
+async def test_without_progress_a_quiet_watch_gets_nothing(store, open_sockets):
+    ws = await _watch(open_sockets, "prefix=quiet/")
+    await store.put("busy/a", "1")
+    assert await ws.receive_nothing(1.5)
+
+
+async def test_progress_never_passes_an_event_that_has_not_been_sent(store, open_sockets):
+    room = asyncio.Semaphore(0)  # the client reads one frame per permit
+    ws = await _watch(open_sockets, "progress=1", application=_behind_a_full_socket(room))
+    await store.put("k", "1")
+    await store.put("k", "2")
+    await asyncio.sleep(1.5)  # quiet for longer than progress while both events wait for the client
+    frames = []
+    for _ in range(3):
+        room.release()
+        frames.append(await ws.receive_json_from(timeout=RECEIVE_TIMEOUT))
+    assert [(frame["type"], frame["revision"]) for frame in frames] == [("put", 1), ("put", 2), ("progress", 2)]
+
+
+async def test_progress_waits_for_a_dropped_event_to_be_filled_from_the_store(
+    store, open_sockets, settings, monkeypatch
+):
+    # What the Redis layer may do: lose the last message. The store is at 2, but the watcher
+    # has sent only 1, so that is what progress may say until the sync fills the gap.
+    monkeypatch.setattr(consumers, "SYNC_INTERVAL", 60.0)
+    monkeypatch.setattr(DroppingLayer, "drop", {2})
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}.DroppingLayer"}}
+    ws = await _watch(open_sockets, "progress=1")
+    await store.put("k", "1")
+    await store.put("k", "2")
+    assert _revisions(await _frames(ws, 1)) == [1]
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "progress", "revision": 1}
+    await store.put("k", "3")  # reveals the gap: 2 comes from the store, then 3, then progress 3
+    frames = [await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) for _ in range(3)]
+    assert [(frame["type"], frame["revision"]) for frame in frames] == [("put", 2), ("put", 3), ("progress", 3)]
 
 
 # --- the receive loop ----------------------------------------------------------------------------
