@@ -47,7 +47,7 @@ from kvapp.store.validation import MAX_REVISION
 from kvapp.watch.broadcast import WATCH_GROUP, Frame, encode_frame
 from kvapp.watch.feed import LayerFeedConsumer
 from kvapp.watch.outbox import Outbox
-from kvapp.watch.protocol import CloseCode, close_code_for
+from kvapp.watch.protocol import CloseCode, accepted_subprotocol, close_code_for, offered_token
 from kvapp.watch.revision_poll import revision_poll
 from kvapp.watch.watchers import add_watcher, remove_watcher, watcher_count, watchers_of
 
@@ -104,10 +104,10 @@ class WatchConsumer(LayerFeedConsumer):
         self.send_task = asyncio.create_task(self._send_until_closed())
 
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
-        """Complete the handshake (once)."""
+        """Complete the handshake (once), with the ``kvstore`` subprotocol if the client offered it."""
         self.accepted = True
         self.sent_at = asyncio.get_running_loop().time()
-        await super().accept(subprotocol, headers)
+        await super().accept(subprotocol or accepted_subprotocol(self.scope.get("subprotocols") or ()), headers)
 
     async def release(self) -> None:
         """Called when the consumer ends or is closed: stop its tasks, give back the slot, leave the group."""
@@ -195,14 +195,15 @@ class WatchConsumer(LayerFeedConsumer):
     # --- the request and the start -------------------------------------------------------
 
     def _parse_request(self) -> WatchRequest:
-        """Read the query and the token (header or query), and enforce the watcher limits."""
+        """Read the query and the token (header, subprotocol or query), and enforce the watcher limits."""
         try:  # strict: a prefix of mangled bytes would silently watch the wrong keys
             query = parse_qs(self.scope.get("query_string", b"").decode("utf-8"), errors="strict")
         except UnicodeDecodeError:
             raise BadWatchRequest("the query string is not valid UTF-8 (check its percent-encoding)") from None
         headers = dict(self.scope.get("headers", []))
         authorization = headers.get(b"authorization", b"").decode("latin-1") or None
-        check_token(authorization, _first(query, "token"))
+        token = offered_token(self.scope.get("subprotocols") or ())
+        check_token(authorization, _first(query, "token") if token is None else token)
         settings = kv_settings()
         if watcher_count() >= settings.max_watchers or watchers_of(self.client) >= settings.max_watchers_per_client:
             raise TooManyWatchers("too many watchers; try again later")

@@ -1,9 +1,11 @@
 """The watch socket's protocol beyond events, against real server processes: progress frames
-(also across two processes on Redis), and what daphne does with a client frame over its limit."""
+(also across two processes on Redis), the token offered as a subprotocol, and what daphne does
+with a client frame over its limit."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +19,7 @@ from kvapp.testing.server import ServerProcess
 from tests.support.redis import RedisServer
 
 TIMEOUT = 10.0  # seconds for one frame, request or close
-TOKEN = "pässword with spaces"  # not ASCII, not URL-safe
+TOKEN = "pässword with spaces"  # not ASCII, not URL-safe: the subprotocol must carry it as it is
 BUSY_WRITES = 20
 
 
@@ -114,6 +116,32 @@ async def test_progress_on_one_process_reaches_the_writes_another_took_on_redis(
         end = await asyncio.to_thread(revision, written)
         frames = await progress_reaching(ws, end)
     assert frames[-1] == {"type": "progress", "revision": end}
+
+
+# --- the token as a subprotocol ------------------------------------------------------------
+
+
+def bearer_subprotocol(token: str) -> str:
+    return "kvstore.bearer." + base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_the_token_as_a_subprotocol_opens_the_watch_and_never_reaches_the_log(kind, servers):
+    server = servers[kind]
+    offered = ["kvstore", bearer_subprotocol(TOKEN)]
+    async with watch(server, "prefix=sub/", additional_headers={}, subprotocols=offered) as ws:
+        assert ws.subprotocol == "kvstore"
+        written = await asyncio.to_thread(put, server, f"sub/{kind}")
+        assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["revision"] == written
+    async with watch(
+        server, "prefix=sub/", additional_headers={}, subprotocols=["kvstore", "kvstore.bearer.bm8"]
+    ) as ws:
+        assert ws.subprotocol == "kvstore"
+        assert json.loads(await ws.recv())["type"] == "error"
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert TOKEN not in server.log() and bearer_subprotocol(TOKEN) not in server.log()
 
 
 # --- client frames -------------------------------------------------------------------------

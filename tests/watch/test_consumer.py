@@ -8,6 +8,7 @@ manager), a temp pickle store, and the application composed exactly as the serve
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -675,6 +676,36 @@ async def test_token_accepted_from_query_or_header(store, open_sockets, settings
     ws = await _watch(open_sockets, query, headers=headers)
     await store.put("a", "1")
     assert _revisions(await _frames(ws, 1)) == [1]
+
+
+def _bearer(token: str) -> str:
+    """The subprotocol the page offers its token in: base64url of its UTF-8, unpadded."""
+    return "kvstore.bearer." + base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("token", ["t", "a longer token, with spaces!", "tökén ✓"])
+async def test_a_token_offered_as_a_subprotocol_is_accepted_with_kvstore_alone(store, open_sockets, settings, token):
+    settings.KV_TOKEN = token
+    ws = await _watch(open_sockets, subprotocols=["kvstore", _bearer(token)])
+    assert ws.subprotocol == "kvstore"  # never the one carrying the token
+    await store.put("a", "1")
+    assert _revisions(await _frames(ws, 1)) == [1]
+
+
+@pytest.mark.parametrize("bearer", ["kvstore.bearer.d3Jvbmc", "kvstore.bearer.%%%", "kvstore.bearer.é"])
+async def test_a_wrong_subprotocol_token_is_told_4401_on_a_socket_the_browser_keeps(
+    store, open_sockets, settings, bearer
+):
+    settings.KV_TOKEN = "t"
+    ws = await _watch(open_sockets, "token=t", subprotocols=["kvstore", bearer])
+    assert ws.subprotocol == "kvstore"  # a browser fails a handshake without it, and would never see 4401
+    assert (await ws.receive_json_from(timeout=RECEIVE_TIMEOUT))["type"] == "error"
+    assert await _closed_with(ws) == 4401
+
+
+async def test_a_client_offering_no_subprotocol_is_accepted_without_one(store, open_sockets):
+    ws = await _watch(open_sockets)
+    assert ws.subprotocol is None
 
 
 @pytest.mark.parametrize("origin", [b"http://evil.example", b"null", b"http://127.0.0.1.evil.example"])
