@@ -11,6 +11,8 @@ from django.core.checks import Error, Tags, Warning, register
 from kvapp.conf import kv_settings
 from kvapp.store import uses_redis
 
+EVENT_VALUES = 2  # a put's watch event carries its value and the value it replaced
+
 
 @register(Tags.compatibility)
 def check_kv_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
@@ -33,6 +35,15 @@ def check_kv_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Wa
                 "KV_MAX_BODY_BYTES is smaller than KV_MAX_VALUE_BYTES, so legal values are refused",
                 hint="Raise KV_MAX_BODY_BYTES to at least KV_MAX_VALUE_BYTES (6x allows escaped JSON).",
                 id="kvapp.E002",
+            )
+        )
+    if settings.watch_buffer_bytes < EVENT_VALUES * settings.max_value_bytes:
+        problems.append(
+            Warning(
+                "KV_WATCH_BUFFER_BYTES is smaller than one put event of the largest values (its value and the one "
+                "it replaced), so a watcher with such an event unsent is closed as too slow (4408) by the next one",
+                hint=f"Raise KV_WATCH_BUFFER_BYTES to at least {EVENT_VALUES} x KV_MAX_VALUE_BYTES.",
+                id="kvapp.W003",
             )
         )
     return problems

@@ -26,6 +26,7 @@ class KVSettings:
     txn_max_ops: int
     max_leases: int
     lease_max_ttl: int  # seconds
+    watch_buffer_bytes: int
 
 
 @cache
@@ -45,6 +46,7 @@ def kv_settings() -> KVSettings:
         txn_max_ops=settings.KV_TXN_MAX_OPS,
         max_leases=settings.KV_MAX_LEASES,
         lease_max_ttl=settings.KV_LEASE_MAX_TTL,
+        watch_buffer_bytes=settings.KV_WATCH_BUFFER_BYTES,
     )
 
 

@@ -1,6 +1,7 @@
 """ASGI entry point for daphne, uvicorn and runserver: HTTP to Django, websockets to Channels."""
 
 import os
+import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kvproject.settings")
 
@@ -14,14 +15,16 @@ with refusing_bad_environment():
 # Below the set-up: these need Django's settings and apps.
 from kvapp.server.application import build_application
 from kvapp.server.daphne_http import install_daphne_http
-from kvapp.server.daphne_limits import raise_daphne_message_limit
 from kvapp.server.startup import freeze_startup_objects, open_store_or_exit, relax_young_collections
 from kvapp.server.uvicorn_http import install_uvicorn_http
 
 open_store_or_exit()
-raise_daphne_message_limit()
 install_daphne_http()
 install_uvicorn_http()
+if "daphne.server" in sys.modules:  # daphne or runserver serves: adapt its websocket before it builds one
+    from kvapp.server.daphne_websocket import adapt_daphne_websockets
+
+    adapt_daphne_websockets()
 freeze_startup_objects()  # last: everything loaded so far lives as long as the process
 relax_young_collections()
 

@@ -66,6 +66,8 @@ KV_MAX_WATCHERS_PER_CLIENT = env_int("KV_MAX_WATCHERS_PER_CLIENT", 2_000, minimu
 KV_TXN_MAX_OPS = env_int("KV_TXN_MAX_OPS", 128, minimum=1)  # compares, and ops per branch
 KV_MAX_LEASES = env_int("KV_MAX_LEASES", 100_000, minimum=1)  # live leases
 KV_LEASE_MAX_TTL = env_int("KV_LEASE_MAX_TTL", 86_400, minimum=1)  # seconds
+# Unsent events a watcher may hold before it is closed as too slow (4408): 8 MiB.
+KV_WATCH_BUFFER_BYTES = env_int("KV_WATCH_BUFFER_BYTES", 8 * MIB, minimum=1)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = KV_MAX_BODY_BYTES
 

@@ -33,6 +33,12 @@ def test_a_body_limit_below_the_value_limit_is_an_error() -> None:
     assert ids(check_kv_settings()) == ["kvapp.E002"]
 
 
+@pytest.mark.parametrize(("buffer", "expected"), [(2 * 1024 * 1024, []), (2 * 1024 * 1024 - 1, ["kvapp.W003"])])
+def test_a_watch_buffer_below_one_event_of_the_largest_values_is_warned_about(buffer: int, expected: list) -> None:
+    with override_settings(KV_WATCH_BUFFER_BYTES=buffer, KV_MAX_VALUE_BYTES=1024 * 1024):
+        assert ids(check_kv_settings()) == expected
+
+
 @pytest.mark.parametrize(
     ("token", "hosts", "debug", "expected"),
     [

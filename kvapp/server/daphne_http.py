@@ -9,7 +9,7 @@ line or a header line is over its line limit, and answers a bare 400 to headers 
 total or count limits.
 
 kvstore's channel, put on daphne's ``HTTPFactory`` at start-up (``kvproject/asgi.py``, as
-``daphne_limits`` patches daphne's websocket factory), keeps Twisted's parser and changes this:
+``daphne_websocket`` adapts daphne's websocket protocol), keeps Twisted's parser and changes this:
 
 - A Content-Length over KV_MAX_BODY_BYTES: the request is handed over at once as if it
   had no body, and the application answers 413 from the header, as under uvicorn (after

@@ -7,7 +7,7 @@ another host than the Host header did. h11 (plain uvicorn) refuses a head still 
 after 16 KiB, but uvicorn answers that, like every parse error, with a text 400.
 
 At start-up (``kvproject/asgi.py``) kvstore wraps methods of uvicorn's protocol classes, as
-``daphne_limits`` wraps daphne's websocket factory:
+``daphne_websocket`` adapts daphne's websocket protocol:
 
 - httptools: as the parser delivers each piece of the head, a target that is not a path
   is a 400, a target over ``MAX_REQUEST_LINE_BYTES`` a 414, and header fields over

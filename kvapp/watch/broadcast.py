@@ -8,6 +8,7 @@ than once per watcher; watchers filter by prefix themselves.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import orjson
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -18,12 +19,19 @@ WATCH_GROUP = "kv.watch"
 EVENTS_MESSAGE = "kv.events"  # dispatched to WatchConsumer.kv_events
 
 
-Frame = tuple[int, str, str]  # (revision, key, the event's JSON text as watchers receive it)
+class Frame(NamedTuple):
+    """An event as watchers send it. Through the Redis layer it arrives as a plain list of the same four."""
+
+    revision: int
+    key: str
+    text: str  # the event's JSON, as watchers receive it
+    size: int  # bytes of ``text`` in UTF-8, what sending it costs (``kvapp.watch.outbox``)
 
 
 def encode_frame(event: Event) -> Frame:
     """An event ready to send: the JSON is encoded once here, not once per watcher."""
-    return event.revision, event.key, orjson.dumps(event.as_message()).decode()
+    encoded = orjson.dumps(event.as_message())
+    return Frame(event.revision, event.key, encoded.decode(), len(encoded))
 
 
 async def publish_events(events: Sequence[Event]) -> None:

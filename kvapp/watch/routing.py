@@ -12,15 +12,16 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import path, re_path
 
 from kvapp.watch.consumer import WatchConsumer
-from kvapp.watch.protocol import CloseCode
+from kvapp.watch.protocol import CloseCode, accepted_subprotocol
 
 
 class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
     """Takes every websocket path the routes before it did not."""
 
     async def connect(self) -> None:
-        """Called on the handshake: accept only to say why, then close."""
-        await self.accept()
+        """Called on the handshake: accept only to say why, then close (a browser that offered the page's
+        subprotocols fails a handshake that names none, and would never see why)."""
+        await self.accept(accepted_subprotocol(self.scope.get("subprotocols") or ()))
         await self.send_json({"type": "error", "error": f"no such path: {self.scope['path']}"})
         await self.close(code=int(CloseCode.NOT_FOUND))  # autobahn refuses an int subclass
 

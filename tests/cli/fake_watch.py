@@ -18,16 +18,23 @@ def put_frames(*revisions: int) -> list[str]:
     return [json.dumps({"type": "put", "key": f"k{rev}", "value": "v", "revision": rev}) for rev in revisions]
 
 
+def progress_frame(revision: int) -> str:
+    """The frame a quiet watch gets: every event for its prefix up to ``revision`` has been sent."""
+    return json.dumps({"type": "progress", "revision": revision})
+
+
 class FakeWatchServer:
     """The n-th watch socket gets ``scripts[n]`` (the last one repeats); listings say ``revision``.
 
-    Records the ``after`` each socket asked for (absent: -1), so a test sees where a client resumed.
+    Records the ``after`` each socket asked for (absent: -1), so a test sees where a client resumed,
+    and each socket's whole query.
     """
 
     def __init__(self, scripts: list[Script], revision: int = 0) -> None:
         self.scripts = scripts
         self.revision = revision
         self.afters: list[int] = []
+        self.queries: list[dict[str, list[str]]] = []
         self._server: Server | None = None
 
     @property
@@ -63,7 +70,9 @@ class FakeWatchServer:
     def _watch(self, socket: ServerConnection) -> None:
         """One watch (one handler thread at a time: the client never opens two): frames, then the close."""
         assert socket.request is not None
-        self.afters.append(int(parse_qs(urlsplit(socket.request.path).query).get("after", ["-1"])[0]))
+        query = parse_qs(urlsplit(socket.request.path).query)
+        self.queries.append(query)
+        self.afters.append(int(query.get("after", ["-1"])[0]))
         frames, code = self.scripts[min(len(self.afters), len(self.scripts)) - 1]
         for frame in frames:
             socket.send(frame)

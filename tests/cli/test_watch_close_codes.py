@@ -1,4 +1,5 @@
-"""kvcli watch and the server's close codes: a watcher dropped for reading too slowly resumes at once."""
+"""kvcli watch and what the server says besides events: close codes (a watcher dropped for reading too
+slowly resumes at once) and progress frames."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from itertools import islice
 import pytest
 
 from kvcli.client import KVClient
+from kvcli.errors import BadResponse
 from kvcli.protocol import CloseCode
-from kvcli.watch import RECONNECT_DELAYS, WatchStream
-from tests.cli.fake_watch import FakeWatchServer, put_frames
+from kvcli.watch import PROGRESS_INTERVAL, RECONNECT_DELAYS, WatchStream
+from tests.cli.fake_watch import FakeWatchServer, progress_frame, put_frames
 
 
 class _StopRetrying(Exception):
@@ -60,3 +62,27 @@ def test_a_watcher_too_slow_for_even_one_event_is_backed_off() -> None:
             list(revisions(stream, 1))
     assert sleeps == list(RECONNECT_DELAYS[1:4])  # the first retry was at once, the next ones wait
     assert len(server.afters) == 4
+
+
+def test_a_progress_frame_moves_the_resume_point_and_prints_nothing() -> None:
+    # A quiet prefix on a busy store: the server says how far it has got, so the watch resumes
+    # from there rather than from its last event, which the history may no longer reach.
+    notes: list[str] = []
+    scripts = [([*put_frames(2), progress_frame(40)], 1001), ([progress_frame(30), *put_frames(41)], 1000)]
+    with FakeWatchServer(scripts, revision=41) as server:
+        stream = WatchStream(KVClient(server.url), "", 0, notes.append, sleep=lambda seconds: None)
+        assert list(revisions(stream, 2)) == [2, 41]
+    assert server.afters == [0, 40]  # and a progress behind the last one seen changes nothing
+    assert [query["progress"] for query in server.queries] == [[str(PROGRESS_INTERVAL)]] * 2
+    assert notes == [  # the progress frames themselves print nothing
+        "watching all keys after rev 0 (Ctrl+C to stop)",
+        "watch: connection lost (the server closed the connection); reconnecting after rev 40",
+        "watch: reconnected, resuming after rev 40",
+    ]
+
+
+def test_a_progress_frame_without_a_revision_is_a_bad_response() -> None:
+    with FakeWatchServer([(['{"type": "progress", "revision": "40"}'], 1000)]) as server:
+        stream = WatchStream(KVClient(server.url), "", 0, lambda note: None)
+        with pytest.raises(BadResponse, match=r"progress frame"):
+            list(revisions(stream, 1))

@@ -26,6 +26,7 @@ import pytest
 import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Close
 
 from kvapp.testing.server import ServerProcess
 from kvapp.watch.protocol import CloseCode
@@ -313,56 +314,77 @@ def _idle_socket(server: ServerProcess) -> socket.socket:
     return sock
 
 
-async def _idle_watcher_then_read_all(server: ServerProcess, writes: int) -> tuple[list[dict], list[Done], int, Any]:
+async def _idle_watcher_then_read_all(
+    server: ServerProcess, writes: int
+) -> tuple[list[dict], list[Done], int, Any, int]:
     """Open a watcher that reads nothing while ``writes`` racing writes finish, then read what it gets.
 
     A few more writes go on while it reads, so a hole left by dropped messages would be
     followed by live events (the case a gap check must catch, not only a dropped tail).
-    Returns the frames, the acknowledged writes, the revision before them, and the close
-    frame (None if the socket stayed open). The writes completing at all while the watcher
-    reads nothing is the check that a slow watcher does not hold writers up.
+    A watcher the server dropped for falling behind resumes after the last event it got, as
+    every client must: closed with 4408, or reset if it read only after the server stopped
+    waiting for it to reach that close. Returns the frames of every connection in order, the
+    acknowledged writes, the revision before them, the last close frame (None if the socket
+    stayed open), and how many times it was dropped. The writes completing at all while the
+    watcher reads nothing is the check that a slow watcher does not hold writers up.
     """
     base = server.url
     start = current_revision(base)
     ops = [Op("put", f"idle/{i % 100}", f"i{i}" + IDLE_PADDING) for i in range(writes)]
     tail = [Op("put", f"idle/tail/{i}", f"t{i}") for i in range(IDLE_TAIL_WRITES)]
     end = start + writes + IDLE_TAIL_WRITES  # all puts: every op is one revision
+    frames: list[dict[str, Any]] = []
+    dropped = 0
     async with watch(server, "prefix=idle/", sock=_idle_socket(server), max_queue=1, compression=None) as ws:
         async with asyncio.timeout(60):
             done = await write_concurrently(base, ops)
         tail_writing = asyncio.create_task(write_concurrently(base, tail, writers=1))
-        frames: list[dict[str, Any]] = []
-        close = None
-        try:
-            async with asyncio.timeout(FRAME_TIMEOUT):
-                while not frames or (frames[-1].get("revision", 0) < end and frames[-1]["type"] != "compacted"):
-                    frames.append(json.loads(await ws.recv()))
-        except ConnectionClosed as exc:
-            close = exc.rcvd
-        if frames and frames[-1]["type"] == "compacted":
-            with pytest.raises(ConnectionClosed) as closed:
-                await ws.recv()
-            close = closed.value.rcvd
-        done += await tail_writing
+        close = await _read_until(ws, frames, end)
+    while close is not None and close.code in (CloseCode.TOO_SLOW, ABNORMAL_CLOSURE):
+        dropped += 1
+        after = frames[-1]["revision"] if frames else start
+        async with watch(server, f"prefix=idle/&after={after}") as resumed:
+            close = await _read_until(resumed, frames, end)
+    done += await tail_writing
     assert len(done) == writes + IDLE_TAIL_WRITES
-    return frames, done, start, close
+    return frames, done, start, close, dropped
+
+
+ABNORMAL_CLOSURE = 1006  # what a client reports for a connection that ended without a close frame
+
+
+async def _read_until(ws: ClientConnection, frames: list[dict[str, Any]], end: int) -> Close | None:
+    """Append frames until one at ``end`` or a ``compacted`` one; the close frame if the socket closed."""
+    try:
+        async with asyncio.timeout(FRAME_TIMEOUT):
+            while not frames or (frames[-1].get("revision", 0) < end and frames[-1]["type"] != "compacted"):
+                frames.append(json.loads(await ws.recv()))
+    except ConnectionClosed as exc:
+        return exc.rcvd or Close(ABNORMAL_CLOSURE, "no close frame")
+    if frames[-1]["type"] == "compacted":
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        return closed.value.rcvd
+    return None
 
 
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
 async def test_a_watcher_that_read_nothing_during_3000_writes_then_gets_all_in_order(
     kind, daphne_server, uvicorn_server
 ):
-    # daphne buffers whatever the client does not read; uvicorn pushes back, so the watcher's
-    # channel overflows and the dropped events must come from the store's retained events.
+    # 12 MB of events: the server holds at most KV_WATCH_BUFFER_BYTES (8 MiB) of them for a
+    # watcher that does not read, then closes it with 4408, and the resumed watch replays the
+    # rest from the store's retained events.
     server = daphne_server if kind == "daphne" else uvicorn_server
-    frames, done, start, close = await _idle_watcher_then_read_all(server, 3000)
+    frames, done, start, close, dropped = await _idle_watcher_then_read_all(server, 3000)
     assert close is None, f"closed with {close}: {frames[-1:]}"
+    assert dropped == 1
     assert_stream_matches(frames, done, start + 1, start + 3000 + IDLE_TAIL_WRITES)
     assert_commit_order(frames)
 
 
 async def test_an_idle_watcher_past_a_small_history_gets_everything_or_compacted_never_a_hole(small_history_server):
-    frames, done, start, close = await _idle_watcher_then_read_all(small_history_server, 3000)
+    frames, done, start, close, _ = await _idle_watcher_then_read_all(small_history_server, 3000)
     end = start + len(done)
     if frames and frames[-1]["type"] == "compacted":
         events = frames[:-1]
@@ -392,25 +414,48 @@ async def test_events_for_the_largest_values_reach_watchers_on_every_server(
 ):
     # A put's event carries its value and the value it replaced, each up to the 1 MiB value
     # limit and six times that once JSON escapes control characters: a 12 MiB frame, far
-    # over daphne's default 1 MiB websocket message size.
+    # over daphne's default 1 MiB websocket message size. Events this large are larger than
+    # the default KV_WATCH_BUFFER_BYTES too, so a live watcher with one of them unsent when the
+    # next arrives is closed as too slow (4408) and resumes; the replay is sent at its pace.
     largest = 1024 * 1024
     values = ["\x01" * largest, "\x02" * largest, "small"]
     servers = {"daphne": daphne_server, "uvicorn": uvicorn_server}
     with contextlib.ExitStack() as stack:
         server = servers.get(kind) or stack.enter_context(ServerProcess(tmp_path / "store.pickle", kind=kind))
         start = current_revision(server.url)
-        async with watch(server, "prefix=largest/", max_size=None) as ws:
-            with requests.Session() as session:
-                for value in values:
-                    response = session.put(f"{server.url}/api/v1/kv/largest/{kind}", json={"value": value}, timeout=30)
-                    assert response.status_code == 200, response.text
-            frames = await read_frames(ws, len(values))
+        reading = asyncio.create_task(_frames_resuming(server, "prefix=largest/", start, len(values)))
+        await _until_watchers(server.url, 1)
+        await asyncio.to_thread(_put_values, server, f"largest/{kind}", values)
+        frames = await reading
         assert [(frame["value"], frame["prev"]) for frame in frames] == list(
             zip(values, [None, *values[:-1]], strict=True)
         )
         async with watch(server, f"prefix=largest/&after={start}", max_size=None) as resumed:
             assert [frame["value"] for frame in await read_frames(resumed, len(values))] == values
         assert "Traceback" not in server.log()
+
+
+def _put_values(server: ServerProcess, key: str, values: list[str]) -> None:
+    """Put each value in turn on one keep-alive session."""
+    with requests.Session() as session:
+        for value in values:
+            response = session.put(f"{server.url}/api/v1/kv/{key}", json={"value": value}, timeout=30)
+            assert response.status_code == 200, response.text
+
+
+async def _frames_resuming(server: ServerProcess, query: str, after: int, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` events after ``after``, resuming after the last one seen when closed as too slow."""
+    frames: list[dict[str, Any]] = []
+    while len(frames) < count:
+        last = frames[-1]["revision"] if frames else after
+        async with watch(server, f"{query}&after={last}", max_size=None) as ws:
+            try:
+                async with asyncio.timeout(FRAME_TIMEOUT):
+                    while len(frames) < count:
+                        frames.append(json.loads(await ws.recv()))
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None and closed.rcvd.code == CloseCode.TOO_SLOW, closed
+    return frames
 
 
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])

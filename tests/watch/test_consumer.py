@@ -8,6 +8,7 @@ manager), a temp pickle store, and the application composed exactly as the serve
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,12 +125,16 @@ async def open_sockets() -> AsyncIterator[list[WebsocketCommunicator]]:
 
 
 async def _watch(
-    sockets: list[WebsocketCommunicator], query: str = "", headers: list[tuple[bytes, bytes]] | None = None
+    sockets: list[WebsocketCommunicator],
+    query: str = "",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    application: Any = APPLICATION,
+    subprotocols: list[str] | None = None,
 ) -> WebsocketCommunicator:
     """Open ``/ws/watch?query`` and assert the handshake was accepted."""
-    communicator = WebsocketCommunicator(APPLICATION, f"/ws/watch?{query}", headers=headers)
+    communicator = WebsocketCommunicator(application, f"/ws/watch?{query}", headers=headers, subprotocols=subprotocols)
     sockets.append(communicator)
-    connected, _ = await communicator.connect(timeout=RECEIVE_TIMEOUT)
+    connected, communicator.subprotocol = await communicator.connect(timeout=RECEIVE_TIMEOUT)
     assert connected, "the handshake was refused"
     return communicator
 
@@ -156,17 +161,34 @@ def _revisions(frames: list[dict[str, Any]]) -> list[int]:
     return [frame["revision"] for frame in frames]
 
 
+def _behind_a_full_socket(room: asyncio.Event | asyncio.Semaphore) -> Any:
+    """The application behind a server whose ``send`` of a frame waits for room, as uvicorn's (and
+    daphne's, adapted) does while the client reads nothing: until the event is set, or for one
+    permit of the semaphore per frame."""
+    wait = room.wait if isinstance(room, asyncio.Event) else room.acquire
+
+    async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def send_when_there_is_room(message: dict[str, Any]) -> None:
+            if message["type"] == "websocket.send":
+                await wait()
+            await send(message)
+
+        await APPLICATION(scope, receive, send_when_there_is_room)
+
+    return application
+
+
 def _gate_sends(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
     """Hold every event frame the consumer sends until the returned event is set: a client not
     reading on a server that applies back-pressure (uvicorn), which keeps the consumer stuck in send()."""
     gate = asyncio.Event()
-    original_send_frame = consumers.WatchConsumer._send_frame
+    original_send = consumers.WatchConsumer._send
 
-    async def send_frame_when_the_client_reads(self: Any, revision: int, key: str, text: str) -> None:
+    async def send_when_the_client_reads(self: Any, text: str, size: int) -> None:
         await gate.wait()
-        await original_send_frame(self, revision, key, text)
+        await original_send(self, text, size)
 
-    monkeypatch.setattr(consumers.WatchConsumer, "_send_frame", send_frame_when_the_client_reads)
+    monkeypatch.setattr(consumers.WatchConsumer, "_send", send_when_the_client_reads)
     return gate
 
 
@@ -437,6 +459,118 @@ async def test_a_gap_older_than_the_history_ends_the_watch_with_compacted(small_
     assert await _closed_with(ws) == 4410
 
 
+# --- a watcher that stops reading ------------------------------------------------------------
+
+LIMIT = 2000  # bytes: KV_WATCH_BUFFER_BYTES of these tests
+PADDING = "p" * 500  # each event frame is about 560 bytes
+
+
+async def test_a_watcher_that_stops_reading_is_closed_4408_when_its_unsent_events_pass_the_limit(
+    store, open_sockets, settings
+):
+    settings.KV_WATCH_BUFFER_BYTES = LIMIT
+    start = watcher_count()
+    gate = asyncio.Event()  # never set: the client reads nothing
+    ws = await _watch(open_sockets, application=_behind_a_full_socket(gate))
+    for i in range(3):
+        await store.put(f"k{i}", PADDING)  # one frame at the server, two queued: about 1700 bytes unsent
+    assert await ws.receive_nothing(QUIET)
+    assert watcher_count() == start + 1
+    await store.put("k3", PADDING)
+    assert await _closed_with(ws) == CloseCode.TOO_SLOW == 4408
+    assert watcher_count() == start, "the slot is given back at once, not when the client finally leaves"
+    await store.put("k4", PADDING)
+    gate.set()
+    assert await ws.receive_nothing(QUIET), "nothing may follow the close"
+
+
+async def test_an_event_larger_than_the_limit_reaches_a_watcher_that_keeps_up(store, open_sockets, settings):
+    settings.KV_WATCH_BUFFER_BYTES = LIMIT
+    ws = await _watch(open_sockets)
+    for i in range(3):
+        await store.put("big", PADDING * 10 + str(i))  # 5 KB values, 10 KB frames with their prev
+        [frame] = await _frames(ws, 1)
+        assert frame["revision"] == i + 1
+    assert await ws.receive_nothing(QUIET)
+
+
+async def test_a_resumed_watcher_gets_a_backlog_larger_than_the_limit_at_its_own_pace(store, open_sockets, settings):
+    # Catching up is not buffered: replayed events go one at a time as the client reads, and
+    # live ones wait in the store meanwhile, so resuming after a 4408 never meets another.
+    settings.KV_WATCH_BUFFER_BYTES = LIMIT
+    await _put_many(store, 30, "old")
+    gate = asyncio.Event()
+    ws = await _watch(open_sockets, "after=0", application=_behind_a_full_socket(gate))
+    for i in range(30):
+        await store.put(f"live{i}", PADDING)  # 17 KB more while the client reads nothing
+    await asyncio.sleep(QUIET)
+    gate.set()
+    assert _revisions(await _frames(ws, 60)) == list(range(1, 61))
+    await store.put("after", "x")
+    assert _revisions(await _frames(ws, 1)) == [61]
+    assert await ws.receive_nothing(QUIET)
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("progress", ["0", "3601", "x", "-1", "1.5", "%C2%B2", "9" * 100])
+async def test_bad_progress_closes_4400(store, open_sockets, progress):
+    ws = await _watch(open_sockets, f"progress={progress}")
+    frame = await ws.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    assert frame == {"type": "error", "error": "progress must be whole seconds from 1 to 3600"}
+    assert await _closed_with(ws) == 4400
+
+
+async def test_a_quiet_watch_is_told_how_far_the_store_has_got_every_progress_seconds(store, open_sockets):
+    ws = await _watch(open_sockets, "prefix=quiet/&progress=1")
+    await store.put("busy/a", "1")
+    await store.put("busy/b", "2")
+    assert await ws.receive_nothing(0.5)
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "progress", "revision": 2}
+    await store.put("quiet/x", "3")
+    assert _revisions(await _frames(ws, 1)) == [3]  # an event restarts the quiet time
+    assert await ws.receive_nothing(0.5)
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "progress", "revision": 3}
+
+
+async def test_without_progress_a_quiet_watch_gets_nothing(store, open_sockets):
+    ws = await _watch(open_sockets, "prefix=quiet/")
+    await store.put("busy/a", "1")
+    assert await ws.receive_nothing(1.5)
+
+
+async def test_progress_never_passes_an_event_that_has_not_been_sent(store, open_sockets):
+    room = asyncio.Semaphore(0)  # the client reads one frame per permit
+    ws = await _watch(open_sockets, "progress=1", application=_behind_a_full_socket(room))
+    await store.put("k", "1")
+    await store.put("k", "2")
+    await asyncio.sleep(1.5)  # quiet for longer than progress while both events wait for the client
+    frames = []
+    for _ in range(3):
+        room.release()
+        frames.append(await ws.receive_json_from(timeout=RECEIVE_TIMEOUT))
+    assert [(frame["type"], frame["revision"]) for frame in frames] == [("put", 1), ("put", 2), ("progress", 2)]
+
+
+async def test_progress_waits_for_a_dropped_event_to_be_filled_from_the_store(
+    store, open_sockets, settings, monkeypatch
+):
+    # What the Redis layer may do: lose the last message. The store is at 2, but the watcher
+    # has sent only 1, so that is what progress may say until the sync fills the gap.
+    monkeypatch.setattr(consumers, "SYNC_INTERVAL", 60.0)
+    monkeypatch.setattr(DroppingLayer, "drop", {2})
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}.DroppingLayer"}}
+    ws = await _watch(open_sockets, "progress=1")
+    await store.put("k", "1")
+    await store.put("k", "2")
+    assert _revisions(await _frames(ws, 1)) == [1]
+    assert await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) == {"type": "progress", "revision": 1}
+    await store.put("k", "3")  # reveals the gap: 2 comes from the store, then 3, then progress 3
+    frames = [await ws.receive_json_from(timeout=RECEIVE_TIMEOUT) for _ in range(3)]
+    assert [(frame["type"], frame["revision"]) for frame in frames] == [("put", 2), ("put", 3), ("progress", 3)]
+
+
 # --- the receive loop ----------------------------------------------------------------------------
 
 
@@ -450,26 +584,22 @@ async def test_a_disconnect_ends_the_consumer_and_leaves_the_group(store, open_s
     assert channel not in layer.groups.get(WATCH_GROUP, {})
 
 
-async def test_a_disconnect_during_a_delivery_waits_for_the_delivery_to_finish(store, open_sockets, monkeypatch):
-    gate = _gate_sends(monkeypatch)
+async def test_a_disconnect_while_a_send_waits_for_the_client_ends_the_consumer_at_once(
+    store, open_sockets, monkeypatch
+):
+    gate = _gate_sends(monkeypatch)  # never opened: the client reads nothing before it leaves
+    start = watcher_count()
     ws = await _watch(open_sockets)
-    seen_at_disconnect: list[int] = []
-    original_disconnect = consumers.WatchConsumer.disconnect
-
-    async def recording_disconnect(self: Any, code: int) -> None:
-        seen_at_disconnect.append(self.last)
-        await original_disconnect(self, code)
-
-    monkeypatch.setattr(consumers.WatchConsumer, "disconnect", recording_disconnect)
     await store.put("a", "1")
-    await asyncio.sleep(QUIET)  # the feed is now held inside the delivery of revision 1
+    await asyncio.sleep(QUIET)  # the sender is now held inside the send of revision 1
+    assert _tasks("_send_until_closed")
     await ws.send_input({"type": "websocket.disconnect", "code": 1000})
-    await asyncio.sleep(QUIET)
-    assert seen_at_disconnect == []
-    gate.set()
     await ws.wait(RECEIVE_TIMEOUT)
     open_sockets.clear()
-    assert seen_at_disconnect == [1]
+    await asyncio.sleep(0)  # let the cancelled sender finish
+    assert not gate.is_set()
+    assert not _tasks("_send_until_closed")
+    assert watcher_count() == start
 
 
 async def test_client_frames_during_a_delivery_do_not_stop_the_feed(store, open_sockets, monkeypatch):
@@ -506,23 +636,24 @@ async def test_a_cancelled_consumer_gives_its_channel_back_to_the_layer(store, s
     await asyncio.sleep(QUIET)
     assert channel in layer.channels  # the feed waits on it
     assert watcher_count() == start + 1
-    assert _sync_tasks()
+    assert _tasks("_sync_periodically")
     ws.future.cancel()  # what daphne does to an application that outlives its connection
     with pytest.raises(asyncio.CancelledError):
         await ws.future
     await asyncio.sleep(0)  # let the cancelled sync task finish
     assert channel not in layer.channels
     assert watcher_count() == start, "a cancelled watch must give its watcher slot back"
-    assert not _sync_tasks(), "a cancelled watch must stop its sync timer"
+    assert not _tasks("_sync_periodically"), "a cancelled watch must stop its sync timer"
+    assert not _tasks("_send_until_closed"), "a cancelled watch must stop its sender"
     assert channel not in layer.groups.get(WATCH_GROUP, ())
 
 
-def _sync_tasks() -> list[asyncio.Task]:
-    """The watchers' periodic sync tasks still running on this loop."""
+def _tasks(method: str) -> list[asyncio.Task]:
+    """The watchers' tasks running ``WatchConsumer.<method>`` still alive on this loop."""
     return [
         task
         for task in asyncio.all_tasks()
-        if not task.done() and task.get_coro().__qualname__ == "WatchConsumer._sync_periodically"
+        if not task.done() and task.get_coro().__qualname__ == f"WatchConsumer.{method}"
     ]
 
 
@@ -554,6 +685,36 @@ async def test_token_accepted_from_query_or_header(store, open_sockets, settings
     ws = await _watch(open_sockets, query, headers=headers)
     await store.put("a", "1")
     assert _revisions(await _frames(ws, 1)) == [1]
+
+
+def _bearer(token: str) -> str:
+    """The subprotocol the page offers its token in: base64url of its UTF-8, unpadded."""
+    return "kvstore.bearer." + base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("token", ["t", "a longer token, with spaces!", "tökén ✓"])
+async def test_a_token_offered_as_a_subprotocol_is_accepted_with_kvstore_alone(store, open_sockets, settings, token):
+    settings.KV_TOKEN = token
+    ws = await _watch(open_sockets, subprotocols=["kvstore", _bearer(token)])
+    assert ws.subprotocol == "kvstore"  # never the one carrying the token
+    await store.put("a", "1")
+    assert _revisions(await _frames(ws, 1)) == [1]
+
+
+@pytest.mark.parametrize("bearer", ["kvstore.bearer.d3Jvbmc", "kvstore.bearer.%%%", "kvstore.bearer.é"])
+async def test_a_wrong_subprotocol_token_is_told_4401_on_a_socket_the_browser_keeps(
+    store, open_sockets, settings, bearer
+):
+    settings.KV_TOKEN = "t"
+    ws = await _watch(open_sockets, "token=t", subprotocols=["kvstore", bearer])
+    assert ws.subprotocol == "kvstore"  # a browser fails a handshake without it, and would never see 4401
+    assert (await ws.receive_json_from(timeout=RECEIVE_TIMEOUT))["type"] == "error"
+    assert await _closed_with(ws) == 4401
+
+
+async def test_a_client_offering_no_subprotocol_is_accepted_without_one(store, open_sockets):
+    ws = await _watch(open_sockets)
+    assert ws.subprotocol is None
 
 
 @pytest.mark.parametrize("origin", [b"http://evil.example", b"null", b"http://127.0.0.1.evil.example"])
@@ -685,8 +846,8 @@ async def test_a_frame_for_a_client_that_just_left_is_dropped_quietly(error):
     # The client closed while events were flowing: the disconnect message is on its way and
     # ends the consumer; the frame in between must not end it with a traceback first.
     consumer = _consumer_whose_peer(error)
-    await consumer._send_frame(7, "k", "{}")
-    assert consumer.last == 7
+    await consumer._send("{}", 2)
+    assert consumer.closing
     await consumer.refuse(StoreUnavailable("try again later"))
 
 
@@ -694,4 +855,4 @@ async def test_a_frame_for_a_client_that_just_left_is_dropped_quietly(error):
 async def test_any_other_send_failure_still_propagates(error):
     consumer = _consumer_whose_peer(error)
     with pytest.raises(type(error)):
-        await consumer._send_frame(7, "k", "{}")
+        await consumer._send("{}", 2)

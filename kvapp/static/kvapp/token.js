@@ -2,6 +2,19 @@
 // sessionStorage (this tab only) and sent on every request and watch.
 
 const STORAGE_KEY = "kvstore.token";
+const SUBPROTOCOL = "kvstore";
+const BEARER_SUBPROTOCOL = "kvstore.bearer.";
+
+/** The subprotocols the watch socket offers: "kvstore", and the token as
+ * "kvstore.bearer.<base64url of its UTF-8>" (as Kubernetes does), since a browser cannot set a
+ * header on a websocket and a token in the socket's URL would end up in server and proxy logs. */
+export function watchProtocols(token) {
+  if (!token) return [SUBPROTOCOL];
+  let binary = "";
+  for (const byte of new TextEncoder().encode(token)) binary += String.fromCharCode(byte);
+  const base64url = btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return [SUBPROTOCOL, BEARER_SUBPROTOCOL + base64url];
+}
 
 export class TokenKeeper {
   /** panel: the hidden <section> holding the token form. */
