@@ -87,8 +87,7 @@ class MemoryIndex:
         if revision is None or revision == self.revision:
             entry = self.pairs.get(key)
             return None if entry is None else Pair(key, *entry)
-        self._check_reachable(revision)
-        return self._pair_at(key, self.history.visible(revision))
+        return self._pair_at(key, self._visible(revision))
 
     def page(
         self, prefix: str, after: str | None, limit: int, revision: int | None = None, search: str | None = None
@@ -97,8 +96,7 @@ class MemoryIndex:
         asked = self.revision if revision is None else revision
         at = asked
         if at != self.revision:
-            self._check_reachable(at)
-            at = self.history.visible(at)
+            at = self._visible(at)
         items: list[Pair] = []
         matches = _matcher(search)
         scanned = chars = 0
@@ -124,7 +122,7 @@ class MemoryIndex:
         now = self._count_now(prefix)
         if revision is None or revision == self.revision:
             return now
-        revision = self.history.visible(revision)
+        revision = self._visible(revision)
         cached = self._counts.get((prefix, revision))
         if cached is None:
             changed = [key for key in self.history.changed_since(revision) if key.startswith(prefix)]
@@ -158,6 +156,16 @@ class MemoryIndex:
     def oldest_readable(self) -> int:
         """The lowest revision + 1 that reads can still be answered at (a watch's ``compacted``)."""
         return self.history.oldest
+
+    def _visible(self, revision: int) -> int:
+        """The revision a read at ``revision`` sees (the start of a commit it falls inside, less
+        one), checked to be reachable: FutureRevision, or Compacted when undoing would need an
+        event that is gone."""
+        if revision > self.revision:
+            raise FutureRevision(revision, self.revision)
+        visible = self.history.visible(revision)
+        self._check_reachable(visible)
+        return visible
 
     def _check_reachable(self, revision: int) -> None:
         """FutureRevision beyond the store, Compacted when undoing would need an event that is gone."""
