@@ -50,7 +50,8 @@ class Backend:
             )
         else:
             assert self.redis is not None
-            store = RedisStore(self.redis.url(self.db), history=history, max_leases=max_leases)
+            # No reaper either: the test's own expire_due() must be the call that ends a lease.
+            store = RedisStore(self.redis.url(self.db), history=history, max_leases=max_leases, reap_interval=None)
         self.opened.append(store)
         return store
 
