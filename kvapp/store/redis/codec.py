@@ -17,6 +17,7 @@ from kvapp.store.txn import Op, Txn
 LEX_MAX = b"+"  # ZRANGEBYLEX's "no upper bound"
 PREFIX_END = b"\xff"  # no UTF-8 byte is 0xff, so prefix + 0xff sorts after every key with prefix
 OLD_EVENT_FIELDS = 6  # [revision, type, key, value, created, prev]: events written before leases
+COMMIT_FIELD = 12  # the 13th field: the first revision of the event's commit
 MS = 1000  # event times and lease deadlines are whole milliseconds on Redis's clock
 
 
@@ -41,8 +42,10 @@ def decode_event(raw: bytes | str) -> Event:
     head = (int(revision), kind, key, value, None if created is None else int(created), prev)
     if len(fields) == OLD_EVENT_FIELDS:
         return Event(*head)
-    lease, reason, time, prev_revision, prev_created, prev_lease = fields[OLD_EVENT_FIELDS:]
-    return Event(*head, int(lease), reason, int(time) / MS, int(prev_revision), int(prev_created), int(prev_lease))
+    lease, reason, time, prev_revision, prev_created, prev_lease = fields[OLD_EVENT_FIELDS:COMMIT_FIELD]
+    commit = int(fields[COMMIT_FIELD]) if len(fields) > COMMIT_FIELD else None
+    replaced = (int(prev_revision), int(prev_created), int(prev_lease))
+    return Event(*head, int(lease), reason, int(time) / MS, *replaced, commit)
 
 
 def pair_of(event: Event) -> Pair:

@@ -149,6 +149,18 @@ local function readable_oldest(current)
   return tonumber(current) - redis.call('LLEN', EVENT_KEYS) + 1
 end
 
+-- The revision a read at ``at`` sees: ``at``, or the one before the commit (one script's
+-- writes: a transaction, a prefix delete, an expiry) it falls inside. Readers never see
+-- between two of a commit's events.
+local function visible(at, current)
+  local oldest = events_oldest(current)
+  local next_one = tonumber(at) + 1
+  if next_one > tonumber(current) or next_one < oldest then return at end
+  local start = cjson.decode(redis.call('LINDEX', EVENTS, next_one - oldest))[13]
+  if start and start ~= cjson.null and tonumber(start) <= tonumber(at) then return num(tonumber(start) - 1) end
+  return at
+end
+
 -- nil when reads at ``at`` can be answered, else the refusal to return.
 local function unreachable(at, current)
   if tonumber(at) > tonumber(current) then return {'future', current} end
@@ -205,7 +217,8 @@ local function next_revision()
   return revision
 end
 
--- e: {revision, type, key, value, created, prev, lease, reason, time, prev_revision, prev_created, prev_lease}
+-- e: {revision, type, key, value, created, prev, lease, reason, time, prev_revision, prev_created, prev_lease,
+--     commit: the first revision of this script's writes, so reads never land inside them}
 local function push_event(e)
   local json = cjson.encode(e)
   local key, existed = e[3], e[6] ~= cjson.null
@@ -231,7 +244,8 @@ local function put_pair(key, value, lease, packed)
     if lease0 ~= '0' then redis.call('ZREM', keys_of_lease(lease0), key) end
     if lease ~= '0' then redis.call('ZADD', keys_of_lease(lease), 0, key) end
   end
-  push_event({revision, 'put', key, value, created, prev, lease, cjson.null, NOW_TEXT, revision0, created0, lease0})
+  push_event({revision, 'put', key, value, created, prev, lease, cjson.null, NOW_TEXT, revision0, created0, lease0,
+              commit.first})
 end
 
 local function delete_pair(key, packed, reason)
@@ -241,7 +255,7 @@ local function delete_pair(key, packed, reason)
   redis.call('ZREM', KEYSET, key)
   if lease0 ~= '0' then redis.call('ZREM', keys_of_lease(lease0), key) end
   push_event({revision, 'delete', key, cjson.null, cjson.null, prev, lease0, reason or cjson.null, NOW_TEXT,
-              revision0, created0, lease0})
+              revision0, created0, lease0, commit.first})
 end
 
 local function too_many() return {'too_many', num(redis.call('HLEN', LEASE_TTLS))} end
@@ -543,6 +557,8 @@ GET_AT = (
     + """
 local key, at = ARGV[2], ARGV[3]
 local current = revision_now()
+if tonumber(at) > tonumber(current) then return {'future', current} end
+at = visible(at, current)
 local refused = unreachable(at, current)
 if refused then return refused end
 if at == current then return {'ok', redis.call('HGET', PAIRS, key)} end
@@ -562,7 +578,9 @@ LIST = (
 local CHUNK = 256  -- keys read from a zset at a time
 local want, scan_max, bytes_max = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local current = revision_now()
-local at = ARGV[4] == '' and current or ARGV[4]
+local asked = ARGV[4] == '' and current or ARGV[4]
+if tonumber(asked) > tonumber(current) then return {'future', current} end
+local at = visible(asked, current)
 local refused = unreachable(at, current)
 if refused then return refused end
 local past = at ~= current
@@ -620,7 +638,7 @@ if ARGV[9] ~= '' then
   if past then count = count + count_change(ARGV[8]) end
 end
 
-local reply = {'ok', at, count, 0, false}
+local reply = {'ok', asked, count, 0, false}
 local found, scanned, gathered = 0, 0, 0
 while found < want and scanned < scan_max and (bytes_max == 0 or gathered < bytes_max) do
   local key = next_key()
