@@ -13,7 +13,9 @@ from kvcli.answers import DELETED, LISTING, PAIR, Check, checked
 from kvcli.errors import (
     AuthRequired,
     BadResponse,
+    HistoryCompacted,
     KeyNotFound,
+    ListingCompacted,
     ServerError,
     ServerTimeout,
     ServerUnreachable,
@@ -61,9 +63,9 @@ class KVClient:
         """Called when the CLI exits: drop the pooled connection."""
         self.session.close()
 
-    def get(self, key: str) -> Pair:
-        """The pair ``{"key","value","revision","created"}``; KeyNotFound if absent."""
-        return self._call("GET", _key_path(key), PAIR, missing=key)
+    def get(self, key: str, revision: int | None = None) -> Pair:
+        """The pair ``{"key","value","revision","created"}``, now or at ``revision``; KeyNotFound if absent."""
+        return self._call("GET", _key_path(key), PAIR, missing=key, params=_at(revision))
 
     def put(self, key: str, value: str) -> Pair:
         """Store ``value``; the answer also carries ``prev``."""
@@ -73,16 +75,27 @@ class KVClient:
         """Remove ``key``; KeyNotFound if absent."""
         return self._call("DELETE", _key_path(key), DELETED, missing=key)
 
-    def pages(self, prefix: str = "") -> Iterator[list[Pair]]:
-        """Every pair under ``prefix``, one page at a time, so a million keys never sit in memory."""
-        after: str | None = None
+    def pages(self, prefix: str = "", revision: int | None = None) -> Iterator[list[Pair]]:
+        """Every pair under ``prefix`` (now or at ``revision``), one page at a time, so a million keys
+        never sit in memory.
+
+        Every page after the first is read at the revision the first one answered: the listing
+        is one snapshot however long it takes and whatever is written meanwhile (etcd's ranged
+        reads at a fixed revision). Without that, a pair moved past the cursor could be listed
+        twice or not at all. The price: a listing that outlives the server's history is a 410.
+        """
+        params: dict[str, Any] = {"prefix": prefix, "limit": self.page_size, **_at(revision)}
         while True:
-            params = {"prefix": prefix, "limit": self.page_size, **({"after": after} if after is not None else {})}
-            page = self._call("GET", API_PATH, LISTING, params=params)
-            after = page["next"]
+            try:
+                page = self._call("GET", API_PATH, LISTING, params=params)
+            except HistoryCompacted as exc:
+                if "after" in params:  # a later page: the snapshot fell out of the history meanwhile
+                    raise ListingCompacted(exc.revision, exc.oldest) from None
+                raise
             yield page["items"]
-            if after is None:
+            if page["next"] is None:
                 return
+            params = {**params, "revision": page["revision"], "after": page["next"]}
 
     def revision(self) -> int:
         """The store's current revision (from a one-pair listing, which needs the same auth)."""
@@ -104,11 +117,15 @@ class KVClient:
             raise ServerUnreachable(f"cannot reach the server at {self.base_url} ({_reason(exc)})") from None
         except requests.RequestException as exc:
             raise ServerUnreachable(f"request to {self.base_url} failed ({_reason(exc)})") from None
-        return checked(_answer(response, missing, self.base_url), shape, f"answer to {method} {path}")
+        at = (kwargs.get("params") or {}).get("revision")
+        return checked(_answer(response, missing, at, self.base_url), shape, f"answer to {method} {path}")
 
 
-def _answer(response: requests.Response, missing: str | None, base_url: str) -> Pair:
-    """The JSON body of a successful answer; otherwise the exception its status means."""
+def _answer(response: requests.Response, missing: str | None, at: int | None, base_url: str) -> Pair:
+    """The JSON body of a successful answer; otherwise the exception its status means.
+
+    ``missing`` is the key a 404 may be about, ``at`` the revision a 410 is about.
+    """
     try:
         body = response.json()
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
@@ -121,9 +138,11 @@ def _answer(response: requests.Response, missing: str | None, base_url: str) -> 
     if response.status_code == 401:
         raise AuthRequired(f"{message} (pass --token or set KV_TOKEN)")
     if response.status_code == 404 and missing is not None and _is_missing_key(body, message, missing):
-        raise KeyNotFound(missing)
+        raise KeyNotFound(missing, at)
     if response.status_code == 404:
         raise UnknownPath(f"the server answered 404: {message} (is --url {base_url} the server's base URL?)")
+    if response.status_code == 410:
+        raise HistoryCompacted(at, body.get("oldest"))
     if not response.ok:
         raise ServerError(f"the server answered {response.status_code}: {message}")
     return body
@@ -149,6 +168,11 @@ def _key_path(key: str) -> str:
         # HTTP clients resolve dot segments ("/kv/.." becomes "/api/v1/"); %2E is not resolved.
         encoded = key.replace(".", "%2E")
     return f"{API_PATH}/{encoded}"
+
+
+def _at(revision: int | None) -> dict[str, int]:
+    """The query parameters of a read at ``revision``: none for a read of the store as it is."""
+    return {} if revision is None else {"revision": revision}
 
 
 def check_utf8(text: str, what: str) -> str:

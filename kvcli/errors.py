@@ -29,8 +29,8 @@ class UsageError(CLIError):
 class KeyNotFound(CLIError):
     """The server has no pair under the requested key."""
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"key {key!r} not found")
+    def __init__(self, key: str, revision: int | None = None) -> None:
+        super().__init__(f"key {key!r} not found" + ("" if revision is None else f" at rev {revision}"))
         self.key = key
 
 
@@ -51,7 +51,30 @@ class UnknownPath(CLIError):
 
 
 class ServerError(CLIError):
-    """The server answered with an error status (4xx other than 401 and 404, or 5xx)."""
+    """The server answered with an error status (4xx other than 401, 404 and 410, or 5xx)."""
+
+
+class HistoryCompacted(CLIError):
+    """A read at revision R needs events the server no longer keeps (HTTP 410)."""
+
+    def __init__(self, revision: object, oldest: object) -> None:
+        super().__init__(f"rev {revision} is older than the server's history (oldest kept is rev {oldest})")
+        self.revision = revision
+        self.oldest = oldest
+
+
+class ListingCompacted(HistoryCompacted):
+    """A listing's snapshot fell out of the server's history while its pages were being read."""
+
+    def __init__(self, revision: object, oldest: object) -> None:
+        CLIError.__init__(
+            self,
+            f"the listing at rev {revision} can no longer be read: the server's history now starts at rev "
+            f"{oldest}, as many writes came in while it was paged through; run it again (fewer pages: a larger "
+            "--page-size), or raise KV_HISTORY on the server",
+        )
+        self.revision = revision
+        self.oldest = oldest
 
 
 class BadResponse(CLIError):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import cmd
 from collections.abc import Callable
 
-from kvcli.commands import COMMANDS, Commands
+from kvcli.commands import Commands
 from kvcli.environment import Environment
 from kvcli.errors import UsageError
 from kvcli.history import readline_history
 from kvcli.status import ExitStatus, report
+from kvcli.usage import COMMANDS
 
 INTRO = "Welcome to the KV store shell. Type help or ? to list commands.\n"
 PROMPT = "kvstore> "

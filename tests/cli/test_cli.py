@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -190,14 +191,26 @@ def test_getall_pages_through_every_pair_in_key_order(server: ServerProcess, ns:
     assert everything.out.splitlines() == [f'{ns}other = "x"', *result.out.splitlines()]
 
 
-def test_client_pages_are_fetched_lazily_one_request_each(server: ServerProcess, ns: str) -> None:
+def test_client_pages_are_fetched_lazily_one_request_each(
+    server: ServerProcess, ns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for i in range(25):
         put_pair(server, f"{ns}k{i:02d}", "v")
-    pages = KVClient(server.url, page_size=10).pages(ns)
+    client = KVClient(server.url, page_size=10)
+    requests_made: list[dict] = []
+    send = client.session.request
+
+    def counted(*args: Any, **kwargs: Any) -> requests.Response:
+        requests_made.append(kwargs["params"])
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(client.session, "request", counted)
+    pages = client.pages(ns)
     assert [pair["key"] for pair in next(pages)] == [f"{ns}k{i:02d}" for i in range(10)]
-    # A pair written after the first page is still listed: later pages are fetched on demand.
+    assert len(requests_made) == 1  # later pages are fetched on demand...
     put_pair(server, f"{ns}k99", "late")
-    assert [len(page) for page in pages] == [10, 6]
+    assert [len(page) for page in pages] == [10, 5]  # ...at the first page's revision: k99 is not in it
+    assert len(requests_made) == 3
 
 
 def test_getall_on_an_empty_prefix_says_so_on_stderr(server: ServerProcess, ns: str) -> None:
@@ -447,7 +460,7 @@ def test_help_for_one_command_prints_its_usage() -> None:
     result = run_cli("help", "get")
     assert (result.status, result.out, result.err) == (
         ExitStatus.OK,
-        "get <key>: print the value stored under <key>\n",
+        "get <key>: print the value stored under <key>\nget <key> --rev R: the value as it stood at revision R\n",
         "",
     )
 

@@ -1,0 +1,214 @@
+"""How each command is called: its arguments, its own options and its help, in one table.
+
+The shell, one-shot mode and ``help`` all read ``COMMANDS``, so usage is written once.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kvcli.client import check_utf8
+from kvcli.errors import UsageError
+
+END_OF_OPTIONS = "--"  # POSIX: what follows is data, even if it starts with "-"
+USAGE_COLUMN = 26  # characters; wider usages go on a line of their own in the command table
+_ARGUMENT = re.compile(r"[<\[]([a-z]+)[>\]]")  # "<key>" or "[prefix]" in a usage line
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """A converter for an option's value: ASCII digits, at least ``minimum``, else ValueError."""
+
+    def convert(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or int(text) < minimum:
+            raise ValueError(f"a whole number from {minimum}")
+        return int(text)
+
+    return convert
+
+
+@dataclass(frozen=True)
+class Option:
+    """One of a command's own options: a flag (``--yes``), or one taking a value (``--rev R``)."""
+
+    name: str
+    metavar: str = ""  # empty for a flag
+    convert: Callable[[str], Any] = str
+
+    @property
+    def dest(self) -> str:
+        """The keyword the command method receives: ``ttl`` for ``--ttl``."""
+        return self.name[2:].replace("-", "_")
+
+    def value(self, given: str | None) -> Any:
+        """The option's value from ``given`` (the text after it, None when there was none)."""
+        if not self.metavar:
+            if given is not None:
+                raise UsageError(f"{self.name} takes no value")
+            return True
+        if given is None:
+            raise UsageError(f"{self.name} needs a value: {self.name} {self.metavar}")
+        try:
+            return self.convert(given)
+        except ValueError as exc:
+            raise UsageError(f"{self.name} must be {exc}, not {given!r}") from None
+
+
+@dataclass(frozen=True)
+class Call:
+    """A command line taken apart: the positional arguments and the options' values."""
+
+    args: list[str]
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """How a command is called and what it does (for usage errors and help).
+
+    ``usage`` reads as the user types it: the command's name, then ``<required>`` and
+    ``[optional]`` arguments; ``forms`` are the ways to call it with its options.
+    """
+
+    usage: str
+    summary: str
+    min_args: int
+    max_args: int
+    options: tuple[Option, ...] = ()
+    forms: tuple[tuple[str, str], ...] = ()  # other ways to call it: (usage, summary), its options
+    details: tuple[str, ...] = ()  # more help lines, shown by ``help <command>``
+
+    @property
+    def name(self) -> str:
+        """``put`` for ``put <key> <value>``."""
+        return self.usage.split()[0]
+
+    @property
+    def method(self) -> str:
+        """The ``Commands`` method running it: ``cmd_put``."""
+        return f"cmd_{self.name}"
+
+    @property
+    def argument_names(self) -> list[str]:
+        """``["key", "value"]`` for ``put <key> <value>``: what error messages call each argument."""
+        return [match.group(1) for word in self.usage.split() if (match := _ARGUMENT.fullmatch(word))]
+
+    @property
+    def rows(self) -> list[tuple[str, str]]:
+        """(usage, summary) of every way to call it: the lines of ``help``."""
+        return [(self.usage, self.summary), *self.forms]
+
+    @property
+    def help(self) -> str:
+        """The help text: ``get <key>: print the value stored under <key>``, its other forms, details."""
+        lines = [f"{usage}: {summary}" for usage, summary in self.rows]
+        return "\n".join([*lines, *(f"  {line}" for line in self.details)])
+
+    @property
+    def option_names(self) -> dict[str, bool]:
+        """Each option this command takes, and whether it takes a value."""
+        return {option.name: bool(option.metavar) for option in self.options}
+
+    def parse(self, args: list[str]) -> Call:
+        """Split ``args`` into options and arguments and check them; UsageError saying what is wrong.
+
+        Before the first ``--``, a word naming one of this command's options (``--ttl 5`` or
+        ``--ttl=5``) is that option; any other word, and everything after ``--``, is an argument.
+        """
+        by_name = {option.name: option for option in self.options}
+        positional: list[str] = []
+        options: dict[str, Any] = {}
+        tokens = iter(args)
+        for token in tokens:
+            if token == END_OF_OPTIONS:
+                positional += tokens
+                break
+            name, equals, given = token.partition("=")
+            option = by_name.get(name)
+            if option is None:
+                positional.append(token)
+                continue
+            if option.metavar and not equals:
+                given, equals = next(tokens, None), "="
+            options[option.dest] = option.value(given if equals else None)
+        self._check(positional)
+        return Call(positional, options)
+
+    def _check(self, args: list[str]) -> None:
+        """UsageError unless ``args`` are the right number of UTF-8 arguments."""
+        if not self.min_args <= len(args) <= self.max_args:
+            raise self.usage_error(args)
+        for arg, arg_name in zip(args, self.argument_names, strict=False):
+            check_utf8(arg, f"the {arg_name}")
+
+    def usage_error(self, args: list[str]) -> UsageError:
+        """``usage: ...`` for a call with the wrong number of ``args``.
+
+        With too many, the extra words most likely belong to the last argument, split at its
+        spaces (``put k hello big world``), so the message shows that call quoted.
+        """
+        message = f"usage: {self.usage}"
+        if len(args) > self.max_args > 0:
+            kept, rest = args[: self.max_args - 1], " ".join(args[self.max_args - 1 :])
+            example = " ".join([self.name, *map(shlex.quote, kept), _double_quoted(rest)])
+            message += f" (quote a {self.argument_names[self.max_args - 1]} with spaces: {example})"
+        return UsageError(message)
+
+
+REVISION = Option("--rev", "R", whole_number(0))
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        CommandSpec(
+            "get <key>",
+            "print the value stored under <key>",
+            1,
+            1,
+            (REVISION,),
+            forms=(("get <key> --rev R", "the value as it stood at revision R"),),
+        ),
+        CommandSpec("put <key> <value>", "store <value> under <key> (quote a value with spaces)", 2, 2),
+        CommandSpec(
+            "getall [prefix]",
+            "print every pair, or those whose key starts with prefix",
+            0,
+            1,
+            (REVISION,),
+            details=("every page is read at the first page's revision, so the listing is one snapshot",),
+            forms=(("getall [prefix] --rev R", "the pairs as they stood at revision R"),),
+        ),
+        CommandSpec("delete <key>", "remove <key> and its value", 1, 1),
+        CommandSpec("watch [prefix]", "print each change as it happens, until Ctrl+C", 0, 1),
+    )
+}
+
+
+def command_spec(name: str) -> CommandSpec:
+    """The spec of command ``name``; UsageError listing the commands when there is none."""
+    spec = COMMANDS.get(name)
+    if spec is None:
+        raise UsageError(f"unknown command {name!r}; commands are: {', '.join(COMMANDS)}")
+    return spec
+
+
+def command_table() -> str:
+    """Every command's usage and summary, one or two lines each, for ``help`` and ``--help``."""
+    lines = []
+    for usage, summary in (row for spec in COMMANDS.values() for row in spec.rows):
+        if len(usage) <= USAGE_COLUMN:
+            lines.append(f"  {usage:<{USAGE_COLUMN}} {summary}")
+        else:  # a long usage gets a line of its own, so the summaries stay in one column
+            lines += [f"  {usage}", f"  {'':<{USAGE_COLUMN}} {summary}"]
+    return "\n".join(lines)
+
+
+def _double_quoted(text: str) -> str:
+    """``text`` in double quotes, as users write it, when that means the same in sh and in the shell."""
+    if any(char in text for char in '"\\$`!'):
+        return shlex.quote(text)  # single quotes: literal in both
+    return f'"{text}"'

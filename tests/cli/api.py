@@ -1,0 +1,24 @@
+"""The server's API called directly, not through the CLI under test: to set a test up and to check it."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+TIMEOUT = 5  # seconds per request
+
+
+def put_pair(url: str, key: str, value: str, **fields: Any) -> int:
+    """Store ``value`` (with ``ttl=`` or ``lease=`` if given); the revision it took."""
+    response = requests.put(f"{url}/api/v1/kv/{quote(key, safe='')}", json={"value": value, **fields}, timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()["revision"]
+
+
+def delete_pair(url: str, key: str) -> int:
+    """Delete ``key``; the revision that took."""
+    response = requests.delete(f"{url}/api/v1/kv/{quote(key, safe='')}", timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()["revision"]
