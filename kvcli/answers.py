@@ -32,9 +32,31 @@ def list_of(item: Check) -> Check:
     return lambda value: isinstance(value, list) and all(item(element) for element in value)
 
 
+def one_of(*checks: Check) -> Check:
+    """A value passing at least one of ``checks``."""
+    return lambda value: any(check(value) for check in checks)
+
+
+def equal_to(expected: str) -> Check:
+    """Exactly ``expected``: what tells one kind of item in a list from another."""
+    return lambda value: value == expected
+
+
+NONE = type(None)
+
 PAIR = record(key=of(str), value=of(str), revision=of(int))  # get, put, and a put event
 DELETED = record(key=of(str), revision=of(int))  # delete, and a delete event
-LISTING = record(items=list_of(PAIR), next=of(str, type(None)), revision=of(int))
+LISTING = record(items=list_of(PAIR), next=of(str, NONE), revision=of(int))
+HISTORY = record(
+    items=list_of(
+        one_of(
+            record(type=equal_to("put"), value=of(str), revision=of(int)),
+            record(type=equal_to("delete"), revision=of(int)),
+        )
+    ),
+    next=of(int, NONE),
+    oldest=of(int),
+)
 
 
 def checked(answer: Any, shape: Check, what: str) -> dict[str, Any]:

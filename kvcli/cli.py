@@ -122,7 +122,12 @@ def build_parser(env: Environment) -> _Parser:
         "--url", default=env.default_url, help=f"server URL or host:port (env KV_URL, default {DEFAULT_URL})"
     )
     parser.add_argument("--token", default=env.default_token, help="bearer token (env KV_TOKEN)")
-    parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="pairs per request in getall")
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=DEFAULT_PAGE_SIZE,
+        help="pairs (or changes) per request in getall and history",
+    )
     parser.add_argument(
         "command",
         nargs=argparse.REMAINDER,

@@ -9,7 +9,14 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
-from kvcli.answers import DELETED, LISTING, PAIR, Check, checked
+from kvcli.answers import (
+    DELETED,
+    HISTORY,
+    LISTING,
+    PAIR,
+    Check,
+    checked,
+)
 from kvcli.errors import (
     AuthRequired,
     BadResponse,
@@ -24,6 +31,7 @@ from kvcli.errors import (
 )
 
 API_PATH = "/api/v1/kv"
+HISTORY_PATH = "/api/v1/history"
 WATCH_PATH = "/ws/watch"
 CONNECT_TIMEOUT = 3.05  # seconds; just over the 3 s TCP retransmission window
 READ_TIMEOUT = 30.0  # seconds; a 10,000-pair page from a busy server
@@ -101,11 +109,25 @@ class KVClient:
         """The store's current revision (from a one-pair listing, which needs the same auth)."""
         return self._call("GET", API_PATH, LISTING, params={"limit": 1})["revision"]
 
+    def history_pages(self, key: str) -> Iterator[Pair]:
+        """``key``'s retained events, newest first, one answer (``items`` and ``oldest``) at a time."""
+        return self._follow(_key_path(key, HISTORY_PATH), HISTORY, "before")
+
     def watch_url(self, prefix: str, after: int) -> str:
         """The websocket URL that replays events after ``after`` and then follows live writes."""
         scheme = "wss" if self.base_url.startswith("https:") else "ws"
         host = self.base_url.split("://", 1)[1]
         return f"{scheme}://{host}{WATCH_PATH}?{urlencode({'prefix': prefix, 'after': after})}"
+
+    def _follow(self, path: str, shape: Check, cursor: str) -> Iterator[Pair]:
+        """Each page of a listing at ``path``, passing its ``next`` as ``cursor`` until it is null."""
+        params: dict[str, Any] = {"limit": self.page_size}
+        while True:
+            page = self._call("GET", path, shape, params=params)
+            yield page
+            if page["next"] is None:
+                return
+            params = {**params, cursor: page["next"]}
 
     def _call(self, method: str, path: str, shape: Check, *, missing: str | None = None, **kwargs: Any) -> Pair:
         """One request, answered with a JSON object of ``shape`` or a named exception."""
@@ -161,13 +183,13 @@ def _is_missing_key(body: dict, message: str, key: str) -> bool:
     return message == str(KeyNotFound(key))
 
 
-def _key_path(key: str) -> str:
+def _key_path(key: str, base: str = API_PATH) -> str:
     """The API path of one key, percent-encoded so ``/``, ``?``, ``#`` and spaces survive."""
     encoded = quote(key, safe="")
     if key in (".", ".."):
         # HTTP clients resolve dot segments ("/kv/.." becomes "/api/v1/"); %2E is not resolved.
         encoded = key.replace(".", "%2E")
-    return f"{API_PATH}/{encoded}"
+    return f"{base}/{encoded}"
 
 
 def _at(revision: int | None) -> dict[str, int]:

@@ -8,7 +8,12 @@ from contextlib import closing
 from kvcli.client import KVClient
 from kvcli.environment import Environment
 from kvcli.errors import UsageError
-from kvcli.output import format_deleted, format_event, format_pair
+from kvcli.output import (
+    format_deleted,
+    format_event,
+    format_history_item,
+    format_pair,
+)
 from kvcli.status import ExitStatus, report
 from kvcli.usage import command_spec
 from kvcli.watch import WatchStream
@@ -74,6 +79,18 @@ class Commands:
                     self._print(format_event(event))
         except KeyboardInterrupt:
             self._note("\nwatch stopped")
+
+    def cmd_history(self, key: str) -> None:
+        """Print the key's retained events newest first, a page at a time, as getall does."""
+        empty, oldest = True, 0
+        for page in self.client.history_pages(key):
+            oldest = page["oldest"]
+            if page["items"]:
+                empty = False
+                self._print("\n".join(format_history_item(item) for item in page["items"]))
+        if empty:
+            kept = f"; the server keeps changes from rev {oldest} on" if oldest > 1 else ""
+            self._note(f"(no retained changes of {key!r}{kept})")
 
     def _print(self, text: str) -> None:
         """A result line on stdout, flushed so pipes and terminals see it at once."""

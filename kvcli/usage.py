@@ -184,6 +184,7 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec("delete <key>", "remove <key> and its value", 1, 1),
         CommandSpec("watch [prefix]", "print each change as it happens, until Ctrl+C", 0, 1),
+        CommandSpec("history <key>", "print the key's retained changes, newest first", 1, 1),
     )
 }
 

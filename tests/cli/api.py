@@ -22,3 +22,14 @@ def delete_pair(url: str, key: str) -> int:
     response = requests.delete(f"{url}/api/v1/kv/{quote(key, safe='')}", timeout=TIMEOUT)
     response.raise_for_status()
     return response.json()["revision"]
+
+
+def pair(url: str, key: str) -> dict[str, Any] | None:
+    """The pair under ``key`` as the server has it now (its ``lease`` too), None if absent."""
+    response = requests.get(f"{url}/api/v1/kv/{quote(key, safe='')}", timeout=TIMEOUT)
+    return response.json() if response.ok else None
+
+
+def revoke(url: str, lease: int) -> None:
+    """Revoke ``lease`` from outside, as another client would."""
+    requests.delete(f"{url}/api/v1/leases/{lease}", timeout=TIMEOUT).raise_for_status()

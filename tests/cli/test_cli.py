@@ -378,6 +378,7 @@ PAIR_OF_WRONG_TYPES = b'{"key": null, "value": {"a": 1}, "revision": "x", "creat
         (["getall"], b'{"items": [], "next": 5, "revision": 1}'),
         (["getall"], b'{"items": {}, "next": null, "revision": 1}'),
         (["watch"], b'{"items": [], "next": null, "revision": "1"}'),
+        (["history", "k"], b'{"items": [{"type": "put", "revision": 3}], "next": null, "oldest": 1}'),
     ],
 )
 def test_an_answer_that_is_not_kvstore_json_is_a_bad_response(argv: list[str], canned: bytes) -> None:

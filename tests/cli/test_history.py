@@ -1,4 +1,4 @@
-"""The past: ``get``/``getall --rev R``, and ``getall`` as one snapshot across its pages."""
+"""The past: ``history <key>``, ``get``/``getall --rev R``, and ``getall`` as one snapshot across its pages."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from kvcli.client import KVClient
 from kvcli.commands import Commands
 from kvcli.environment import Environment
 from kvcli.status import ExitStatus
-from tests.cli.api import delete_pair, put_pair
+from tests.cli.api import delete_pair, pair, put_pair, revoke
 from tests.cli.inprocess import Result, run_cli
 
 SHORT_HISTORY = 10  # events the short-history server keeps
+LOCAL_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+"  # 2026-12-02 08:40:12.345 CET
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,41 @@ def assert_one_error_line(result: Result, status: int, *fragments: str) -> None:
     assert result.err.startswith("error: ")
     for fragment in fragments:
         assert fragment in result.err, result.err
+
+
+def test_history_lists_a_keys_changes_newest_first_with_local_times(server: ServerProcess, ns: str) -> None:
+    key = f"{ns}h"
+    first = put_pair(server.url, key, "one")
+    second = put_pair(server.url, key, "two words")
+    gone = delete_pair(server.url, key)
+    put_pair(server.url, f"{ns}other", "x")
+    last = put_pair(server.url, key, "three", ttl=60)
+    lease = (pair(server.url, key) or {})["lease"]
+    result = run_cli("--url", server.url, "--page-size", "2", "history", key)  # three pages
+    assert (result.status, result.err) == (ExitStatus.OK, "")
+    lines = result.out.splitlines()
+    assert len(lines) == 4, lines
+    expected = [
+        rf'{last:>6}  {LOCAL_TIME}  put     "three" \(lease {lease}\)',
+        rf"{gone:>6}  {LOCAL_TIME}  delete",
+        rf'{second:>6}  {LOCAL_TIME}  put     "two words"',
+        rf'{first:>6}  {LOCAL_TIME}  put     "one"',
+    ]
+    for line, pattern in zip(lines, expected, strict=True):
+        assert re.fullmatch(pattern, line), (line, pattern)
+
+
+def test_history_shows_how_a_lease_ended(server: ServerProcess, ns: str) -> None:
+    put_pair(server.url, f"{ns}leased", "v", ttl=60)
+    lease = (pair(server.url, f"{ns}leased") or {})["lease"]
+    revoke(server.url, lease)
+    newest = run_cli("--url", server.url, "history", f"{ns}leased").out.splitlines()[0]
+    assert re.fullmatch(rf"\s*\d+  {LOCAL_TIME}  delete  \(lease {lease} revoked\)", newest), newest
+
+
+def test_history_of_a_key_without_changes_says_so(server: ServerProcess, ns: str) -> None:
+    result = run_cli("--url", server.url, "history", f"{ns}never")
+    assert (result.status, result.out, result.err) == (ExitStatus.OK, "", f"(no retained changes of '{ns}never')\n")
 
 
 def test_get_and_getall_read_the_store_as_it_stood_at_a_revision(server: ServerProcess, ns: str) -> None:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, timedelta, timezone
 
 import pytest
 
 from kvapp.testing.server import ServerProcess
-from kvcli.output import format_event, format_key, format_pair
+from kvcli.output import (
+    format_event,
+    format_history_item,
+    format_key,
+    format_pair,
+    format_time,
+)
 from tests.cli.inprocess import run_cli
 
 
@@ -70,3 +77,21 @@ def test_put_delete_and_getall_quote_a_key_with_spaces(server: ServerProcess) ->
     assert listing.out == '"quoted/a key" = "v"\nquoted/plain = "w"\n'
     deleted = run_cli("--url", server.url, "delete", "quoted/a key")
     assert re.fullmatch(r'deleted "quoted/a key" \(rev \d+\)\n', deleted.out), deleted
+
+
+def test_a_leased_event_names_its_lease_and_a_lease_delete_says_why() -> None:
+    put = {"type": "put", "key": "svc/a", "value": "up", "revision": 7, "lease": 42}
+    assert format_event(put) == 'put svc/a = "up" (rev 7, lease 42)'
+    expired = {"type": "delete", "key": "svc/a", "revision": 9, "lease": 42, "reason": "expired"}
+    assert format_event(expired) == "delete svc/a (rev 9, lease 42 expired)"
+
+
+def test_a_history_line_is_revision_local_time_type_and_value() -> None:
+    cet = timezone(timedelta(hours=1), "CET")
+    put = {"type": "put", "value": "v 2", "revision": 12, "time": "2026-12-02T07:40:12.345Z"}
+    assert format_history_item(put, cet) == '    12  2026-12-02 08:40:12.345 CET  put     "v 2"'
+    gone = {"type": "delete", "revision": 13, "lease": 7, "reason": "expired", "time": "2026-12-02T07:40:13.000Z"}
+    assert format_history_item(gone, UTC) == "    13  2026-12-02 07:40:13.000 UTC  delete  (lease 7 expired)"
+    old = {"type": "delete", "revision": 1, "time": None}
+    assert format_history_item(old) == "     1  (time not kept)              delete"
+    assert format_time("not a time") == "not a time"  # shown as the server sent it rather than lost
