@@ -43,10 +43,15 @@ def equal_to(expected: str) -> Check:
 
 
 NONE = type(None)
+NUMBER = of(int, float)
 
 PAIR = record(key=of(str), value=of(str), revision=of(int))  # get, put, and a put event
 DELETED = record(key=of(str), revision=of(int))  # delete, and a delete event
 LISTING = record(items=list_of(PAIR), next=of(str, NONE), revision=of(int))
+LEASE = record(id=of(int), ttl=of(int), remaining=NUMBER)  # grant and keepalive
+LEASE_SHOWN = record(id=of(int), ttl=of(int), remaining=NUMBER, keys=list_of(of(str)))
+LEASES = record(items=list_of(record(id=of(int), ttl=of(int), remaining=NUMBER, keys=of(int))), next=of(int, NONE))
+REVOKED = record(id=of(int), revision=of(int), deleted=list_of(of(str)))
 HISTORY = record(
     items=list_of(
         one_of(

@@ -19,9 +19,9 @@ _OPTION_NAME = re.compile(r"--[A-Za-z][A-Za-z0-9-]*")  # what an option looks li
 
 EPILOG = "commands:\n" + command_table()
 EPILOG += "\n\nOptions may also follow the command; -- ends them, so a key or value may start with -."
-EPILOG += "\nhelp <command> explains one command and its options."
+EPILOG += "\nhelp <command> (help lease, ...) explains one command and its options."
 EPILOG += "\nWithout a command: the interactive shell, or for piped input a script of commands, one a line."
-EPILOG += "\nExit status: 0 ok, 1 not found, 2 error (a script: the worst of its commands)."
+EPILOG += "\nExit status: 0 ok, 1 not found (a key, a lease), 2 error (a script: the worst of its commands)."
 
 
 class _ParserExit(Exception):
@@ -126,7 +126,7 @@ def build_parser(env: Environment) -> _Parser:
         "--page-size",
         type=int,
         default=DEFAULT_PAGE_SIZE,
-        help="pairs (or changes) per request in getall and history",
+        help="pairs (or leases, or changes) per request in getall, history and lease list",
     )
     parser.add_argument(
         "command",

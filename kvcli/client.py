@@ -12,8 +12,12 @@ import requests
 from kvcli.answers import (
     DELETED,
     HISTORY,
+    LEASE,
+    LEASE_SHOWN,
+    LEASES,
     LISTING,
     PAIR,
+    REVOKED,
     Check,
     checked,
 )
@@ -22,6 +26,7 @@ from kvcli.errors import (
     BadResponse,
     HistoryCompacted,
     KeyNotFound,
+    LeaseNotFound,
     ListingCompacted,
     ServerError,
     ServerTimeout,
@@ -31,6 +36,7 @@ from kvcli.errors import (
 )
 
 API_PATH = "/api/v1/kv"
+LEASES_PATH = "/api/v1/leases"
 HISTORY_PATH = "/api/v1/history"
 WATCH_PATH = "/ws/watch"
 CONNECT_TIMEOUT = 3.05  # seconds; just over the 3 s TCP retransmission window
@@ -75,9 +81,10 @@ class KVClient:
         """The pair ``{"key","value","revision","created"}``, now or at ``revision``; KeyNotFound if absent."""
         return self._call("GET", _key_path(key), PAIR, missing=key, params=_at(revision))
 
-    def put(self, key: str, value: str) -> Pair:
-        """Store ``value``; the answer also carries ``prev``."""
-        return self._call("PUT", _key_path(key), PAIR, json={"value": value})
+    def put(self, key: str, value: str, *, lease: int | None = None, ttl: int | None = None) -> Pair:
+        """Store ``value``, under ``lease`` or a new lease of ``ttl`` seconds; the answer also carries ``prev``."""
+        body = {"value": value, **_given(lease=lease, ttl=ttl)}
+        return self._call("PUT", _key_path(key), PAIR, json=body)
 
     def delete(self, key: str) -> Pair:
         """Remove ``key``; KeyNotFound if absent."""
@@ -108,6 +115,27 @@ class KVClient:
     def revision(self) -> int:
         """The store's current revision (from a one-pair listing, which needs the same auth)."""
         return self._call("GET", API_PATH, LISTING, params={"limit": 1})["revision"]
+
+    def grant(self, ttl: int) -> Pair:
+        """A new lease of ``ttl`` seconds: ``{"id", "ttl", "remaining"}``."""
+        return self._call("POST", LEASES_PATH, LEASE, json={"ttl": ttl})
+
+    def keepalive(self, lease: int) -> Pair:
+        """Give ``lease`` its full TTL again; LeaseNotFound once it is gone."""
+        return self._call("POST", f"{LEASES_PATH}/{lease}/keepalive", LEASE)
+
+    def lease(self, lease: int) -> Pair:
+        """The lease with its attached keys; LeaseNotFound if it is gone."""
+        return self._call("GET", f"{LEASES_PATH}/{lease}", LEASE_SHOWN)
+
+    def revoke(self, lease: int) -> Pair:
+        """Revoke ``lease``, deleting its keys: ``{"id", "revision", "deleted": [keys]}``."""
+        return self._call("DELETE", f"{LEASES_PATH}/{lease}", REVOKED)
+
+    def lease_pages(self) -> Iterator[list[Pair]]:
+        """Every live lease by id, one page at a time."""
+        for page in self._follow(LEASES_PATH, LEASES, "after"):
+            yield page["items"]
 
     def history_pages(self, key: str) -> Iterator[Pair]:
         """``key``'s retained events, newest first, one answer (``items`` and ``oldest``) at a time."""
@@ -161,12 +189,14 @@ def _answer(response: requests.Response, missing: str | None, at: int | None, ba
         raise AuthRequired(f"{message} (pass --token or set KV_TOKEN)")
     if response.status_code == 404 and missing is not None and _is_missing_key(body, message, missing):
         raise KeyNotFound(missing, at)
+    if response.status_code == 404 and "lease" in body:  # the server names the lease it does not know
+        raise LeaseNotFound(body["lease"])
     if response.status_code == 404:
         raise UnknownPath(f"the server answered 404: {message} (is --url {base_url} the server's base URL?)")
     if response.status_code == 410:
         raise HistoryCompacted(at, body.get("oldest"))
     if not response.ok:
-        raise ServerError(f"the server answered {response.status_code}: {message}")
+        raise ServerError(f"the server answered {response.status_code}: {message}", response.status_code)
     return body
 
 
@@ -195,6 +225,11 @@ def _key_path(key: str, base: str = API_PATH) -> str:
 def _at(revision: int | None) -> dict[str, int]:
     """The query parameters of a read at ``revision``: none for a read of the store as it is."""
     return {} if revision is None else {"revision": revision}
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """``fields`` less those that are None: the optional parts of a request body."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def check_utf8(text: str, what: str) -> str:

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import shlex
+import time
 from contextlib import closing
+from typing import Any
 
 from kvcli.client import KVClient
 from kvcli.environment import Environment
 from kvcli.errors import UsageError
+from kvcli.keepalive import RENEW_FRACTION, KeepAlive, throttled
 from kvcli.output import (
     format_deleted,
     format_event,
     format_history_item,
+    format_key,
+    format_lease,
     format_pair,
+    format_stored,
+    plural,
 )
 from kvcli.status import ExitStatus, report
-from kvcli.usage import command_spec
+from kvcli.usage import command_spec, whole_number
 from kvcli.watch import WatchStream
+
+RENEWAL_LINE_INTERVAL = 5.0  # seconds; lease keepalive prints at most one renewal line this often
 
 
 class Commands:
@@ -37,7 +46,7 @@ class Commands:
     def run(self, name: str, args: list[str]) -> ExitStatus:
         """Run ``name`` with already-split arguments and return its exit status."""
         try:
-            spec = command_spec(name)
+            spec, args = command_spec(name).resolve(args)
             call = spec.parse(args)
             getattr(self, spec.method)(*call.args, **call.options)
         except BrokenPipeError:
@@ -50,10 +59,11 @@ class Commands:
         """Print the value alone, so ``$(kvcli get k)`` is the value."""
         self._print(str(self.client.get(key, rev).get("value")))
 
-    def cmd_put(self, key: str, value: str) -> None:
-        """Store and confirm with the new revision."""
-        pair = self.client.put(key, value)
-        self._print(f"stored {format_pair(pair)} (rev {pair.get('revision')})")
+    def cmd_put(self, key: str, value: str, ttl: int | None = None, lease: int | None = None) -> None:
+        """Store and confirm with the new revision (and the lease, if the key has one)."""
+        if ttl is not None and lease is not None:
+            raise UsageError("give --ttl (a new lease) or --lease (an existing one), not both")
+        self._print(format_stored(self.client.put(key, value, lease=lease, ttl=ttl)))
 
     def cmd_getall(self, prefix: str = "", rev: int | None = None) -> None:
         """Print page by page as pages arrive, so output starts at once and memory stays flat."""
@@ -92,6 +102,52 @@ class Commands:
             kept = f"; the server keeps changes from rev {oldest} on" if oldest > 1 else ""
             self._note(f"(no retained changes of {key!r}{kept})")
 
+    def cmd_lease_grant(self, ttl: str) -> None:
+        """Print the new lease's id alone, so ``ID=$(kvcli lease grant 30)`` works."""
+        self._print(str(self.client.grant(_number(ttl, "the ttl", 1))["id"]))
+
+    def cmd_lease_keepalive(self, lease: str) -> None:
+        """Renew until Ctrl+C, one line per renewal at most every few seconds; LeaseNotFound ends it."""
+        lease_id = _number(lease, "the lease id", 1)
+        renewed = throttled(self._renewed, RENEWAL_LINE_INTERVAL)
+        self._note(f"keeping lease {lease_id} alive (Ctrl+C to stop)")
+        try:
+            KeepAlive(self.client, lease_id).run(renewed, self._note)
+        except KeyboardInterrupt:
+            self._note(f"\nkeepalive stopped; lease {lease_id} runs out unless renewed")
+
+    def cmd_lease_revoke(self, lease: str) -> None:
+        """Revoke, then print the keys that went with it, one a line."""
+        revoked = self.client.revoke(_number(lease, "the lease id", 1))
+        deleted = revoked["deleted"]
+        self._print(f"revoked lease {revoked['id']}: deleted {plural(len(deleted), 'key')} (rev {revoked['revision']})")
+        for key in deleted:
+            self._print(format_key(key))
+
+    def cmd_lease_list(self) -> None:
+        """One line per live lease, page by page."""
+        empty = True
+        for page in self.client.lease_pages():
+            if page:
+                empty = False
+                self._print("\n".join(format_lease(lease) for lease in page))
+        if empty:
+            self._note("(no leases)")
+
+    def cmd_lease_show(self, lease: str) -> None:
+        """The lease's line as ``lease list`` shows it, then its keys, one a line."""
+        shown = self.client.lease(_number(lease, "the lease id", 1))
+        self._print(format_lease(shown))
+        for key in shown["keys"]:
+            self._print(format_key(key))
+
+    def _renewed(self, lease: dict[str, Any]) -> None:
+        """A keepalive's line: ``08:40:12 lease 7 renewed: ttl 30s, next in 10s``."""
+        next_in = round(lease["ttl"] / RENEW_FRACTION, 1)  # 10s, 3.3s, 0.7s
+        self._print(
+            f"{time.strftime('%H:%M:%S')} lease {lease['id']} renewed: ttl {lease['ttl']}s, next in {next_in:g}s"
+        )
+
     def _print(self, text: str) -> None:
         """A result line on stdout, flushed so pipes and terminals see it at once."""
         self.env.stdout.write(text + "\n")
@@ -101,3 +157,11 @@ class Commands:
         """A status line on stderr, kept out of stdout so output stays parseable."""
         self.env.stderr.write(text + "\n")
         self.env.stderr.flush()
+
+
+def _number(text: str, what: str, minimum: int) -> int:
+    """A positional argument that must be a whole number (a TTL, a lease id); UsageError otherwise."""
+    try:
+        return whole_number(minimum)(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} must be {exc}, not {text!r}") from None

@@ -34,6 +34,14 @@ class KeyNotFound(CLIError):
         self.key = key
 
 
+class LeaseNotFound(CLIError):
+    """The server has no such lease: never granted, expired or revoked (a 404 naming the lease)."""
+
+    def __init__(self, lease: object) -> None:
+        super().__init__(f"lease {lease} not found (it expired, was revoked, or never existed)")
+        self.lease = lease
+
+
 class ServerUnreachable(CLIError):
     """No connection to the server could be made (refused, DNS, network down)."""
 
@@ -52,6 +60,10 @@ class UnknownPath(CLIError):
 
 class ServerError(CLIError):
     """The server answered with an error status (4xx other than 401, 404 and 410, or 5xx)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status; 5xx is worth retrying, 4xx is not
 
 
 class HistoryCompacted(CLIError):

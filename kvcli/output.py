@@ -60,6 +60,11 @@ def lease_note(item: dict[str, Any], separator: str) -> str:
     return f"{separator}lease {item['lease']}{reason}"
 
 
+def format_stored(pair: dict[str, Any]) -> str:
+    """``stored app/x = "v" (rev 12)``: a put's confirmation, with the lease the key is under."""
+    return f"stored {format_pair(pair)} {revision_note(pair)}"
+
+
 def format_deleted(answer: dict[str, Any]) -> str:
     """``app/x (rev 13)``: what a delete confirmation and a delete event say."""
     return f"{format_key(str(answer.get('key')))} {revision_note(answer)}"
@@ -90,3 +95,16 @@ def format_time(stamp: Any, tz: tzinfo | None = None) -> str:
     except ValueError:
         return stamp
     return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} {moment.tzname()}"
+
+
+def format_lease(lease: dict[str, Any]) -> str:
+    """``lease 7: ttl 30s, 12.5s left, 2 keys`` (``keys`` is a count in a listing, a list when shown)."""
+    keys = lease.get("keys")
+    count = len(keys) if isinstance(keys, list) else keys
+    left = f"{lease.get('remaining'):.1f}s left"
+    return f"lease {lease.get('id')}: ttl {lease.get('ttl')}s, {left}, {plural(count, 'key')}"
+
+
+def plural(count: Any, noun: str) -> str:
+    """``1 key``, ``2 keys``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -9,6 +9,7 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import takewhile
 from typing import Any
 
 from kvcli.client import check_utf8
@@ -32,7 +33,7 @@ def whole_number(minimum: int) -> Callable[[str], int]:
 
 @dataclass(frozen=True)
 class Option:
-    """One of a command's own options: a flag (``--yes``), or one taking a value (``--rev R``)."""
+    """One of a command's own options: ``--yes`` (a flag) or ``--ttl T`` (taking a value)."""
 
     name: str
     metavar: str = ""  # empty for a flag
@@ -69,8 +70,8 @@ class Call:
 class CommandSpec:
     """How a command is called and what it does (for usage errors and help).
 
-    ``usage`` reads as the user types it: the command's name, then ``<required>`` and
-    ``[optional]`` arguments; ``forms`` are the ways to call it with its options.
+    ``usage`` reads as the user types it: the command's name (one word, or two for
+    ``lease grant``), its options, ``<required>`` and ``[optional]`` arguments.
     """
 
     usage: str
@@ -80,16 +81,17 @@ class CommandSpec:
     options: tuple[Option, ...] = ()
     forms: tuple[tuple[str, str], ...] = ()  # other ways to call it: (usage, summary), its options
     details: tuple[str, ...] = ()  # more help lines, shown by ``help <command>``
+    subcommands: tuple[CommandSpec, ...] = ()
 
     @property
     def name(self) -> str:
-        """``put`` for ``put <key> <value>``."""
-        return self.usage.split()[0]
+        """``put`` for ``put <key> <value>``, ``lease grant`` for ``lease grant <ttl>``."""
+        return " ".join(takewhile(lambda word: word[0].isalnum(), self.usage.split()))
 
     @property
     def method(self) -> str:
-        """The ``Commands`` method running it: ``cmd_put``."""
-        return f"cmd_{self.name}"
+        """The ``Commands`` method running it: ``cmd_lease_grant``."""
+        return "cmd_" + self.name.replace(" ", "_")
 
     @property
     def argument_names(self) -> list[str]:
@@ -98,19 +100,33 @@ class CommandSpec:
 
     @property
     def rows(self) -> list[tuple[str, str]]:
-        """(usage, summary) of every way to call it: the lines of ``help``."""
+        """(usage, summary) of every way to call it, subcommands included: the lines of ``help``."""
+        if self.subcommands:
+            return [row for spec in self.subcommands for row in spec.rows]
         return [(self.usage, self.summary), *self.forms]
 
     @property
     def help(self) -> str:
         """The help text: ``get <key>: print the value stored under <key>``, its other forms, details."""
+        if self.subcommands:
+            return "\n".join(spec.help for spec in self.subcommands)
         lines = [f"{usage}: {summary}" for usage, summary in self.rows]
         return "\n".join([*lines, *(f"  {line}" for line in self.details)])
 
     @property
     def option_names(self) -> dict[str, bool]:
-        """Each option this command takes, and whether it takes a value."""
-        return {option.name: bool(option.metavar) for option in self.options}
+        """Each option this command (or one of its subcommands) takes, and whether it takes a value."""
+        options = [option for spec in (self, *self.subcommands) for option in spec.options]
+        return {option.name: bool(option.metavar) for option in options}
+
+    def resolve(self, args: list[str]) -> tuple[CommandSpec, list[str]]:
+        """The spec that runs ``args``: this one, or for ``lease grant 10`` the ``grant`` subcommand."""
+        if not self.subcommands:
+            return self, args
+        names = {spec.name.split()[-1]: spec for spec in self.subcommands}
+        if not args or args[0] not in names:
+            raise UsageError(f"usage: {self.name} {'|'.join(names)} ... (help {self.name} for details)")
+        return names[args[0]], args[1:]
 
     def parse(self, args: list[str]) -> Call:
         """Split ``args`` into options and arguments and check them; UsageError saying what is wrong.
@@ -159,7 +175,23 @@ class CommandSpec:
 
 
 REVISION = Option("--rev", "R", whole_number(0))
+TTL = Option("--ttl", "T", whole_number(1))
+LEASE = Option("--lease", "ID", whole_number(0))
 
+
+LEASE_COMMANDS = (
+    CommandSpec("lease grant <ttl>", "grant a lease of <ttl> seconds and print its id", 1, 1),
+    CommandSpec(
+        "lease keepalive <id>",
+        "renew the lease at a third of its TTL until Ctrl+C",
+        1,
+        1,
+        details=("exit status 1 when the lease is gone (it expired or was revoked)",),
+    ),
+    CommandSpec("lease revoke <id>", "revoke the lease, deleting its keys, and print them", 1, 1),
+    CommandSpec("lease list", "print every live lease: id, TTL, time left, number of keys", 0, 0),
+    CommandSpec("lease show <id>", "print the lease's TTL and time left, then its keys", 1, 1),
+)
 
 COMMANDS: dict[str, CommandSpec] = {
     spec.name: spec
@@ -172,7 +204,17 @@ COMMANDS: dict[str, CommandSpec] = {
             (REVISION,),
             forms=(("get <key> --rev R", "the value as it stood at revision R"),),
         ),
-        CommandSpec("put <key> <value>", "store <value> under <key> (quote a value with spaces)", 2, 2),
+        CommandSpec(
+            "put <key> <value>",
+            "store <value> under <key> (quote a value with spaces)",
+            2,
+            2,
+            (TTL, LEASE),
+            forms=(
+                ("put --ttl T <key> <value>", "store it under a new lease of T seconds: it expires unless kept alive"),
+                ("put --lease ID <key> <value>", "store it under lease ID (--lease 0: detach it from its lease)"),
+            ),
+        ),
         CommandSpec(
             "getall [prefix]",
             "print every pair, or those whose key starts with prefix",
@@ -185,6 +227,7 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("delete <key>", "remove <key> and its value", 1, 1),
         CommandSpec("watch [prefix]", "print each change as it happens, until Ctrl+C", 0, 1),
         CommandSpec("history <key>", "print the key's retained changes, newest first", 1, 1),
+        CommandSpec("lease", "leases", 0, 0, subcommands=LEASE_COMMANDS),
     )
 }
 

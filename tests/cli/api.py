@@ -30,6 +30,18 @@ def pair(url: str, key: str) -> dict[str, Any] | None:
     return response.json() if response.ok else None
 
 
+def grant(url: str, ttl: int) -> int:
+    """A new lease of ``ttl`` seconds; its id."""
+    response = requests.post(f"{url}/api/v1/leases", json={"ttl": ttl}, timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()["id"]
+
+
 def revoke(url: str, lease: int) -> None:
     """Revoke ``lease`` from outside, as another client would."""
     requests.delete(f"{url}/api/v1/leases/{lease}", timeout=TIMEOUT).raise_for_status()
+
+
+def lease_alive(url: str, lease: int) -> bool:
+    """Whether the server still has ``lease``."""
+    return requests.get(f"{url}/api/v1/leases/{lease}", timeout=TIMEOUT).ok

@@ -100,7 +100,7 @@ class _CannedHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(self.server.canned)
 
-    do_GET = do_PUT = do_DELETE = _answer
+    do_GET = do_PUT = do_DELETE = do_POST = _answer
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep test output quiet."""
@@ -378,6 +378,10 @@ PAIR_OF_WRONG_TYPES = b'{"key": null, "value": {"a": 1}, "revision": "x", "creat
         (["getall"], b'{"items": [], "next": 5, "revision": 1}'),
         (["getall"], b'{"items": {}, "next": null, "revision": 1}'),
         (["watch"], b'{"items": [], "next": null, "revision": "1"}'),
+        (["lease", "grant", "5"], b'{"id": "7", "ttl": 5, "remaining": 5}'),
+        (["lease", "show", "7"], b'{"id": 7, "ttl": 5, "remaining": 5, "keys": 2}'),
+        (["lease", "list"], b'{"items": [{"id": 7}], "next": null}'),
+        (["lease", "revoke", "7"], b'{"id": 7, "revision": 3}'),
         (["history", "k"], b'{"items": [{"type": "put", "revision": 3}], "next": null, "oldest": 1}'),
     ],
 )

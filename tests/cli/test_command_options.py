@@ -1,4 +1,4 @@
-"""A command's own options (``get --rev R``): parsed alike in one-shot and in the shell."""
+"""A command's own options (``--ttl``, ``--rev``) and subcommands (``lease grant``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from kvcli.cli import build_parser
 from kvcli.environment import Environment
 from kvcli.errors import UsageError
 from kvcli.status import ExitStatus
-from kvcli.usage import COMMANDS, command_table
+from kvcli.usage import COMMANDS, command_spec, command_table
 from tests.cli.inprocess import run_cli
 
 NOWHERE = "http://127.0.0.1:9"  # refuses connections: a request made by mistake fails differently
@@ -26,58 +26,84 @@ def usage_error(*argv: str, stdin: str = "") -> str:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--rev", "5", "k"], (["k"], {"rev": 5})),
-        (["k", "--rev=5"], (["k"], {"rev": 5})),
-        (["--", "--rev"], (["--rev"], {})),  # after --, option names are data
-        (["--", "--"], (["--"], {})),  # only the first -- ends the options
-        (["--rev", "1", "--rev", "2", "k"], (["k"], {"rev": 2})),  # the last one wins
+        (["--ttl", "5", "k", "v"], (["k", "v"], {"ttl": 5})),
+        (["k", "--ttl=5", "v"], (["k", "v"], {"ttl": 5})),
+        (["k", "v", "--lease", "7"], (["k", "v"], {"lease": 7})),
+        (["--", "--ttl", "5"], (["--ttl", "5"], {})),  # after --, option names are data
+        (["k", "--", "--"], (["k", "--"], {})),  # only the first -- ends the options
+        (["--ttl", "1", "--ttl", "2", "k", "v"], (["k", "v"], {"ttl": 2})),  # the last one wins
     ],
 )
 def test_options_are_taken_anywhere_before_the_double_dash(args: list[str], expected: tuple) -> None:
-    call = COMMANDS["get"].parse(args)
+    call = COMMANDS["put"].parse(args)
     assert (call.args, call.options) == expected
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["k", "--rev"], "--rev needs a value: --rev R"),
-        (["--rev", "soon", "k"], "--rev must be a whole number from 0, not 'soon'"),
-        (["--rev", "-1", "k"], "--rev must be a whole number from 0, not '-1'"),
-        (["--rev", "1.5", "k"], "--rev must be a whole number from 0, not '1.5'"),
+        (["k", "v", "--ttl"], "--ttl needs a value: --ttl T"),
+        (["--ttl", "0", "k", "v"], "--ttl must be a whole number from 1, not '0'"),
+        (["--ttl", "1.5", "k", "v"], "--ttl must be a whole number from 1, not '1.5'"),
+        (["--lease", "-1", "k", "v"], "--lease must be a whole number from 0, not '-1'"),
     ],
 )
 def test_a_bad_option_value_is_a_usage_error_naming_it(args: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=f"^{message}$"):
-        COMMANDS["get"].parse(args)
-    assert usage_error("get", *args) == f"error: {message}"
+        COMMANDS["put"].parse(args)
+    assert usage_error("put", *args) == f"error: {message}"
 
 
 def test_one_shot_leaves_a_commands_own_options_to_it() -> None:
     parser = build_parser(Environment(environ={}))
-    options = parser.parse_command_line(["get", "--rev", "5", "k", "--url", "http://h:1"])
-    assert options.command == ["get", "--rev=5", "k"]
+    options = parser.parse_command_line(["put", "--ttl", "5", "k", "--url", "http://h:1", "v"])
+    assert options.command == ["put", "--ttl=5", "k", "v"]
     assert options.url == "http://h:1"
     # Joined to its value, so the command reads what this parser saw, even --url.
-    assert parser.parse_command_line(["get", "--rev", "--url"]).command == ["get", "--rev=--url"]
+    assert parser.parse_command_line(["put", "--ttl", "--url"]).command == ["put", "--ttl=--url"]
 
 
 def test_an_option_of_another_command_is_unknown_and_the_message_lists_this_ones() -> None:
-    line = usage_error("getall", "--rev", "1", "--ttl", "5")
+    line = usage_error("get", "k", "--ttl", "5")
     assert line.startswith("error: unknown option --ttl (options: --help, --url, --token, --page-size, --rev;")
-    assert usage_error("put", "--rev", "1", "k", "v").startswith("error: unknown option --rev (options: --help,")
+    assert usage_error("put", "--rev", "1", "k", "v").startswith("error: unknown option --rev")
 
 
 def test_the_shell_parses_options_as_one_shot_does() -> None:
-    result = run_cli("--url", NOWHERE, stdin="get --rev x k\ngetall --rev\n")
+    result = run_cli("--url", NOWHERE, stdin="put --ttl 0 k v\nput k v --lease\n")
     assert result.err.splitlines() == [
-        "error: --rev must be a whole number from 0, not 'x'",
-        "error: --rev needs a value: --rev R",
+        "error: --ttl must be a whole number from 1, not '0'",
+        "error: --lease needs a value: --lease ID",
     ]
 
 
-def test_help_shows_a_commands_other_forms() -> None:
-    for name, fragment in [("get", "get <key> --rev R: the value as it stood at revision R"), ("getall", "--rev R")]:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["lease"], "error: usage: lease grant|keepalive|revoke|list|show ... (help lease for details)"),
+        (["lease", "frob"], "error: usage: lease grant|keepalive|revoke|list|show ... (help lease for details)"),
+        (["lease", "grant"], "error: usage: lease grant <ttl>"),
+        (["lease", "list", "x"], "error: usage: lease list"),
+        (["lease", "grant", "soon"], "error: the ttl must be a whole number from 1, not 'soon'"),
+        (["lease", "show", "0"], "error: the lease id must be a whole number from 1, not '0'"),
+        (["history"], "error: usage: history <key>"),
+        (
+            ["put", "--ttl", "5", "--lease", "1", "k", "v"],
+            "error: give --ttl (a new lease) or --lease (an existing one), not both",
+        ),
+    ],
+)
+def test_new_commands_refuse_a_wrong_call_before_any_request(argv: list[str], message: str) -> None:
+    assert usage_error(*argv) == message
+
+
+def test_help_explains_each_new_command() -> None:
+    for name, fragment in [
+        ("lease", "lease keepalive <id>: renew the lease at a third of its TTL until Ctrl+C"),
+        ("history", "history <key>: print the key's retained changes, newest first"),
+        ("put", "put --ttl T <key> <value>"),
+        ("getall", "getall [prefix] --rev R"),
+    ]:
         one_shot = run_cli("help", name)
         assert (one_shot.status, one_shot.err) == (ExitStatus.OK, ""), name
         assert fragment in one_shot.out, (name, one_shot.out)
@@ -86,6 +112,12 @@ def test_help_shows_a_commands_other_forms() -> None:
 
 def test_the_command_table_lists_every_form_in_one_column() -> None:
     table = command_table()
-    for usage in ("get <key> --rev R", "getall [prefix] --rev R", "watch [prefix]"):
+    for usage in ("lease grant <ttl>", "lease show <id>", "history <key>"):
         assert f"  {usage} " in table
+    assert "put --lease ID <key> <value>\n" in table  # too wide: its summary goes below
     assert command_table() in run_cli("help").out
+
+
+def test_a_subcommand_is_found_by_its_last_word() -> None:
+    spec, rest = command_spec("lease").resolve(["show", "7"])
+    assert (spec.name, spec.method, rest) == ("lease show", "cmd_lease_show", ["7"])

@@ -13,7 +13,9 @@ from kvcli.output import (
     format_event,
     format_history_item,
     format_key,
+    format_lease,
     format_pair,
+    format_stored,
     format_time,
 )
 from tests.cli.inprocess import run_cli
@@ -79,11 +81,13 @@ def test_put_delete_and_getall_quote_a_key_with_spaces(server: ServerProcess) ->
     assert re.fullmatch(r'deleted "quoted/a key" \(rev \d+\)\n', deleted.out), deleted
 
 
-def test_a_leased_event_names_its_lease_and_a_lease_delete_says_why() -> None:
+def test_a_leased_pair_names_its_lease_and_a_lease_delete_says_why() -> None:
     put = {"type": "put", "key": "svc/a", "value": "up", "revision": 7, "lease": 42}
     assert format_event(put) == 'put svc/a = "up" (rev 7, lease 42)'
+    assert format_stored(put) == 'stored svc/a = "up" (rev 7, lease 42)'
     expired = {"type": "delete", "key": "svc/a", "revision": 9, "lease": 42, "reason": "expired"}
     assert format_event(expired) == "delete svc/a (rev 9, lease 42 expired)"
+    assert format_stored({"key": "k", "value": "v", "revision": 3}) == 'stored k = "v" (rev 3)'
 
 
 def test_a_history_line_is_revision_local_time_type_and_value() -> None:
@@ -95,3 +99,11 @@ def test_a_history_line_is_revision_local_time_type_and_value() -> None:
     old = {"type": "delete", "revision": 1, "time": None}
     assert format_history_item(old) == "     1  (time not kept)              delete"
     assert format_time("not a time") == "not a time"  # shown as the server sent it rather than lost
+
+
+def test_a_lease_line_counts_its_keys_whether_listed_or_shown() -> None:
+    assert format_lease({"id": 7, "ttl": 30, "remaining": 12.345, "keys": 1}) == "lease 7: ttl 30s, 12.3s left, 1 key"
+    assert (
+        format_lease({"id": 7, "ttl": 30, "remaining": 30, "keys": ["a", "b"]})
+        == "lease 7: ttl 30s, 30.0s left, 2 keys"
+    )
