@@ -19,9 +19,10 @@ _OPTION_NAME = re.compile(r"--[A-Za-z][A-Za-z0-9-]*")  # what an option looks li
 
 EPILOG = "commands:\n" + command_table()
 EPILOG += "\n\nOptions may also follow the command; -- ends them, so a key or value may start with -."
-EPILOG += "\nhelp <command> (help lease, ...) explains one command and its options."
+EPILOG += "\nhelp <command> (help lease, help txn, ...) explains one command and its options."
 EPILOG += "\nWithout a command: the interactive shell, or for piped input a script of commands, one a line."
-EPILOG += "\nExit status: 0 ok, 1 not found (a key, a lease), 2 error (a script: the worst of its commands)."
+EPILOG += "\nExit status: 0 ok, 1 not found (a key, a lease) or a txn compare failed, 2 error (a script: the"
+EPILOG += "\nworst of its commands)."
 
 
 class _ParserExit(Exception):

@@ -18,6 +18,7 @@ from kvcli.answers import (
     LISTING,
     PAIR,
     REVOKED,
+    TXN,
     Check,
     checked,
 )
@@ -36,6 +37,7 @@ from kvcli.errors import (
 )
 
 API_PATH = "/api/v1/kv"
+TXN_PATH = "/api/v1/txn"
 LEASES_PATH = "/api/v1/leases"
 HISTORY_PATH = "/api/v1/history"
 WATCH_PATH = "/ws/watch"
@@ -115,6 +117,10 @@ class KVClient:
     def revision(self) -> int:
         """The store's current revision (from a one-pair listing, which needs the same auth)."""
         return self._call("GET", API_PATH, LISTING, params={"limit": 1})["revision"]
+
+    def txn(self, body: dict[str, Any]) -> Pair:
+        """Run a transaction: ``{"succeeded", "revision", "responses"}``; a failed compare is no error."""
+        return self._call("POST", TXN_PATH, TXN, json=body)
 
     def grant(self, ttl: int) -> Pair:
         """A new lease of ``ttl`` seconds: ``{"id", "ttl", "remaining"}``."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from contextlib import closing
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
-from kvcli.client import KVClient
+from kvcli.client import KVClient, check_utf8
 from kvcli.environment import Environment
-from kvcli.errors import UsageError
+from kvcli.errors import BadInput, UsageError
 from kvcli.keepalive import RENEW_FRACTION, KeepAlive, throttled
 from kvcli.output import (
     format_deleted,
@@ -19,6 +22,7 @@ from kvcli.output import (
     format_lease,
     format_pair,
     format_stored,
+    format_txn_response,
     plural,
 )
 from kvcli.status import ExitStatus, report
@@ -26,14 +30,24 @@ from kvcli.usage import command_spec, whole_number
 from kvcli.watch import WatchStream
 
 RENEWAL_LINE_INTERVAL = 5.0  # seconds; lease keepalive prints at most one renewal line this often
+STDIN = "-"  # txn's file name for standard input
+
+
+class Mode(Enum):
+    """Who runs the commands, which decides whether stdin is the command's."""
+
+    ONE_SHOT = "one-shot"  # stdin is the command's (txn reads it)
+    SCRIPT = "script"  # stdin is the script, not the command's
+    SHELL = "shell"  # stdin is the person at the prompt
 
 
 class Commands:
     """Runs one command against the server; every failure becomes one line on stderr."""
 
-    def __init__(self, client: KVClient, env: Environment) -> None:
+    def __init__(self, client: KVClient, env: Environment, mode: Mode = Mode.ONE_SHOT) -> None:
         self.client = client
         self.env = env
+        self.mode = mode
 
     def run_line(self, name: str, line: str) -> ExitStatus:
         """Run ``name`` with arguments split like a shell would (used by the interactive shell)."""
@@ -48,12 +62,12 @@ class Commands:
         try:
             spec, args = command_spec(name).resolve(args)
             call = spec.parse(args)
-            getattr(self, spec.method)(*call.args, **call.options)
+            status = getattr(self, spec.method)(*call.args, **call.options)
         except BrokenPipeError:
             raise  # the reader went away (``| head``): nothing left to tell anyone
         except (Exception, KeyboardInterrupt) as exc:
             return report(exc, self.env.stderr)
-        return ExitStatus.OK
+        return ExitStatus.OK if status is None else status
 
     def cmd_get(self, key: str, rev: int | None = None) -> None:
         """Print the value alone, so ``$(kvcli get k)`` is the value."""
@@ -102,6 +116,15 @@ class Commands:
             kept = f"; the server keeps changes from rev {oldest} on" if oldest > 1 else ""
             self._note(f"(no retained changes of {key!r}{kept})")
 
+    def cmd_txn(self, file: str = STDIN) -> ExitStatus:
+        """Run the transaction in ``file`` (or stdin), print its outcome and one line per op; 1 if a compare failed."""
+        answer = self.client.txn(self._read_txn(file))
+        outcome = "succeeded" if answer["succeeded"] else "compare failed"
+        self._print(f"{outcome} (rev {answer['revision']})")
+        for response in answer["responses"]:
+            self._print(format_txn_response(response))
+        return ExitStatus.OK if answer["succeeded"] else ExitStatus.COMPARE_FAILED
+
     def cmd_lease_grant(self, ttl: str) -> None:
         """Print the new lease's id alone, so ``ID=$(kvcli lease grant 30)`` works."""
         self._print(str(self.client.grant(_number(ttl, "the ttl", 1))["id"]))
@@ -140,6 +163,32 @@ class Commands:
         self._print(format_lease(shown))
         for key in shown["keys"]:
             self._print(format_key(key))
+
+    def _read_txn(self, file: str) -> dict[str, Any]:
+        """The transaction in ``file`` (``-``: stdin) as a JSON object; BadInput naming what is wrong."""
+        if file == STDIN and self.mode is not Mode.ONE_SHOT:
+            raise UsageError("in the shell, txn reads a file: txn FILE (standard input is the shell's)")
+        where = "standard input" if file == STDIN else file
+        try:
+            text = self.env.stdin.read() if file == STDIN else Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(f"cannot read {where}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise BadInput(f"{where} is not UTF-8 text") from None
+        try:
+            body = json.loads(check_utf8(text, f"the transaction in {where}"))
+        except json.JSONDecodeError as exc:
+            raise BadInput(
+                f"the transaction in {where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            ) from None
+        except RecursionError:
+            raise BadInput(f"the transaction in {where} is nested too deeply") from None
+        if not isinstance(body, dict):
+            raise BadInput(
+                f'the transaction in {where} must be a JSON object: {{"compare": [...], "success": [...], '
+                '"failure": [...]}'
+            )
+        return body
 
     def _renewed(self, lease: dict[str, Any]) -> None:
         """A keepalive's line: ``08:40:12 lease 7 renewed: ttl 30s, next in 10s``."""

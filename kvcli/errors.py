@@ -26,6 +26,10 @@ class UsageError(CLIError):
     """The command line is wrong: unknown command, wrong arguments, unclosed quote, bad URL."""
 
 
+class BadInput(CLIError):
+    """What a command reads besides its arguments (a transaction file, stdin) is unreadable or malformed."""
+
+
 class KeyNotFound(CLIError):
     """The server has no pair under the requested key."""
 

@@ -77,6 +77,19 @@ def format_event(event: dict[str, Any]) -> str:
     return f"put {format_pair(event)} {revision_note(event)}"
 
 
+def format_txn_response(response: dict[str, Any]) -> str:
+    """One op's result: ``put a = "1" (rev 11)``, ``delete b (rev 12)``, ``get c = "x" (rev 5)``.
+
+    A get of an absent key, and a delete that found nothing, say ``get c: not found``.
+    """
+    op = response.get("op")
+    if response.get("revision") in (0, None):  # an absent key: revision 0 (get) or null (delete)
+        return f"{op} {format_key(str(response.get('key')))}: not found"
+    if op == "delete":
+        return f"delete {format_deleted(response)}"
+    return f"{op} {format_pair(response)} {revision_note(response)}"
+
+
 def format_history_item(item: dict[str, Any], tz: tzinfo | None = None) -> str:
     """``    12  2026-12-02 08:40:12.345 CET  put     "v2"``: revision, local time (or ``tz``), type, value."""
     kind = str(item.get("type"))

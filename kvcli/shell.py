@@ -9,7 +9,7 @@ from __future__ import annotations
 import cmd
 from collections.abc import Callable
 
-from kvcli.commands import Commands
+from kvcli.commands import Commands, Mode
 from kvcli.environment import Environment
 from kvcli.errors import UsageError
 from kvcli.history import readline_history
@@ -29,6 +29,7 @@ class KVShell(cmd.Cmd):
     def __init__(self, commands: Commands, env: Environment) -> None:
         super().__init__(stdin=env.stdin, stdout=env.stdout)
         self.commands = commands
+        self.commands.mode = Mode.SHELL
         self.env = env
         # input() (and so readline editing) only makes sense on a terminal; else read the stream.
         self.use_rawinput = env.stdin_isatty
@@ -82,6 +83,7 @@ class KVScript(KVShell):
 
     def __init__(self, commands: Commands, env: Environment) -> None:
         super().__init__(commands, env)
+        self.commands.mode = Mode.SCRIPT
         self.use_rawinput = False
         self.status = ExitStatus.OK
 

@@ -17,6 +17,7 @@ class ExitStatus(IntEnum):
 
     OK = 0
     NOT_FOUND = 1  # a key or a lease
+    COMPARE_FAILED = 1  # a transaction ran its failure branch (an alias: "not what was expected", as 1)
     ERROR = 2  # usage, connection, auth and server errors
     INTERRUPTED = 130  # Ctrl+C outside ``watch``, as shells report SIGINT
 

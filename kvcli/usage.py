@@ -227,6 +227,18 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("delete <key>", "remove <key> and its value", 1, 1),
         CommandSpec("watch [prefix]", "print each change as it happens, until Ctrl+C", 0, 1),
         CommandSpec("history <key>", "print the key's retained changes, newest first", 1, 1),
+        CommandSpec(
+            "txn [file]",
+            "run the transaction given as JSON in file (- or none: stdin)",
+            0,
+            1,
+            details=(
+                '{"compare": [{"key": "a", "target": "revision", "op": "==", "value": 5}],',
+                ' "success": [{"op": "put", "key": "a", "value": "1"}], "failure": [{"op": "get", "key": "a"}]}',
+                "exit status 0 if every compare held, 1 if one failed (the failure ops ran), 2 on errors;",
+                "in the shell, give a file (stdin is the shell's)",
+            ),
+        ),
         CommandSpec("lease", "leases", 0, 0, subcommands=LEASE_COMMANDS),
     )
 }

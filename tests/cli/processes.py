@@ -1,4 +1,4 @@
-"""kvcli as real background processes, for what runs until stopped."""
+"""kvcli as real processes: run to completion, or in the background for what runs until stopped."""
 
 from __future__ import annotations
 
@@ -11,6 +11,19 @@ from contextlib import contextmanager
 from kvapp.testing.server import PROJECT_ROOT
 
 WAIT_TIMEOUT = 20.0  # seconds for a condition a test waits on (a process start on a busy 2-core box)
+
+
+def run_kvcli(url: str, *argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``python -m kvcli --url URL *argv`` to completion, ``stdin`` piped in."""
+    return subprocess.run(
+        [sys.executable, "-m", "kvcli", "--url", url, *argv],
+        input=stdin,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_TIMEOUT,
+        check=False,
+    )
 
 
 @contextmanager

@@ -392,6 +392,21 @@ def test_an_answer_that_is_not_kvstore_json_is_a_bad_response(argv: list[str], c
     assert_one_error_line(result, "(is --url a kvstore server?)")
 
 
+@pytest.mark.parametrize(
+    "canned",
+    [
+        b'{"succeeded": 1, "revision": 1, "responses": []}',
+        b'{"succeeded": true, "revision": 1, "responses": [{"op": "get", "key": "a", "revision": 1, "value": 5}]}',
+        b'{"succeeded": true, "revision": 1, "responses": [{"op": "frob", "key": "a", "revision": 1}]}',
+    ],
+)
+def test_a_txn_answer_that_is_not_kvstore_json_is_a_bad_response(canned: bytes) -> None:
+    with canned_server(canned) as httpd:
+        result = run_cli("--url", httpd.url, "txn", stdin='{"compare": [], "success": [], "failure": []}')
+    assert (result.status, result.out) == (ExitStatus.ERROR, "")
+    assert_one_error_line(result, "(is --url a kvstore server?)")
+
+
 def test_server_errors_show_the_servers_sentence(server: ServerProcess, ns: str) -> None:
     result = run_cli("--url", server.url, "put", f"{ns}bad\x01key", "v")
     assert result.status == ExitStatus.ERROR

@@ -86,6 +86,7 @@ def test_the_shell_parses_options_as_one_shot_does() -> None:
         (["lease", "list", "x"], "error: usage: lease list"),
         (["lease", "grant", "soon"], "error: the ttl must be a whole number from 1, not 'soon'"),
         (["lease", "show", "0"], "error: the lease id must be a whole number from 1, not '0'"),
+        (["txn", "a", "b"], 'error: usage: txn [file] (quote a file with spaces: txn "a b")'),
         (["history"], "error: usage: history <key>"),
         (
             ["put", "--ttl", "5", "--lease", "1", "k", "v"],
@@ -100,6 +101,7 @@ def test_new_commands_refuse_a_wrong_call_before_any_request(argv: list[str], me
 def test_help_explains_each_new_command() -> None:
     for name, fragment in [
         ("lease", "lease keepalive <id>: renew the lease at a third of its TTL until Ctrl+C"),
+        ("txn", "exit status 0 if every compare held, 1 if one failed"),
         ("history", "history <key>: print the key's retained changes, newest first"),
         ("put", "put --ttl T <key> <value>"),
         ("getall", "getall [prefix] --rev R"),
@@ -112,7 +114,7 @@ def test_help_explains_each_new_command() -> None:
 
 def test_the_command_table_lists_every_form_in_one_column() -> None:
     table = command_table()
-    for usage in ("lease grant <ttl>", "lease show <id>", "history <key>"):
+    for usage in ("lease grant <ttl>", "lease show <id>", "txn [file]", "history <key>"):
         assert f"  {usage} " in table
     assert "put --lease ID <key> <value>\n" in table  # too wide: its summary goes below
     assert command_table() in run_cli("help").out

@@ -17,6 +17,7 @@ from kvcli.output import (
     format_pair,
     format_stored,
     format_time,
+    format_txn_response,
 )
 from tests.cli.inprocess import run_cli
 
@@ -88,6 +89,21 @@ def test_a_leased_pair_names_its_lease_and_a_lease_delete_says_why() -> None:
     expired = {"type": "delete", "key": "svc/a", "revision": 9, "lease": 42, "reason": "expired"}
     assert format_event(expired) == "delete svc/a (rev 9, lease 42 expired)"
     assert format_stored({"key": "k", "value": "v", "revision": 3}) == 'stored k = "v" (rev 3)'
+
+
+@pytest.mark.parametrize(
+    ("response", "line"),
+    [
+        ({"op": "put", "key": "a", "value": "1", "revision": 11, "prev": None}, 'put a = "1" (rev 11)'),
+        ({"op": "put", "key": "a", "value": "1", "revision": 11, "lease": 3}, 'put a = "1" (rev 11, lease 3)'),
+        ({"op": "delete", "key": "b", "revision": 12, "prev": "x"}, "delete b (rev 12)"),
+        ({"op": "delete", "key": "b", "revision": None, "prev": None}, "delete b: not found"),
+        ({"op": "get", "key": "c", "value": "x", "revision": 5}, 'get c = "x" (rev 5)'),
+        ({"op": "get", "key": "c d", "value": None, "revision": 0}, 'get "c d": not found'),
+    ],
+)
+def test_each_transaction_response_is_one_line(response: dict, line: str) -> None:
+    assert format_txn_response(response) == line
 
 
 def test_a_history_line_is_revision_local_time_type_and_value() -> None:
