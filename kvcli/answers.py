@@ -53,6 +53,8 @@ NUMBER = of(int, float)
 PAIR = record(key=of(str), value=of(str), revision=of(int))  # get, put, and a put event
 DELETED = record(key=of(str), revision=of(int))  # delete, and a delete event
 LISTING = record(items=list_of(PAIR), next=of(str, NONE), revision=of(int))
+COUNTED = record(revision=of(int), count=of(int))  # a one-pair listing read for its count
+DELETED_PREFIX = record(deleted=of(int), revision=of(int), more=flag)
 TXN = record(
     succeeded=flag,
     revision=of(int),

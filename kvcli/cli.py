@@ -72,7 +72,7 @@ class _Parser(argparse.ArgumentParser):
         and a name that is neither one of ours nor one of the command's ``own`` (a typo, an
         option from another tool) is a UsageError naming it, rather than a key or value nobody
         meant to store. The command's own options are left for it, joined to their value
-        (``--rev=7``) so the command reads the value this parser saw. Any other word
+        (``--prefix=-x``) so the command reads the value this parser saw. Any other word
         is the command's, so ``put -dash val`` and ``put k -1`` store what they say (kvcli has
         no one-letter options to mistake). ``--`` itself is left in: the command's parser drops
         it, for one-shot and shell commands alike, so ``put -- --key v`` stores ``--key``.
@@ -127,7 +127,7 @@ def build_parser(env: Environment) -> _Parser:
         "--page-size",
         type=int,
         default=DEFAULT_PAGE_SIZE,
-        help="pairs (or leases, or changes) per request in getall, history and lease list",
+        help="pairs (or leases, or changes) per request in getall, history, lease list and delete --prefix",
     )
     parser.add_argument(
         "command",

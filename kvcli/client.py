@@ -10,7 +10,9 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 
 from kvcli.answers import (
+    COUNTED,
     DELETED,
+    DELETED_PREFIX,
     HISTORY,
     LEASE,
     LEASE_SHOWN,
@@ -43,7 +45,7 @@ HISTORY_PATH = "/api/v1/history"
 WATCH_PATH = "/ws/watch"
 CONNECT_TIMEOUT = 3.05  # seconds; just over the 3 s TCP retransmission window
 READ_TIMEOUT = 30.0  # seconds; a 10,000-pair page from a busy server
-DEFAULT_PAGE_SIZE = 1000  # pairs per listing request (the server's default)
+DEFAULT_PAGE_SIZE = 1000  # pairs per listing request (the server's default), and per delete --prefix step
 MAX_PAGE_SIZE = 10_000  # pairs; the server caps ``limit`` here
 USER_AGENT = "kvcli/0.1"
 URL_EXAMPLES = "http://127.0.0.1:8000, localhost:8000 or [::1]:8000"
@@ -117,6 +119,15 @@ class KVClient:
     def revision(self) -> int:
         """The store's current revision (from a one-pair listing, which needs the same auth)."""
         return self._call("GET", API_PATH, LISTING, params={"limit": 1})["revision"]
+
+    def count(self, prefix: str) -> int:
+        """How many pairs are under ``prefix`` now (the listing's ``count``, whatever its page size)."""
+        return self._call("GET", API_PATH, COUNTED, params={"prefix": prefix, "limit": 1})["count"]
+
+    def delete_prefix(self, prefix: str) -> Pair:
+        """One bounded atomic step of deleting under ``prefix`` (every key when it is empty): ``{"deleted","more"}``."""
+        params = {"prefix": prefix, "limit": self.page_size, **({"all": "true"} if not prefix else {})}
+        return self._call("DELETE", API_PATH, DELETED_PREFIX, params=params)
 
     def txn(self, body: dict[str, Any]) -> Pair:
         """Run a transaction: ``{"succeeded", "revision", "responses"}``; a failed compare is no error."""

@@ -26,7 +26,7 @@ from kvcli.output import (
     plural,
 )
 from kvcli.status import ExitStatus, report
-from kvcli.usage import command_spec, whole_number
+from kvcli.usage import CONFIRM_ABOVE, command_spec, whole_number
 from kvcli.watch import WatchStream
 
 RENEWAL_LINE_INTERVAL = 5.0  # seconds; lease keepalive prints at most one renewal line this often
@@ -34,11 +34,11 @@ STDIN = "-"  # txn's file name for standard input
 
 
 class Mode(Enum):
-    """Who runs the commands, which decides whether stdin is the command's."""
+    """Who runs the commands, which decides whether stdin is the command's and whether to ask first."""
 
-    ONE_SHOT = "one-shot"  # stdin is the command's (txn reads it)
-    SCRIPT = "script"  # stdin is the script, not the command's
-    SHELL = "shell"  # stdin is the person at the prompt
+    ONE_SHOT = "one-shot"  # stdin is the command's (txn reads it); nobody is asked: --yes or refuse
+    SCRIPT = "script"  # stdin is the script: not the command's, and nobody there to answer
+    SHELL = "shell"  # a person at the prompt, who is asked before a big delete
 
 
 class Commands:
@@ -89,10 +89,16 @@ class Commands:
         if empty:
             self._note(f"(no keys with prefix {prefix!r})" if prefix else "(no keys)")
 
-    def cmd_delete(self, key: str) -> None:
-        """Delete and confirm with the deleting revision."""
-        answer = self.client.delete(key)
-        self._print(f"deleted {format_deleted(answer)}")
+    def cmd_delete(self, key: str | None = None, prefix: str | None = None, yes: bool = False) -> None:
+        """Delete one key and confirm with the deleting revision, or (``--prefix``) every key under a prefix."""
+        if (key is None) == (prefix is None):
+            raise UsageError("usage: delete <key> | delete --prefix P [--yes]")
+        if prefix is not None:
+            self._delete_prefix(prefix, yes)
+            return
+        if yes:
+            raise UsageError("--yes goes with --prefix: deleting one key asks nothing")
+        self._print(f"deleted {format_deleted(self.client.delete(key))}")
 
     def cmd_watch(self, prefix: str = "") -> None:
         """Follow changes until Ctrl+C; starting from the current revision means nothing after it is missed."""
@@ -163,6 +169,48 @@ class Commands:
         self._print(format_lease(shown))
         for key in shown["keys"]:
             self._print(format_key(key))
+
+    def _delete_prefix(self, prefix: str, yes: bool) -> None:
+        """Delete under ``prefix`` in bounded atomic steps until none is left, then say how many went.
+
+        Each step is one atomic commit of at most --page-size pairs, so no request is unbounded;
+        pairs written under the prefix meanwhile are deleted too, as ``etcdctl del --prefix`` would.
+        """
+        if not yes and not self._confirmed(prefix):
+            self._note("nothing deleted")
+            return
+        deleted, revision, finished = 0, 0, False
+        try:
+            while not finished:
+                step = self.client.delete_prefix(prefix)
+                deleted, revision, finished = deleted + step["deleted"], step["revision"], not step["more"]
+        finally:  # also after Ctrl+C or an error midway: what did go is worth knowing
+            if finished or deleted:
+                where = f"under {format_key(prefix)}" if prefix else "(every key)"
+                self._print(f"deleted {plural(deleted, 'pair')} {where}" + (f" (rev {revision})" if deleted else ""))
+
+    def _confirmed(self, prefix: str) -> bool:
+        """Whether to go ahead without --yes: a few pairs under a real prefix, or the shell's user says so.
+
+        One-shot and scripts have nobody to ask (a script's stdin is the script), so there the
+        answer is a UsageError asking for --yes. The count is taken first; it is what is asked about.
+        """
+        count = self.client.count(prefix)
+        if count == 0 or (prefix and count <= CONFIRM_ABOVE):
+            return True
+        what = f"{plural(count, 'pair')} under {format_key(prefix)}" if prefix else f"every key ({count})"
+        if self.mode is not Mode.SHELL:
+            raise UsageError(f"this would delete {what}; add --yes to go ahead")
+        return self._ask(f"delete {what}?")
+
+    def _ask(self, question: str) -> bool:
+        """Ask the shell's user a yes/no question; anything but y or yes (and end of input) is no."""
+        self.env.stdout.write(f"{question} [y/N] ")
+        self.env.stdout.flush()
+        answer = self.env.stdin.readline()
+        if not answer:
+            self.env.stdout.write("\n")
+        return answer.strip().lower() in ("y", "yes")
 
     def _read_txn(self, file: str) -> dict[str, Any]:
         """The transaction in ``file`` (``-``: stdin) as a JSON object; BadInput naming what is wrong."""

@@ -177,7 +177,10 @@ class CommandSpec:
 REVISION = Option("--rev", "R", whole_number(0))
 TTL = Option("--ttl", "T", whole_number(1))
 LEASE = Option("--lease", "ID", whole_number(0))
+PREFIX = Option("--prefix", "P")
+YES = Option("--yes")
 
+CONFIRM_ABOVE = 10  # pairs; delete --prefix asks (or wants --yes) before deleting more
 
 LEASE_COMMANDS = (
     CommandSpec("lease grant <ttl>", "grant a lease of <ttl> seconds and print its id", 1, 1),
@@ -224,7 +227,19 @@ COMMANDS: dict[str, CommandSpec] = {
             details=("every page is read at the first page's revision, so the listing is one snapshot",),
             forms=(("getall [prefix] --rev R", "the pairs as they stood at revision R"),),
         ),
-        CommandSpec("delete <key>", "remove <key> and its value", 1, 1),
+        CommandSpec(
+            "delete <key>",
+            "remove <key> and its value",
+            0,
+            1,
+            (PREFIX, YES),
+            forms=(("delete --prefix P [--yes]", "remove every pair whose key starts with P, say how many"),),
+            details=(
+                "in bounded atomic steps; a prefix is a string prefix (app matches apple too)",
+                f"more than {CONFIRM_ABOVE} pairs, or --prefix '' (every key): the shell asks first,",
+                "one-shot and scripts refuse without --yes",
+            ),
+        ),
         CommandSpec("watch [prefix]", "print each change as it happens, until Ctrl+C", 0, 1),
         CommandSpec("history <key>", "print the key's retained changes, newest first", 1, 1),
         CommandSpec(

@@ -30,6 +30,12 @@ def pair(url: str, key: str) -> dict[str, Any] | None:
     return response.json() if response.ok else None
 
 
+def count(url: str, prefix: str) -> int:
+    """How many pairs are under ``prefix`` now."""
+    response = requests.get(f"{url}/api/v1/kv", params={"prefix": prefix, "limit": 1}, timeout=TIMEOUT)
+    return response.json()["count"]
+
+
 def grant(url: str, ttl: int) -> int:
     """A new lease of ``ttl`` seconds; its id."""
     response = requests.post(f"{url}/api/v1/leases", json={"ttl": ttl}, timeout=TIMEOUT)

@@ -383,6 +383,8 @@ PAIR_OF_WRONG_TYPES = b'{"key": null, "value": {"a": 1}, "revision": "x", "creat
         (["lease", "list"], b'{"items": [{"id": 7}], "next": null}'),
         (["lease", "revoke", "7"], b'{"id": 7, "revision": 3}'),
         (["history", "k"], b'{"items": [{"type": "put", "revision": 3}], "next": null, "oldest": 1}'),
+        (["delete", "--prefix", "p", "--yes"], b'{"deleted": 1, "revision": 3, "more": "no"}'),
+        (["delete", "--prefix", "p"], b'{"items": [], "next": null, "revision": 1}'),  # no count
     ],
 )
 def test_an_answer_that_is_not_kvstore_json_is_a_bad_response(argv: list[str], canned: bytes) -> None:

@@ -1,4 +1,4 @@
-"""A command's own options (``--ttl``, ``--rev``) and subcommands (``lease grant``)."""
+"""A command's own options (``--ttl``, ``--rev``, ``--prefix``, ``--yes``) and subcommands (``lease grant``)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def test_options_are_taken_anywhere_before_the_double_dash(args: list[str], expe
     assert (call.args, call.options) == expected
 
 
+def test_an_option_value_may_start_with_a_dash() -> None:
+    assert COMMANDS["delete"].parse(["--prefix", "-x"]).options == {"prefix": "-x"}
+    assert COMMANDS["delete"].parse(["--prefix="]).options == {"prefix": ""}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -54,13 +59,18 @@ def test_a_bad_option_value_is_a_usage_error_naming_it(args: list[str], message:
     assert usage_error("put", *args) == f"error: {message}"
 
 
+def test_a_flag_takes_no_value() -> None:
+    assert COMMANDS["delete"].parse(["--prefix", "p", "--yes"]).options == {"prefix": "p", "yes": True}
+    assert usage_error("delete", "--prefix", "p", "--yes=1") == "error: --yes takes no value"
+
+
 def test_one_shot_leaves_a_commands_own_options_to_it() -> None:
     parser = build_parser(Environment(environ={}))
     options = parser.parse_command_line(["put", "--ttl", "5", "k", "--url", "http://h:1", "v"])
     assert options.command == ["put", "--ttl=5", "k", "v"]
     assert options.url == "http://h:1"
-    # Joined to its value, so the command reads what this parser saw, even --url.
-    assert parser.parse_command_line(["put", "--ttl", "--url"]).command == ["put", "--ttl=--url"]
+    # Joined to its value, so the command reads what this parser saw, even --url as a prefix.
+    assert parser.parse_command_line(["delete", "--prefix", "--url"]).command == ["delete", "--prefix=--url"]
 
 
 def test_an_option_of_another_command_is_unknown_and_the_message_lists_this_ones() -> None:
@@ -88,6 +98,9 @@ def test_the_shell_parses_options_as_one_shot_does() -> None:
         (["lease", "show", "0"], "error: the lease id must be a whole number from 1, not '0'"),
         (["txn", "a", "b"], 'error: usage: txn [file] (quote a file with spaces: txn "a b")'),
         (["history"], "error: usage: history <key>"),
+        (["delete"], "error: usage: delete <key> | delete --prefix P [--yes]"),
+        (["delete", "k", "--prefix", "p"], "error: usage: delete <key> | delete --prefix P [--yes]"),
+        (["delete", "k", "--yes"], "error: --yes goes with --prefix: deleting one key asks nothing"),
         (
             ["put", "--ttl", "5", "--lease", "1", "k", "v"],
             "error: give --ttl (a new lease) or --lease (an existing one), not both",
@@ -102,6 +115,7 @@ def test_help_explains_each_new_command() -> None:
     for name, fragment in [
         ("lease", "lease keepalive <id>: renew the lease at a third of its TTL until Ctrl+C"),
         ("txn", "exit status 0 if every compare held, 1 if one failed"),
+        ("delete", "delete --prefix P [--yes]: remove every pair whose key starts with P"),
         ("history", "history <key>: print the key's retained changes, newest first"),
         ("put", "put --ttl T <key> <value>"),
         ("getall", "getall [prefix] --rev R"),
@@ -114,7 +128,7 @@ def test_help_explains_each_new_command() -> None:
 
 def test_the_command_table_lists_every_form_in_one_column() -> None:
     table = command_table()
-    for usage in ("lease grant <ttl>", "lease show <id>", "txn [file]", "history <key>"):
+    for usage in ("lease grant <ttl>", "lease show <id>", "txn [file]", "history <key>", "delete --prefix P [--yes]"):
         assert f"  {usage} " in table
     assert "put --lease ID <key> <value>\n" in table  # too wide: its summary goes below
     assert command_table() in run_cli("help").out
