@@ -19,10 +19,10 @@ _OPTION_NAME = re.compile(r"--[A-Za-z][A-Za-z0-9-]*")  # what an option looks li
 
 EPILOG = "commands:\n" + command_table()
 EPILOG += "\n\nOptions may also follow the command; -- ends them, so a key or value may start with -."
-EPILOG += "\nhelp <command> (help lease, help txn, ...) explains one command and its options."
+EPILOG += "\nhelp <command> (help lease, help lock, ...) explains one command and its options."
 EPILOG += "\nWithout a command: the interactive shell, or for piped input a script of commands, one a line."
 EPILOG += "\nExit status: 0 ok, 1 not found (a key, a lease) or a txn compare failed, 2 error (a script: the"
-EPILOG += "\nworst of its commands)."
+EPILOG += "\nworst of its commands); lock with a command exits with the command's status."
 
 
 class _ParserExit(Exception):
@@ -137,8 +137,11 @@ def build_parser(env: Environment) -> _Parser:
     return parser
 
 
-def main(argv: list[str] | None = None, env: Environment | None = None) -> ExitStatus:
-    """Run the CLI with ``argv`` (without the program name) and return the exit status."""
+def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """Run the CLI with ``argv`` (without the program name) and return the exit status.
+
+    An ExitStatus, except after ``lock ... -- COMMAND``: then COMMAND's own status.
+    """
     env = env or Environment.from_system()
     try:
         options = build_parser(env).parse_command_line(sys.argv[1:] if argv is None else argv)
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> ExitS
         client.close()
 
 
-def _dispatch(command: list[str], commands: Commands, env: Environment) -> ExitStatus:
+def _dispatch(command: list[str], commands: Commands, env: Environment) -> int:
     """No command: the shell, or a script when stdin is not a terminal. ``help [command]``: help.
 
     Anything else: that command, once.

@@ -68,6 +68,7 @@ class KVClient:
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.base_url = _check_url(base_url)
+        self.token = token
         # Sent on every request and on the websocket handshake.
         self.auth_headers = {"Authorization": _bearer(token)} if token else {}
         self.timeout = (CONNECT_TIMEOUT, read_timeout)
@@ -76,6 +77,10 @@ class KVClient:
         self.page_size = page_size
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json", **self.auth_headers})
+
+    def copy(self, read_timeout: float | None = None) -> KVClient:
+        """The same server and token on a session of its own, for another thread (a Session is not thread-safe)."""
+        return KVClient(self.base_url, self.token, self.page_size, read_timeout or self.timeout[1])
 
     def close(self) -> None:
         """Called when the CLI exits: drop the pooled connection."""

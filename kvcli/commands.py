@@ -14,6 +14,7 @@ from kvcli.client import KVClient, check_utf8
 from kvcli.environment import Environment
 from kvcli.errors import BadInput, UsageError
 from kvcli.keepalive import RENEW_FRACTION, KeepAlive, throttled
+from kvcli.lock import LOCK_PREFIX, Lock, sigterm_as_interrupt
 from kvcli.output import (
     format_deleted,
     format_event,
@@ -26,7 +27,7 @@ from kvcli.output import (
     plural,
 )
 from kvcli.status import ExitStatus, report
-from kvcli.usage import CONFIRM_ABOVE, command_spec, whole_number
+from kvcli.usage import CONFIRM_ABOVE, DEFAULT_LOCK_TTL, command_spec, whole_number
 from kvcli.watch import WatchStream
 
 RENEWAL_LINE_INTERVAL = 5.0  # seconds; lease keepalive prints at most one renewal line this often
@@ -49,7 +50,7 @@ class Commands:
         self.env = env
         self.mode = mode
 
-    def run_line(self, name: str, line: str) -> ExitStatus:
+    def run_line(self, name: str, line: str) -> int:
         """Run ``name`` with arguments split like a shell would (used by the interactive shell)."""
         try:
             args = shlex.split(line)
@@ -57,8 +58,11 @@ class Commands:
             return report(UsageError(f"cannot parse the arguments: {str(exc).lower()}"), self.env.stderr)
         return self.run(name, args)
 
-    def run(self, name: str, args: list[str]) -> ExitStatus:
-        """Run ``name`` with already-split arguments and return its exit status."""
+    def run(self, name: str, args: list[str]) -> int:
+        """Run ``name`` with already-split arguments and return its exit status.
+
+        That is an ExitStatus, but for ``lock`` with a command it is the command's own.
+        """
         try:
             spec, args = command_spec(name).resolve(args)
             call = spec.parse(args)
@@ -169,6 +173,25 @@ class Commands:
         self._print(format_lease(shown))
         for key in shown["keys"]:
             self._print(format_key(key))
+
+    def cmd_lock(self, name: str, *command: str, ttl: int = DEFAULT_LOCK_TTL) -> int:
+        """Wait for the lock, then run ``command`` (its status) or hold it until Ctrl+C; release it at the end."""
+        if not name:
+            raise UsageError("the lock name must not be empty")
+        lock = Lock(self.client, name, ttl, self._note)
+        with sigterm_as_interrupt():
+            lock.acquire(waiting=None if command else self._note)  # with a command, quiet as flock(1)
+            try:
+                if command:
+                    return lock.run(list(command))
+                self._print(f"holding lock {name!r} (key {LOCK_PREFIX}{name}, lease {lock.lease}); Ctrl+C to release")
+                try:
+                    lock.hold()
+                except KeyboardInterrupt:
+                    self._note(f"\nreleased lock {name!r}")
+                return ExitStatus.OK
+            finally:
+                lock.release()
 
     def _delete_prefix(self, prefix: str, yes: bool) -> None:
         """Delete under ``prefix`` in bounded atomic steps until none is left, then say how many went.

@@ -93,6 +93,14 @@ class ListingCompacted(HistoryCompacted):
         self.oldest = oldest
 
 
+class LockLost(CLIError):
+    """The lock stopped being ours while it was held: its lease is gone or its key was changed."""
+
+
+class CommandFailed(CLIError):
+    """The command ``lock`` was to run could not be started."""
+
+
 class BadResponse(CLIError):
     """The server answered with something that is not the kvstore JSON it promises."""
 

@@ -16,6 +16,7 @@ from kvcli.client import check_utf8
 from kvcli.errors import UsageError
 
 END_OF_OPTIONS = "--"  # POSIX: what follows is data, even if it starts with "-"
+ANY_NUMBER = 1 << 30  # max_args of a command that takes the rest of the line (lock's COMMAND)
 USAGE_COLUMN = 26  # characters; wider usages go on a line of their own in the command table
 _ARGUMENT = re.compile(r"[<\[]([a-z]+)[>\]]")  # "<key>" or "[prefix]" in a usage line
 
@@ -180,6 +181,7 @@ LEASE = Option("--lease", "ID", whole_number(0))
 PREFIX = Option("--prefix", "P")
 YES = Option("--yes")
 
+DEFAULT_LOCK_TTL = 10  # seconds (API.md)
 CONFIRM_ABOVE = 10  # pairs; delete --prefix asks (or wants --yes) before deleting more
 
 LEASE_COMMANDS = (
@@ -255,6 +257,20 @@ COMMANDS: dict[str, CommandSpec] = {
             ),
         ),
         CommandSpec("lease", "leases", 0, 0, subcommands=LEASE_COMMANDS),
+        CommandSpec(
+            "lock [--ttl T] <name> [-- command ...]",
+            "wait for and hold the lock <name>; run command, or hold until Ctrl+C",
+            1,
+            ANY_NUMBER,
+            (TTL,),
+            details=(
+                f"the lock is the key locks/<name>, created only if absent, with a lease of T seconds (default "
+                f"{DEFAULT_LOCK_TTL})",
+                "kept alive while held; waiting watches the key; released at exit, and by expiry if kvcli dies",
+                "exit status: the command's; 2 if the lock was lost while it ran, after stopping the command",
+                "(SIGTERM to its process group, then SIGKILL)",
+            ),
+        ),
     )
 }
 

@@ -1,4 +1,4 @@
-"""kvcli as real processes: run to completion, or in the background for what runs until stopped."""
+"""kvcli as real processes: run to completion, or in the background for what runs until stopped (lock)."""
 
 from __future__ import annotations
 

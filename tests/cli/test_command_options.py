@@ -96,6 +96,8 @@ def test_the_shell_parses_options_as_one_shot_does() -> None:
         (["lease", "list", "x"], "error: usage: lease list"),
         (["lease", "grant", "soon"], "error: the ttl must be a whole number from 1, not 'soon'"),
         (["lease", "show", "0"], "error: the lease id must be a whole number from 1, not '0'"),
+        (["lock"], "error: usage: lock [--ttl T] <name> [-- command ...]"),
+        (["lock", ""], "error: the lock name must not be empty"),
         (["txn", "a", "b"], 'error: usage: txn [file] (quote a file with spaces: txn "a b")'),
         (["history"], "error: usage: history <key>"),
         (["delete"], "error: usage: delete <key> | delete --prefix P [--yes]"),
@@ -113,6 +115,7 @@ def test_new_commands_refuse_a_wrong_call_before_any_request(argv: list[str], me
 
 def test_help_explains_each_new_command() -> None:
     for name, fragment in [
+        ("lock", "the lock is the key locks/<name>"),
         ("lease", "lease keepalive <id>: renew the lease at a third of its TTL until Ctrl+C"),
         ("txn", "exit status 0 if every compare held, 1 if one failed"),
         ("delete", "delete --prefix P [--yes]: remove every pair whose key starts with P"),
@@ -130,7 +133,7 @@ def test_the_command_table_lists_every_form_in_one_column() -> None:
     table = command_table()
     for usage in ("lease grant <ttl>", "lease show <id>", "txn [file]", "history <key>", "delete --prefix P [--yes]"):
         assert f"  {usage} " in table
-    assert "put --lease ID <key> <value>\n" in table  # too wide: its summary goes below
+    assert "lock [--ttl T] <name> [-- command ...]\n" in table  # too wide: its summary goes below
     assert command_table() in run_cli("help").out
 
 

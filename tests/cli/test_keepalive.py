@@ -1,4 +1,4 @@
-"""The renewal loop: a third of the TTL apart, outages ridden out."""
+"""The renewal loop: a third of the TTL apart, outages ridden out, or (for lock) bounded by the TTL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kvcli.errors import LeaseNotFound, ServerError, ServerUnreachable
-from kvcli.keepalive import RETRY_DELAY, KeepAlive, throttled
+from kvcli.keepalive import RETRY_DELAY, KeepAlive, LeaseLapsed, throttled
 
 
 class FakeTime:
@@ -45,11 +45,11 @@ class FakeClient:
         return {"id": lease, "ttl": step, "remaining": float(step)}
 
 
-def keep(client: FakeClient, clock: FakeTime) -> tuple[list[dict], list[str]]:
+def keep(client: FakeClient, clock: FakeTime, lapse: bool = False) -> tuple[list[dict], list[str]]:
     """Run the loop until the fake stop event fires (or it raises); what it reported."""
     renewed: list[dict] = []
     trouble: list[str] = []
-    loop = KeepAlive(client, 7, clock)  # type: ignore[arg-type]
+    loop = KeepAlive(client, 7, clock, lapse=lapse, clock=clock)  # type: ignore[arg-type]
     loop.run(renewed.append, trouble.append)
     return renewed, trouble
 
@@ -71,9 +71,16 @@ def test_an_outage_is_told_once_and_ridden_out() -> None:
     assert len(renewed) >= 2
 
 
-def test_a_long_outage_waits_for_the_servers_word() -> None:
+def test_without_lapse_a_long_outage_waits_for_the_servers_word() -> None:
     clock = FakeTime(until=60)
     keep(FakeClient(3, ServerUnreachable("down")), clock)  # never raises: a restart renews every lease
+
+
+def test_with_lapse_an_outage_longer_than_the_ttl_ends_it() -> None:
+    clock = FakeTime()
+    with pytest.raises(LeaseLapsed, match="no renewal of lease 7 got through in time"):
+        keep(FakeClient(3, ServerUnreachable("down")), clock, lapse=True)
+    assert 3.0 <= clock.now < 3.0 + 2 * RETRY_DELAY  # given up once the TTL from the last renewal passed
 
 
 def test_a_gone_lease_and_a_4xx_end_it_at_once() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -141,3 +142,17 @@ def test_a_big_delete_by_prefix_asks_first(server: ServerProcess, spawn_shell: S
     shell.expect(r"deleted 12 pairs under big/ \(rev \d+\)")
     shell.expect_exact(PROMPT)
     assert run(shell, "getall big/") == "(no keys with prefix 'big/')\n"
+
+
+def test_a_locked_command_has_the_terminal_and_gets_ctrl_c(server: ServerProcess, spawn_shell: Spawn) -> None:
+    shell = spawn_shell(server.url)
+    shell.sendline("lock term -- sh -c 'read answer; echo got $answer'")
+    shell.sendline("typed")  # read by the command, which has the terminal while it runs
+    shell.expect_exact("got typed")
+    shell.expect_exact(PROMPT)
+    shell.sendline("lock term -- sh -c 'echo started; exec sleep 30'")
+    shell.expect_exact("started\r\n")
+    time.sleep(0.2)  # kvcli hands the terminal over right after the start
+    shell.sendintr()  # reaches sleep, the foreground group, which ends: the lock is released
+    shell.expect_exact(PROMPT)
+    assert run(shell, "getall locks/") == "(no keys with prefix 'locks/')\n"
