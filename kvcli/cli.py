@@ -8,18 +8,21 @@ import sys
 from typing import Any, NoReturn
 
 from kvcli.client import DEFAULT_PAGE_SIZE, KVClient
-from kvcli.commands import COMMANDS, END_OF_OPTIONS, Commands, command_spec
+from kvcli.commands import Commands
 from kvcli.environment import DEFAULT_URL, Environment
 from kvcli.errors import UsageError
 from kvcli.shell import KVScript, KVShell
 from kvcli.status import ExitStatus, report
+from kvcli.usage import COMMANDS, END_OF_OPTIONS, command_spec, command_table
 
 _OPTION_NAME = re.compile(r"--[A-Za-z][A-Za-z0-9-]*")  # what an option looks like after the command
 
-EPILOG = "commands:\n" + "\n".join(f"  {spec.usage:<20} {spec.summary}" for spec in COMMANDS.values())
+EPILOG = "commands:\n" + command_table()
 EPILOG += "\n\nOptions may also follow the command; -- ends them, so a key or value may start with -."
+EPILOG += "\nhelp <command> (help lease, help lock, ...) explains one command and its options."
 EPILOG += "\nWithout a command: the interactive shell, or for piped input a script of commands, one a line."
-EPILOG += "\nExit status: 0 ok, 1 not found, 2 error (a script: the worst of its commands)."
+EPILOG += "\nExit status: 0 ok, 1 not found (a key, a lease) or a txn compare failed, 2 error (a script: the"
+EPILOG += "\nworst of its commands); lock with a command exits with the command's status."
 
 
 class _ParserExit(Exception):
@@ -56,20 +59,23 @@ class _Parser(argparse.ArgumentParser):
             raise self._unknown_option(unknown[0])
         if options.command:
             name, *args = options.command
-            trailing, args = self._split_options(args)
+            spec = COMMANDS.get(name)
+            trailing, args = self._split_options(args, spec.option_names if spec else {})
             self.parse_args(trailing, namespace=options)  # later wins, as before the command
             options.command = [name, *args]
         return options
 
-    def _split_options(self, args: list[str]) -> tuple[list[str], list[str]]:
+    def _split_options(self, args: list[str], own: dict[str, bool]) -> tuple[list[str], list[str]]:
         """This parser's options among a command's arguments, and the arguments left for the command.
 
         The rule: before ``--``, a word of the form ``--name`` or ``--name=value`` is an option,
-        and a name that is not one of ours (a typo, an option from another tool) is a
-        UsageError naming it, rather than a key or value nobody meant to store. Any other word
+        and a name that is neither one of ours nor one of the command's ``own`` (a typo, an
+        option from another tool) is a UsageError naming it, rather than a key or value nobody
+        meant to store. The command's own options are left for it, joined to their value
+        (``--prefix=-x``) so the command reads the value this parser saw. Any other word
         is the command's, so ``put -dash val`` and ``put k -1`` store what they say (kvcli has
-        no one-letter options to mistake). ``--`` itself is left in: ``Commands.run`` drops it,
-        for one-shot and shell commands alike, so ``put -- --key v`` stores ``--key``.
+        no one-letter options to mistake). ``--`` itself is left in: the command's parser drops
+        it, for one-shot and shell commands alike, so ``put -- --key v`` stores ``--key``.
         """
         options: list[str] = []
         rest: list[str] = []
@@ -80,8 +86,12 @@ class _Parser(argparse.ArgumentParser):
                 break
             name, equals, _ = token.partition("=")
             action = self._option_string_actions.get(name)
+            if action is None and name in own:
+                value = next(tokens, None) if own[name] and not equals else None
+                rest.append(token if value is None else f"{token}={value}")
+                continue
             if action is None and _OPTION_NAME.fullmatch(name):
-                raise self._unknown_option(token, "; put -- before a key or value that starts with -")
+                raise self._unknown_option(token, own, "; put -- before a key or value that starts with -")
             if action is None:
                 rest.append(token)
             elif action.nargs == 0 or equals:
@@ -91,10 +101,12 @@ class _Parser(argparse.ArgumentParser):
                 options.append(token if value is None else f"{token}={value}")
         return options, rest
 
-    def _unknown_option(self, token: str, hint: str = "") -> UsageError:
+    def _unknown_option(self, token: str, own: dict[str, bool] | None = None, hint: str = "") -> UsageError:
         """The error for ``token``, naming the option but not its value (it may be a mistyped --token)."""
-        known = ", ".join(action.option_strings[-1] for action in self._actions if action.option_strings)
-        return UsageError(f"unknown option {token.partition('=')[0]} (options: {known}{hint})")
+        known = [action.option_strings[-1] for action in self._actions if action.option_strings]
+        return UsageError(
+            f"unknown option {token.partition('=')[0]} (options: {', '.join([*known, *(own or {})])}{hint})"
+        )
 
 
 def build_parser(env: Environment) -> _Parser:
@@ -111,7 +123,12 @@ def build_parser(env: Environment) -> _Parser:
         "--url", default=env.default_url, help=f"server URL or host:port (env KV_URL, default {DEFAULT_URL})"
     )
     parser.add_argument("--token", default=env.default_token, help="bearer token (env KV_TOKEN)")
-    parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="pairs per request in getall")
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=DEFAULT_PAGE_SIZE,
+        help="pairs (or leases, or changes) per request in getall, history, lease list and delete --prefix",
+    )
     parser.add_argument(
         "command",
         nargs=argparse.REMAINDER,
@@ -120,8 +137,11 @@ def build_parser(env: Environment) -> _Parser:
     return parser
 
 
-def main(argv: list[str] | None = None, env: Environment | None = None) -> ExitStatus:
-    """Run the CLI with ``argv`` (without the program name) and return the exit status."""
+def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """Run the CLI with ``argv`` (without the program name) and return the exit status.
+
+    An ExitStatus, except after ``lock ... -- COMMAND``: then COMMAND's own status.
+    """
     env = env or Environment.from_system()
     try:
         options = build_parser(env).parse_command_line(sys.argv[1:] if argv is None else argv)
@@ -136,7 +156,7 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> ExitS
         client.close()
 
 
-def _dispatch(command: list[str], commands: Commands, env: Environment) -> ExitStatus:
+def _dispatch(command: list[str], commands: Commands, env: Environment) -> int:
     """No command: the shell, or a script when stdin is not a terminal. ``help [command]``: help.
 
     Anything else: that command, once.

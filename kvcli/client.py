@@ -9,11 +9,28 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
-from kvcli.answers import DELETED, LISTING, PAIR, Check, checked
+from kvcli.answers import (
+    COUNTED,
+    DELETED,
+    DELETED_PREFIX,
+    HISTORY,
+    LEASE,
+    LEASE_SHOWN,
+    LEASES,
+    LISTING,
+    PAIR,
+    REVOKED,
+    TXN,
+    Check,
+    checked,
+)
 from kvcli.errors import (
     AuthRequired,
     BadResponse,
+    HistoryCompacted,
     KeyNotFound,
+    LeaseNotFound,
+    ListingCompacted,
     ServerError,
     ServerTimeout,
     ServerUnreachable,
@@ -22,10 +39,13 @@ from kvcli.errors import (
 )
 
 API_PATH = "/api/v1/kv"
+TXN_PATH = "/api/v1/txn"
+LEASES_PATH = "/api/v1/leases"
+HISTORY_PATH = "/api/v1/history"
 WATCH_PATH = "/ws/watch"
 CONNECT_TIMEOUT = 3.05  # seconds; just over the 3 s TCP retransmission window
 READ_TIMEOUT = 30.0  # seconds; a 10,000-pair page from a busy server
-DEFAULT_PAGE_SIZE = 1000  # pairs per listing request (the server's default)
+DEFAULT_PAGE_SIZE = 1000  # pairs per listing request (the server's default), and per delete --prefix step
 MAX_PAGE_SIZE = 10_000  # pairs; the server caps ``limit`` here
 USER_AGENT = "kvcli/0.1"
 URL_EXAMPLES = "http://127.0.0.1:8000, localhost:8000 or [::1]:8000"
@@ -48,6 +68,7 @@ class KVClient:
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.base_url = _check_url(base_url)
+        self.token = token
         # Sent on every request and on the websocket handshake.
         self.auth_headers = {"Authorization": _bearer(token)} if token else {}
         self.timeout = (CONNECT_TIMEOUT, read_timeout)
@@ -57,42 +78,106 @@ class KVClient:
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json", **self.auth_headers})
 
+    def copy(self, read_timeout: float | None = None) -> KVClient:
+        """The same server and token on a session of its own, for another thread (a Session is not thread-safe)."""
+        return KVClient(self.base_url, self.token, self.page_size, read_timeout or self.timeout[1])
+
     def close(self) -> None:
         """Called when the CLI exits: drop the pooled connection."""
         self.session.close()
 
-    def get(self, key: str) -> Pair:
-        """The pair ``{"key","value","revision","created"}``; KeyNotFound if absent."""
-        return self._call("GET", _key_path(key), PAIR, missing=key)
+    def get(self, key: str, revision: int | None = None) -> Pair:
+        """The pair ``{"key","value","revision","created"}``, now or at ``revision``; KeyNotFound if absent."""
+        return self._call("GET", _key_path(key), PAIR, missing=key, params=_at(revision))
 
-    def put(self, key: str, value: str) -> Pair:
-        """Store ``value``; the answer also carries ``prev``."""
-        return self._call("PUT", _key_path(key), PAIR, json={"value": value})
+    def put(self, key: str, value: str, *, lease: int | None = None, ttl: int | None = None) -> Pair:
+        """Store ``value``, under ``lease`` or a new lease of ``ttl`` seconds; the answer also carries ``prev``."""
+        body = {"value": value, **_given(lease=lease, ttl=ttl)}
+        return self._call("PUT", _key_path(key), PAIR, json=body)
 
     def delete(self, key: str) -> Pair:
         """Remove ``key``; KeyNotFound if absent."""
         return self._call("DELETE", _key_path(key), DELETED, missing=key)
 
-    def pages(self, prefix: str = "") -> Iterator[list[Pair]]:
-        """Every pair under ``prefix``, one page at a time, so a million keys never sit in memory."""
-        after: str | None = None
+    def pages(self, prefix: str = "", revision: int | None = None) -> Iterator[list[Pair]]:
+        """Every pair under ``prefix`` (now or at ``revision``), one page at a time, so a million keys
+        never sit in memory.
+
+        Every page after the first is read at the revision the first one answered: the listing
+        is one snapshot however long it takes and whatever is written meanwhile (etcd's ranged
+        reads at a fixed revision). Without that, a pair moved past the cursor could be listed
+        twice or not at all. The price: a listing that outlives the server's history is a 410.
+        """
+        params: dict[str, Any] = {"prefix": prefix, "limit": self.page_size, **_at(revision)}
         while True:
-            params = {"prefix": prefix, "limit": self.page_size, **({"after": after} if after is not None else {})}
-            page = self._call("GET", API_PATH, LISTING, params=params)
-            after = page["next"]
+            try:
+                page = self._call("GET", API_PATH, LISTING, params=params)
+            except HistoryCompacted as exc:
+                if "after" in params:  # a later page: the snapshot fell out of the history meanwhile
+                    raise ListingCompacted(exc.revision, exc.oldest) from None
+                raise
             yield page["items"]
-            if after is None:
+            if page["next"] is None:
                 return
+            params = {**params, "revision": page["revision"], "after": page["next"]}
 
     def revision(self) -> int:
         """The store's current revision (from a one-pair listing, which needs the same auth)."""
         return self._call("GET", API_PATH, LISTING, params={"limit": 1})["revision"]
+
+    def count(self, prefix: str) -> int:
+        """How many pairs are under ``prefix`` now (the listing's ``count``, whatever its page size)."""
+        return self._call("GET", API_PATH, COUNTED, params={"prefix": prefix, "limit": 1})["count"]
+
+    def delete_prefix(self, prefix: str) -> Pair:
+        """One bounded atomic step of deleting under ``prefix`` (every key when it is empty): ``{"deleted","more"}``."""
+        params = {"prefix": prefix, "limit": self.page_size, **({"all": "true"} if not prefix else {})}
+        return self._call("DELETE", API_PATH, DELETED_PREFIX, params=params)
+
+    def txn(self, body: dict[str, Any]) -> Pair:
+        """Run a transaction: ``{"succeeded", "revision", "responses"}``; a failed compare is no error."""
+        return self._call("POST", TXN_PATH, TXN, json=body)
+
+    def grant(self, ttl: int) -> Pair:
+        """A new lease of ``ttl`` seconds: ``{"id", "ttl", "remaining"}``."""
+        return self._call("POST", LEASES_PATH, LEASE, json={"ttl": ttl})
+
+    def keepalive(self, lease: int) -> Pair:
+        """Give ``lease`` its full TTL again; LeaseNotFound once it is gone."""
+        return self._call("POST", f"{LEASES_PATH}/{lease}/keepalive", LEASE)
+
+    def lease(self, lease: int) -> Pair:
+        """The lease with its attached keys; LeaseNotFound if it is gone."""
+        return self._call("GET", f"{LEASES_PATH}/{lease}", LEASE_SHOWN)
+
+    def revoke(self, lease: int) -> Pair:
+        """Revoke ``lease``, deleting its keys: ``{"id", "revision", "deleted": [keys]}``."""
+        return self._call("DELETE", f"{LEASES_PATH}/{lease}", REVOKED)
+
+    def lease_pages(self) -> Iterator[list[Pair]]:
+        """Every live lease by id, one page at a time."""
+        for page in self._follow(LEASES_PATH, LEASES, "after"):
+            yield page["items"]
+
+    def history_pages(self, key: str) -> Iterator[Pair]:
+        """``key``'s retained events, newest first, one answer (``items`` and ``oldest``) at a time."""
+        return self._follow(_key_path(key, HISTORY_PATH), HISTORY, "before")
 
     def watch_url(self, prefix: str, after: int) -> str:
         """The websocket URL that replays events after ``after`` and then follows live writes."""
         scheme = "wss" if self.base_url.startswith("https:") else "ws"
         host = self.base_url.split("://", 1)[1]
         return f"{scheme}://{host}{WATCH_PATH}?{urlencode({'prefix': prefix, 'after': after})}"
+
+    def _follow(self, path: str, shape: Check, cursor: str) -> Iterator[Pair]:
+        """Each page of a listing at ``path``, passing its ``next`` as ``cursor`` until it is null."""
+        params: dict[str, Any] = {"limit": self.page_size}
+        while True:
+            page = self._call("GET", path, shape, params=params)
+            yield page
+            if page["next"] is None:
+                return
+            params = {**params, cursor: page["next"]}
 
     def _call(self, method: str, path: str, shape: Check, *, missing: str | None = None, **kwargs: Any) -> Pair:
         """One request, answered with a JSON object of ``shape`` or a named exception."""
@@ -104,11 +189,15 @@ class KVClient:
             raise ServerUnreachable(f"cannot reach the server at {self.base_url} ({_reason(exc)})") from None
         except requests.RequestException as exc:
             raise ServerUnreachable(f"request to {self.base_url} failed ({_reason(exc)})") from None
-        return checked(_answer(response, missing, self.base_url), shape, f"answer to {method} {path}")
+        at = (kwargs.get("params") or {}).get("revision")
+        return checked(_answer(response, missing, at, self.base_url), shape, f"answer to {method} {path}")
 
 
-def _answer(response: requests.Response, missing: str | None, base_url: str) -> Pair:
-    """The JSON body of a successful answer; otherwise the exception its status means."""
+def _answer(response: requests.Response, missing: str | None, at: int | None, base_url: str) -> Pair:
+    """The JSON body of a successful answer; otherwise the exception its status means.
+
+    ``missing`` is the key a 404 may be about, ``at`` the revision a 410 is about.
+    """
     try:
         body = response.json()
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
@@ -121,11 +210,15 @@ def _answer(response: requests.Response, missing: str | None, base_url: str) -> 
     if response.status_code == 401:
         raise AuthRequired(f"{message} (pass --token or set KV_TOKEN)")
     if response.status_code == 404 and missing is not None and _is_missing_key(body, message, missing):
-        raise KeyNotFound(missing)
+        raise KeyNotFound(missing, at)
+    if response.status_code == 404 and "lease" in body:  # the server names the lease it does not know
+        raise LeaseNotFound(body["lease"])
     if response.status_code == 404:
         raise UnknownPath(f"the server answered 404: {message} (is --url {base_url} the server's base URL?)")
+    if response.status_code == 410:
+        raise HistoryCompacted(at, body.get("oldest"))
     if not response.ok:
-        raise ServerError(f"the server answered {response.status_code}: {message}")
+        raise ServerError(f"the server answered {response.status_code}: {message}", response.status_code)
     return body
 
 
@@ -142,13 +235,23 @@ def _is_missing_key(body: dict, message: str, key: str) -> bool:
     return message == str(KeyNotFound(key))
 
 
-def _key_path(key: str) -> str:
+def _key_path(key: str, base: str = API_PATH) -> str:
     """The API path of one key, percent-encoded so ``/``, ``?``, ``#`` and spaces survive."""
     encoded = quote(key, safe="")
     if key in (".", ".."):
         # HTTP clients resolve dot segments ("/kv/.." becomes "/api/v1/"); %2E is not resolved.
         encoded = key.replace(".", "%2E")
-    return f"{API_PATH}/{encoded}"
+    return f"{base}/{encoded}"
+
+
+def _at(revision: int | None) -> dict[str, int]:
+    """The query parameters of a read at ``revision``: none for a read of the store as it is."""
+    return {} if revision is None else {"revision": revision}
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """``fields`` less those that are None: the optional parts of a request body."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def check_utf8(text: str, what: str) -> str:

@@ -26,12 +26,24 @@ class UsageError(CLIError):
     """The command line is wrong: unknown command, wrong arguments, unclosed quote, bad URL."""
 
 
+class BadInput(CLIError):
+    """What a command reads besides its arguments (a transaction file, stdin) is unreadable or malformed."""
+
+
 class KeyNotFound(CLIError):
     """The server has no pair under the requested key."""
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"key {key!r} not found")
+    def __init__(self, key: str, revision: int | None = None) -> None:
+        super().__init__(f"key {key!r} not found" + ("" if revision is None else f" at rev {revision}"))
         self.key = key
+
+
+class LeaseNotFound(CLIError):
+    """The server has no such lease: never granted, expired or revoked (a 404 naming the lease)."""
+
+    def __init__(self, lease: object) -> None:
+        super().__init__(f"lease {lease} not found (it expired, was revoked, or never existed)")
+        self.lease = lease
 
 
 class ServerUnreachable(CLIError):
@@ -51,7 +63,42 @@ class UnknownPath(CLIError):
 
 
 class ServerError(CLIError):
-    """The server answered with an error status (4xx other than 401 and 404, or 5xx)."""
+    """The server answered with an error status (4xx other than 401, 404 and 410, or 5xx)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status; 5xx is worth retrying, 4xx is not
+
+
+class HistoryCompacted(CLIError):
+    """A read at revision R needs events the server no longer keeps (HTTP 410)."""
+
+    def __init__(self, revision: object, oldest: object) -> None:
+        super().__init__(f"rev {revision} is older than the server's history (oldest kept is rev {oldest})")
+        self.revision = revision
+        self.oldest = oldest
+
+
+class ListingCompacted(HistoryCompacted):
+    """A listing's snapshot fell out of the server's history while its pages were being read."""
+
+    def __init__(self, revision: object, oldest: object) -> None:
+        CLIError.__init__(
+            self,
+            f"the listing at rev {revision} can no longer be read: the server's history now starts at rev "
+            f"{oldest}, as many writes came in while it was paged through; run it again (fewer pages: a larger "
+            "--page-size), or raise KV_HISTORY on the server",
+        )
+        self.revision = revision
+        self.oldest = oldest
+
+
+class LockLost(CLIError):
+    """The lock stopped being ours while it was held: its lease is gone or its key was changed."""
+
+
+class CommandFailed(CLIError):
+    """The command ``lock`` was to run could not be started."""
 
 
 class BadResponse(CLIError):

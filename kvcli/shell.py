@@ -9,11 +9,12 @@ from __future__ import annotations
 import cmd
 from collections.abc import Callable
 
-from kvcli.commands import COMMANDS, Commands
+from kvcli.commands import Commands, Mode
 from kvcli.environment import Environment
 from kvcli.errors import UsageError
 from kvcli.history import readline_history
 from kvcli.status import ExitStatus, report
+from kvcli.usage import COMMANDS
 
 INTRO = "Welcome to the KV store shell. Type help or ? to list commands.\n"
 PROMPT = "kvstore> "
@@ -28,11 +29,12 @@ class KVShell(cmd.Cmd):
     def __init__(self, commands: Commands, env: Environment) -> None:
         super().__init__(stdin=env.stdin, stdout=env.stdout)
         self.commands = commands
+        self.commands.mode = Mode.SHELL
         self.env = env
         # input() (and so readline editing) only makes sense on a terminal; else read the stream.
         self.use_rawinput = env.stdin_isatty
 
-    def run(self) -> ExitStatus:
+    def run(self) -> int:
         """Run until quit/EOF; Ctrl+C at the prompt discards the line instead of ending the shell."""
         with readline_history(self.env.history_path, enabled=self.env.stdin_isatty):
             intro = self.intro
@@ -44,7 +46,7 @@ class KVShell(cmd.Cmd):
                     self.stdout.write("^C\n")
                     intro = ""
 
-    def finished(self, status: ExitStatus) -> bool:
+    def finished(self, status: int) -> bool:
         """Called after each command line with its status; True ends the shell (here: never)."""
         return False
 
@@ -81,10 +83,11 @@ class KVScript(KVShell):
 
     def __init__(self, commands: Commands, env: Environment) -> None:
         super().__init__(commands, env)
+        self.commands.mode = Mode.SCRIPT
         self.use_rawinput = False
-        self.status = ExitStatus.OK
+        self.status: int = ExitStatus.OK
 
-    def run(self) -> ExitStatus:
+    def run(self) -> int:
         """Run the lines until quit or the end of input; Ctrl+C ends the script."""
         try:
             self.cmdloop()
@@ -92,7 +95,7 @@ class KVScript(KVShell):
             self.finished(report(KeyboardInterrupt(), self.env.stderr))
         return self.status
 
-    def finished(self, status: ExitStatus) -> bool:
+    def finished(self, status: int) -> bool:
         """Keep the worst status so far (the codes rise with severity); a command stopped by Ctrl+C ends it."""
         self.status = max(self.status, status)
         return status == ExitStatus.INTERRUPTED

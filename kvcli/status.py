@@ -16,7 +16,8 @@ class ExitStatus(IntEnum):
     """Process exit codes of one-shot commands (the shell only prints the message)."""
 
     OK = 0
-    NOT_FOUND = 1
+    NOT_FOUND = 1  # a key or a lease
+    COMPARE_FAILED = 1  # a transaction ran its failure branch (an alias: "not what was expected", as 1)
     ERROR = 2  # usage, connection, auth and server errors
     INTERRUPTED = 130  # Ctrl+C outside ``watch``, as shells report SIGINT
 
@@ -24,6 +25,7 @@ class ExitStatus(IntEnum):
 # First match wins, so subclasses must come before their bases.
 _STATUS_BY_ERROR: list[tuple[type[BaseException], ExitStatus]] = [
     (errors.KeyNotFound, ExitStatus.NOT_FOUND),
+    (errors.LeaseNotFound, ExitStatus.NOT_FOUND),
     (errors.CLIError, ExitStatus.ERROR),
     (KeyboardInterrupt, ExitStatus.INTERRUPTED),
 ]

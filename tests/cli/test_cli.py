@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -99,7 +100,7 @@ class _CannedHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(self.server.canned)
 
-    do_GET = do_PUT = do_DELETE = _answer
+    do_GET = do_PUT = do_DELETE = do_POST = _answer
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep test output quiet."""
@@ -190,14 +191,26 @@ def test_getall_pages_through_every_pair_in_key_order(server: ServerProcess, ns:
     assert everything.out.splitlines() == [f'{ns}other = "x"', *result.out.splitlines()]
 
 
-def test_client_pages_are_fetched_lazily_one_request_each(server: ServerProcess, ns: str) -> None:
+def test_client_pages_are_fetched_lazily_one_request_each(
+    server: ServerProcess, ns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for i in range(25):
         put_pair(server, f"{ns}k{i:02d}", "v")
-    pages = KVClient(server.url, page_size=10).pages(ns)
+    client = KVClient(server.url, page_size=10)
+    requests_made: list[dict] = []
+    send = client.session.request
+
+    def counted(*args: Any, **kwargs: Any) -> requests.Response:
+        requests_made.append(kwargs["params"])
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(client.session, "request", counted)
+    pages = client.pages(ns)
     assert [pair["key"] for pair in next(pages)] == [f"{ns}k{i:02d}" for i in range(10)]
-    # A pair written after the first page is still listed: later pages are fetched on demand.
+    assert len(requests_made) == 1  # later pages are fetched on demand...
     put_pair(server, f"{ns}k99", "late")
-    assert [len(page) for page in pages] == [10, 6]
+    assert [len(page) for page in pages] == [10, 5]  # ...at the first page's revision: k99 is not in it
+    assert len(requests_made) == 3
 
 
 def test_getall_on_an_empty_prefix_says_so_on_stderr(server: ServerProcess, ns: str) -> None:
@@ -365,11 +378,33 @@ PAIR_OF_WRONG_TYPES = b'{"key": null, "value": {"a": 1}, "revision": "x", "creat
         (["getall"], b'{"items": [], "next": 5, "revision": 1}'),
         (["getall"], b'{"items": {}, "next": null, "revision": 1}'),
         (["watch"], b'{"items": [], "next": null, "revision": "1"}'),
+        (["lease", "grant", "5"], b'{"id": "7", "ttl": 5, "remaining": 5}'),
+        (["lease", "show", "7"], b'{"id": 7, "ttl": 5, "remaining": 5, "keys": 2}'),
+        (["lease", "list"], b'{"items": [{"id": 7}], "next": null}'),
+        (["lease", "revoke", "7"], b'{"id": 7, "revision": 3}'),
+        (["history", "k"], b'{"items": [{"type": "put", "revision": 3}], "next": null, "oldest": 1}'),
+        (["delete", "--prefix", "p", "--yes"], b'{"deleted": 1, "revision": 3, "more": "no"}'),
+        (["delete", "--prefix", "p"], b'{"items": [], "next": null, "revision": 1}'),  # no count
     ],
 )
 def test_an_answer_that_is_not_kvstore_json_is_a_bad_response(argv: list[str], canned: bytes) -> None:
     with canned_server(canned) as httpd:
         result = run_cli("--url", httpd.url, *argv)
+    assert (result.status, result.out) == (ExitStatus.ERROR, "")
+    assert_one_error_line(result, "(is --url a kvstore server?)")
+
+
+@pytest.mark.parametrize(
+    "canned",
+    [
+        b'{"succeeded": 1, "revision": 1, "responses": []}',
+        b'{"succeeded": true, "revision": 1, "responses": [{"op": "get", "key": "a", "revision": 1, "value": 5}]}',
+        b'{"succeeded": true, "revision": 1, "responses": [{"op": "frob", "key": "a", "revision": 1}]}',
+    ],
+)
+def test_a_txn_answer_that_is_not_kvstore_json_is_a_bad_response(canned: bytes) -> None:
+    with canned_server(canned) as httpd:
+        result = run_cli("--url", httpd.url, "txn", stdin='{"compare": [], "success": [], "failure": []}')
     assert (result.status, result.out) == (ExitStatus.ERROR, "")
     assert_one_error_line(result, "(is --url a kvstore server?)")
 
@@ -447,7 +482,7 @@ def test_help_for_one_command_prints_its_usage() -> None:
     result = run_cli("help", "get")
     assert (result.status, result.out, result.err) == (
         ExitStatus.OK,
-        "get <key>: print the value stored under <key>\n",
+        "get <key>: print the value stored under <key>\nget <key> --rev R: the value as it stood at revision R\n",
         "",
     )
 

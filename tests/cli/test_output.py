@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, timedelta, timezone
 
 import pytest
 
 from kvapp.testing.server import ServerProcess
-from kvcli.output import format_event, format_key, format_pair
+from kvcli.output import (
+    format_event,
+    format_history_item,
+    format_key,
+    format_lease,
+    format_pair,
+    format_stored,
+    format_time,
+    format_txn_response,
+)
 from tests.cli.inprocess import run_cli
 
 
@@ -70,3 +80,46 @@ def test_put_delete_and_getall_quote_a_key_with_spaces(server: ServerProcess) ->
     assert listing.out == '"quoted/a key" = "v"\nquoted/plain = "w"\n'
     deleted = run_cli("--url", server.url, "delete", "quoted/a key")
     assert re.fullmatch(r'deleted "quoted/a key" \(rev \d+\)\n', deleted.out), deleted
+
+
+def test_a_leased_pair_names_its_lease_and_a_lease_delete_says_why() -> None:
+    put = {"type": "put", "key": "svc/a", "value": "up", "revision": 7, "lease": 42}
+    assert format_event(put) == 'put svc/a = "up" (rev 7, lease 42)'
+    assert format_stored(put) == 'stored svc/a = "up" (rev 7, lease 42)'
+    expired = {"type": "delete", "key": "svc/a", "revision": 9, "lease": 42, "reason": "expired"}
+    assert format_event(expired) == "delete svc/a (rev 9, lease 42 expired)"
+    assert format_stored({"key": "k", "value": "v", "revision": 3}) == 'stored k = "v" (rev 3)'
+
+
+@pytest.mark.parametrize(
+    ("response", "line"),
+    [
+        ({"op": "put", "key": "a", "value": "1", "revision": 11, "prev": None}, 'put a = "1" (rev 11)'),
+        ({"op": "put", "key": "a", "value": "1", "revision": 11, "lease": 3}, 'put a = "1" (rev 11, lease 3)'),
+        ({"op": "delete", "key": "b", "revision": 12, "prev": "x"}, "delete b (rev 12)"),
+        ({"op": "delete", "key": "b", "revision": None, "prev": None}, "delete b: not found"),
+        ({"op": "get", "key": "c", "value": "x", "revision": 5}, 'get c = "x" (rev 5)'),
+        ({"op": "get", "key": "c d", "value": None, "revision": 0}, 'get "c d": not found'),
+    ],
+)
+def test_each_transaction_response_is_one_line(response: dict, line: str) -> None:
+    assert format_txn_response(response) == line
+
+
+def test_a_history_line_is_revision_local_time_type_and_value() -> None:
+    cet = timezone(timedelta(hours=1), "CET")
+    put = {"type": "put", "value": "v 2", "revision": 12, "time": "2026-12-02T07:40:12.345Z"}
+    assert format_history_item(put, cet) == '    12  2026-12-02 08:40:12.345 CET  put     "v 2"'
+    gone = {"type": "delete", "revision": 13, "lease": 7, "reason": "expired", "time": "2026-12-02T07:40:13.000Z"}
+    assert format_history_item(gone, UTC) == "    13  2026-12-02 07:40:13.000 UTC  delete  (lease 7 expired)"
+    old = {"type": "delete", "revision": 1, "time": None}
+    assert format_history_item(old) == "     1  (time not kept)              delete"
+    assert format_time("not a time") == "not a time"  # shown as the server sent it rather than lost
+
+
+def test_a_lease_line_counts_its_keys_whether_listed_or_shown() -> None:
+    assert format_lease({"id": 7, "ttl": 30, "remaining": 12.345, "keys": 1}) == "lease 7: ttl 30s, 12.3s left, 1 key"
+    assert (
+        format_lease({"id": 7, "ttl": 30, "remaining": 30, "keys": ["a", "b"]})
+        == "lease 7: ttl 30s, 30.0s left, 2 keys"
+    )

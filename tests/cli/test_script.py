@@ -84,9 +84,9 @@ class _InterruptedInput(io.StringIO):
 
 
 def test_ctrl_c_while_reading_ends_the_script_with_130() -> None:
-    env = Environment(_InterruptedInput("help get\nfrob\n"), io.StringIO(), io.StringIO(), {}, stdin_isatty=False)
+    env = Environment(_InterruptedInput("help watch\nfrob\n"), io.StringIO(), io.StringIO(), {}, stdin_isatty=False)
     assert main(["--url", "http://127.0.0.1:9"], env) == ExitStatus.INTERRUPTED
-    assert env.stdout.getvalue() == "get <key>: print the value stored under <key>\n"
+    assert env.stdout.getvalue() == "watch [prefix]: print each change as it happens, until Ctrl+C\n"
     assert env.stderr.getvalue() == "error: interrupted\n"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -124,3 +125,34 @@ def test_token_option_works_in_the_shell(tmp_path: Path, spawn_shell: Spawn) -> 
         shell = spawn_shell(server.url, "--token", "s3cret")
         assert run(shell, "put a 1") == 'stored a = "1" (rev 1)\n'
         assert requests.get(f"{server.url}/api/v1/kv/a", headers={"Authorization": "Bearer s3cret"}).ok
+
+
+def test_a_big_delete_by_prefix_asks_first(server: ServerProcess, spawn_shell: Spawn) -> None:
+    for i in range(12):
+        requests.put(f"{server.url}/api/v1/kv/big%2F{i:02d}", json={"value": "v"}, timeout=5).raise_for_status()
+    shell = spawn_shell(server.url)
+    shell.sendline("delete --prefix big/")
+    shell.expect_exact("delete 12 pairs under big/? [y/N] ")
+    shell.sendline("n")
+    shell.expect_exact("nothing deleted")
+    shell.expect_exact(PROMPT)
+    shell.sendline("delete --prefix big/")
+    shell.expect_exact("[y/N] ")
+    shell.sendline("y")
+    shell.expect(r"deleted 12 pairs under big/ \(rev \d+\)")
+    shell.expect_exact(PROMPT)
+    assert run(shell, "getall big/") == "(no keys with prefix 'big/')\n"
+
+
+def test_a_locked_command_has_the_terminal_and_gets_ctrl_c(server: ServerProcess, spawn_shell: Spawn) -> None:
+    shell = spawn_shell(server.url)
+    shell.sendline("lock term -- sh -c 'read answer; echo got $answer'")
+    shell.sendline("typed")  # read by the command, which has the terminal while it runs
+    shell.expect_exact("got typed")
+    shell.expect_exact(PROMPT)
+    shell.sendline("lock term -- sh -c 'echo started; exec sleep 30'")
+    shell.expect_exact("started\r\n")
+    time.sleep(0.2)  # kvcli hands the terminal over right after the start
+    shell.sendintr()  # reaches sleep, the foreground group, which ends: the lock is released
+    shell.expect_exact(PROMPT)
+    assert run(shell, "getall locks/") == "(no keys with prefix 'locks/')\n"
