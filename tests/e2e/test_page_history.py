@@ -118,6 +118,8 @@ def test_restore_of_a_deleted_key_creates_it_only_while_it_is_absent(page: Page,
     expect(dialog.locator(".history-type").first).to_have_text("delete")
     item(dialog, first["revision"]).get_by_role("button", name="Restore this value").click()
     wait_for_store(shared_server, "revive/key", "v1")
-    page.keyboard.press("Escape")
+    # The row comes back with the put's live event; closing the panel then returns the keyboard
+    # to it (closed before the event lands, focus can only go to the table).
     expect(row(page, "revive/key").locator("td").first).to_have_text("v1")
-    expect(row(page, "revive/key").get_by_role("button", name="History")).to_be_focused()  # the row is back
+    page.keyboard.press("Escape")
+    expect(row(page, "revive/key").get_by_role("button", name="History")).to_be_focused()
