@@ -15,4 +15,14 @@ function common.send_token()
   end
 end
 
+-- init() for scripts that write JSON bodies under KV_BENCH_PREFIX (or ``default``): sets the
+-- global ``prefix``, the content type and the token.
+function common.json_writer(default)
+  return function(args)
+    prefix = os.getenv("KV_BENCH_PREFIX") or default
+    wrk.headers["Content-Type"] = "application/json"
+    common.send_token()
+  end
+end
+
 return common

@@ -5,11 +5,7 @@ local counter = 0
 
 setup = common.number_thread
 
-function init(args)
-  prefix = os.getenv("KV_BENCH_PREFIX") or "bench/new/"
-  wrk.headers["Content-Type"] = "application/json"
-  common.send_token()
-end
+init = common.json_writer("bench/new/")
 
 function request()
   counter = counter + 1

@@ -38,15 +38,6 @@ def assert_one_error_line(result: Result, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
-# One server per module: starting daphne costs about a second on a busy 2-core box, and
-# every test writes under its own ``ns`` prefix, so tests cannot see each other's pairs.
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server shared by this module's tests."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
-
-
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server that requires ``Authorization: Bearer s3cret``."""

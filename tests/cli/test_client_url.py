@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from contextlib import closing
 
 import pytest
@@ -13,13 +12,6 @@ from kvcli.client import KVClient
 from kvcli.status import ExitStatus
 from kvcli.watch import WatchStream
 from tests.cli.inprocess import run_cli
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server for this module."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
 
 
 @pytest.mark.parametrize(

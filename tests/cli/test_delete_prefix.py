@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,6 @@ from kvcli.status import ExitStatus
 from kvcli.usage import CONFIRM_ABOVE
 from tests.cli.api import count, put_pair
 from tests.cli.inprocess import Result, run_cli
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server shared by this module's tests, each under keys of its own."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
 
 
 def fill(server: ServerProcess, prefix: str, how_many: int) -> None:

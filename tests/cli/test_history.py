@@ -22,13 +22,6 @@ LOCAL_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+"  # 2026-12-02 08:40:12
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server shared by this module's tests, each under keys of its own."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
 def short(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server that keeps only the last SHORT_HISTORY events, so the past runs out quickly."""
     data = tmp_path_factory.mktemp("kv") / "store.pickle"

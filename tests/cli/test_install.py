@@ -5,23 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from kvapp.testing.server import ServerProcess
 from tests.cli.inprocess import run_cli
 
 KVCLI = Path(sys.executable).parent / "kvcli"  # the console script pip installs next to the venv's python
 RUN_TIMEOUT = 30  # seconds per CLI process
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server for this module."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
 
 
 def run_outside(command: list[str], cwd: Path, url: str) -> subprocess.CompletedProcess[str]:

@@ -5,23 +5,13 @@ from __future__ import annotations
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from kvapp.testing.server import ServerProcess
 from kvcli.status import ExitStatus
 from tests.cli.api import grant, lease_alive, pair, revoke
 from tests.cli.inprocess import Result, run_cli
 from tests.cli.processes import WAIT_TIMEOUT, kvcli_process, wait_for
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server shared by this module's tests, each under keys and leases of its own."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
 
 
 def assert_one_error_line(result: Result, status: int, *fragments: str) -> None:

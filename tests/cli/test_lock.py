@@ -8,7 +8,6 @@ import re
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from tests.cli.inprocess import run_cli
 from tests.cli.processes import WAIT_TIMEOUT, kvcli_process, wait_for
 
 WORK = 1.0  # seconds each contender's command holds the lock
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server shared by this module's tests, each with lock names of its own."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, timedelta, timezone
 
 import pytest
@@ -20,13 +19,6 @@ from kvcli.output import (
     format_txn_response,
 )
 from tests.cli.inprocess import run_cli
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server for this module's end-to-end tests."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
 
 
 @pytest.mark.parametrize("key", ["app/db/host", "a", "ключ", "a?b#c%20", "..", "-x", "(x)", "a+b&c:d,e@f"])

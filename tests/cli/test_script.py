@@ -6,7 +6,6 @@ import io
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,13 +17,6 @@ from kvcli.status import ExitStatus
 from tests.cli.inprocess import run_cli
 
 RUN_TIMEOUT = 30  # seconds per CLI process
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server for this module; each test uses keys of its own."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
 
 
 def test_a_pipe_gets_no_banner_and_no_prompts(server: ServerProcess) -> None:

@@ -48,6 +48,13 @@ def spawn_shell(tmp_path: Path) -> Iterator[Spawn]:
         shell.close(force=True)
 
 
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own (not the module's shared one): these tests stop, kill or restart it."""
+    with ServerProcess(tmp_path / "store.pickle") as process:
+        yield process
+
+
 def run(shell: pexpect.spawn, line: str) -> str:
     """Send one command line and return what it printed before the next prompt."""
     shell.sendline(line)

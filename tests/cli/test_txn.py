@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,6 @@ from kvcli.status import ExitStatus
 from tests.cli.api import pair, put_pair
 from tests.cli.inprocess import Result, run_cli
 from tests.cli.processes import run_kvcli
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server shared by this module's tests, each under keys of its own."""
-    with ServerProcess(tmp_path_factory.mktemp("kv") / "store.pickle") as process:
-        yield process
 
 
 def value_of(url: str, key: str) -> str | None:

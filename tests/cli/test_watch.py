@@ -31,6 +31,13 @@ LINE_TIMEOUT = 15.0  # seconds; a restarted server on a busy 2-core box takes a 
 MIB = 1024 * 1024  # bytes; the server's default value limit
 
 
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own (not the module's shared one): these tests stop, kill or restart it."""
+    with ServerProcess(tmp_path / "store.pickle") as process:
+        yield process
+
+
 def write(server: ServerProcess, method: str, key: str, value: str | None = None, token: str | None = None) -> int:
     """One write through the API directly; returns its revision."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -19,17 +19,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
-from websockets.sync.client import ClientConnection, connect
 
 from kvapp.testing.server import PROJECT_ROOT, ServerProcess
+from tests.support.cluster import (
+    get,
+    receive,
+    revision,
+    watch,
+)
 from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.redis
 
-REQUEST_TIMEOUT = 10  # seconds per HTTP call
-EVENT_TIMEOUT = 5.0  # seconds to wait for one watch event: a lease ends within one second of its TTL
-QUIET_PERIOD = 1.5  # seconds of silence that prove no duplicate follows (the watch's sync check runs every 1 s)
 PEER_TIMEOUT = 10  # seconds for a peer to stop once its stdin is closed
 TTL = 2  # seconds
 
@@ -100,28 +101,6 @@ def peers(cluster: Cluster) -> Iterator[tuple[Peer, Peer]]:
     finally:
         for peer in started:
             peer.close()
-
-
-def revision(server: ServerProcess) -> int:
-    return requests.get(f"{server.url}/healthz", timeout=REQUEST_TIMEOUT).json()["revision"]
-
-
-def get(server: ServerProcess, key: str) -> requests.Response:
-    return requests.get(f"{server.url}/api/v1/kv/{key}", timeout=REQUEST_TIMEOUT)
-
-
-def watch(server: ServerProcess, prefix: str, after: int) -> ClientConnection:
-    """A watch socket replaying from ``after``, so no write after ``after`` can fall before it."""
-    return connect(f"{server.ws_url}/ws/watch?prefix={prefix}&after={after}", open_timeout=EVENT_TIMEOUT)
-
-
-def receive(socket: ClientConnection, count: int) -> list[dict[str, Any]]:
-    """The next ``count`` events, then proof that nothing else arrives."""
-    events = [json.loads(socket.recv(timeout=EVENT_TIMEOUT)) for _ in range(count)]
-    with pytest.raises(TimeoutError):
-        extra = socket.recv(timeout=QUIET_PERIOD)
-        pytest.fail(f"unexpected extra event: {extra}")
-    return events
 
 
 def test_a_lease_kept_alive_by_another_process_expires_once_for_watchers_on_both_servers(

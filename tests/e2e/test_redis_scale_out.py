@@ -18,17 +18,23 @@ from typing import Any
 import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from kvapp.testing.server import ServerProcess
 from kvapp.watch.protocol import CloseCode
+from tests.support.cluster import (
+    EVENT_TIMEOUT,
+    REQUEST_TIMEOUT,
+    get,
+    health,
+    receive,
+    revision,
+    watch,
+)
 from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.redis
 
-REQUEST_TIMEOUT = 10  # seconds per HTTP call
-EVENT_TIMEOUT = 5.0  # seconds to wait for one watch event
-QUIET_PERIOD = 1.5  # seconds of silence that prove no duplicate follows (the sync check runs every 1 s)
 RECOVERY_TIMEOUT = 15.0  # seconds for both servers to serve again after Redis returns
 
 
@@ -64,32 +70,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def put(server: ServerProcess, key: str, value: str, **body: Any) -> requests.Response:
     return requests.put(f"{server.url}/api/v1/kv/{key}", json={"value": value, **body}, timeout=REQUEST_TIMEOUT)
-
-
-def get(server: ServerProcess, key: str) -> requests.Response:
-    return requests.get(f"{server.url}/api/v1/kv/{key}", timeout=REQUEST_TIMEOUT)
-
-
-def health(server: ServerProcess) -> requests.Response:
-    return requests.get(f"{server.url}/healthz", timeout=REQUEST_TIMEOUT)
-
-
-def revision(server: ServerProcess) -> int:
-    return health(server).json()["revision"]
-
-
-def watch(server: ServerProcess, prefix: str, after: int) -> ClientConnection:
-    """A watch socket replaying from ``after``, so no write after ``after`` can fall before it."""
-    return connect(f"{server.ws_url}/ws/watch?prefix={prefix}&after={after}", open_timeout=EVENT_TIMEOUT)
-
-
-def receive(socket: ClientConnection, count: int) -> list[dict[str, Any]]:
-    """The next ``count`` events, then proof that nothing else arrives."""
-    events = [json.loads(socket.recv(timeout=EVENT_TIMEOUT)) for _ in range(count)]
-    with pytest.raises(TimeoutError):
-        extra = socket.recv(timeout=QUIET_PERIOD)
-        pytest.fail(f"unexpected extra event: {extra}")
-    return events
 
 
 def test_a_put_on_one_process_is_read_on_the_other(cluster: Cluster) -> None:

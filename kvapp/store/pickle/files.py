@@ -43,11 +43,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     tmp = temp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_and_close(fd, data)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -69,16 +65,21 @@ def write_aside(path: Path, data: bytes) -> Path:
             continue
         break
     try:
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_and_close(fd, data)
         fsync_directory(path.parent)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
     return target
+
+
+def _write_and_close(fd: int, data: bytes) -> None:
+    """Write ``data`` to a new file's descriptor, fsync it, and close it whatever happens."""
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

@@ -58,24 +58,26 @@ class Overlay:
 
     def get(self, key: str) -> Pair | None:
         """The pair as the batch has left it."""
-        overlay: Overlay | None = self
-        while overlay is not None:
-            found = overlay.pairs.get(key)
-            if found is not None:
-                return None if found is _GONE else found
-            overlay = overlay.parent
-        return self.index.get(key)
+        found = self._written("pairs", key)
+        return self.index.get(key) if found is None else None if found is _GONE else found
 
     def lease_ttl(self, lease: int) -> int | None:
         """The TTL of a live lease as the batch has left it, or None."""
+        found = self._written("leases", lease)
+        if found is None:
+            live = self.index.leases.get(lease)
+            return None if live is None else live.ttl
+        return None if found is _GONE else found
+
+    def _written(self, table: str, name: Any) -> Any:
+        """What this overlay or one it grew from wrote under ``name`` (None: nothing, see the index)."""
         overlay: Overlay | None = self
         while overlay is not None:
-            found = overlay.leases.get(lease)
+            found = getattr(overlay, table).get(name)
             if found is not None:
-                return None if found is _GONE else found
+                return found
             overlay = overlay.parent
-        live = self.index.leases.get(lease)
-        return None if live is None else live.ttl
+        return None
 
     def keys_of_lease(self, lease: int) -> list[str]:
         """The keys attached to ``lease`` as the batch has left them, sorted."""
