@@ -176,7 +176,9 @@ class MemoryIndex:
 
     def _pair_at(self, key: str, revision: int) -> Pair | None:
         """The pair as it stood at ``revision`` (already checked to be reachable)."""
-        undo = self.history.first_after(key, revision)
+        latest = self.history.latest.get(key)
+        # Not written since: as it is now (the common case when listing a big store at R).
+        undo = None if latest is None or latest <= revision else self.history.first_after(key, revision)
         if undo is None:
             entry = self.pairs.get(key)
             return None if entry is None else Pair(key, *entry)

@@ -41,6 +41,7 @@ class Overlay:
         self.commit: int | None = self.revision + 1 if parent else None
         self.pairs: dict[str, Any] = {}  # key -> Pair or _GONE
         self.leases: dict[int, Any] = {}  # lease id -> its TTL or _GONE
+        self.attached: dict[int, set[str]] = {}  # lease id -> keys this overlay's puts attached to it
         self.entries: list[Entry] = []
 
     def child(self) -> Overlay:
@@ -51,6 +52,8 @@ class Overlay:
         """Take a successful unit's changes."""
         self.pairs.update(child.pairs)
         self.leases.update(child.leases)
+        for lease, keys in child.attached.items():
+            self.attached.setdefault(lease, set()).update(keys)
         self.revision, self.granted, self.live_leases = child.revision, child.granted, child.live_leases
         self.entries.extend(child.entries)
 
@@ -80,16 +83,20 @@ class Overlay:
         return None
 
     def keys_of_lease(self, lease: int) -> list[str]:
-        """The keys attached to ``lease`` as the batch has left them, sorted."""
+        """The keys attached to ``lease`` as the batch has left them, sorted.
+
+        The candidates are the index's keys of the lease and those the batch attached to it;
+        each is kept if the batch still leaves it on the lease. Walking every key the batch
+        touched instead costs the batch's size per lease: quadratic when 10,000 leases end in
+        one expiry.
+        """
         live = self.index.leases.get(lease)
-        keys = set(live.keys or ()) if live is not None else set()
-        for key in self._touched_keys():
-            pair = self.get(key)
-            if pair is not None and pair.lease == lease:
-                keys.add(key)
-            else:
-                keys.discard(key)
-        return sorted(keys)
+        candidates = set(live.keys or ()) if live is not None else set()
+        overlay: Overlay | None = self
+        while overlay is not None:
+            candidates.update(overlay.attached.get(lease, ()))
+            overlay = overlay.parent
+        return sorted(key for key in candidates if (pair := self.get(key)) is not None and pair.lease == lease)
 
     def keys_under(self, prefix: str, limit: int) -> list[str]:
         """The first ``limit`` keys with ``prefix`` as the batch has left them, in key order."""
@@ -171,6 +178,8 @@ class Overlay:
         self.revision = event.revision
         self.pairs[key] = state
         self.entries.append(event)
+        if event.type == "put" and event.lease:
+            self.attached.setdefault(event.lease, set()).add(key)
 
 
 def _merge_unique(indexed: Any, touched: list[str], prefix: str) -> Any:
