@@ -38,6 +38,8 @@ def json_object(request: HttpRequest, example: str = '{"value": "..."}') -> dict
 
 def query_int(request: HttpRequest, name: str) -> int | None:
     """An optional whole-number query parameter; a negative one is left to the caller to explain."""
+    if not _has_query(request):
+        return None
     raw = request.GET.get(name)
     if raw is None:
         return None
@@ -85,7 +87,7 @@ def query_flag(request: HttpRequest, name: str) -> bool:
 def refuse_params(request: HttpRequest, names: tuple[str, ...], why: str) -> None:
     """Refuse query parameters a call does not take where ignoring them would do something else
     than the client meant (a delete that would quietly ignore its filter)."""
-    given = [name for name in names if name in request.GET]
+    given = [name for name in names if name in request.GET] if _has_query(request) else []
     if given:
         raise InvalidRequest(f"{', '.join(given)} cannot be given here: {why}")
 
@@ -139,3 +141,9 @@ def _is_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _has_query(request: HttpRequest) -> bool:
+    """Whether the request has a query string at all: most GETs and PUTs of a key have none,
+    and building ``request.GET`` (a QueryDict) for them would cost more than the lookup."""
+    return bool(request.META.get("QUERY_STRING"))
