@@ -9,7 +9,8 @@ over any limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
 import requests
@@ -23,21 +24,39 @@ HOST = b"Host: 127.0.0.1\r\n"
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module", params=[*KINDS, "uvicorn-h11"])
-def any_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Each supported server once for the module, with one pair stored."""
-    data = tmp_path_factory.mktemp(request.param) / "store.pickle"
-    with ServerProcess(data, kind=request.param) as process:
-        requests.put(f"{process.url}/api/v1/kv/x", json={"value": "secret"}, timeout=10).raise_for_status()
-        yield process
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], ServerProcess]]:
+    """Each kind of server started once for the module, on first use, with one pair stored."""
+    started: dict[str, ServerProcess] = {}
+    with ExitStack() as stack:
+
+        def server(kind: str) -> ServerProcess:
+            if kind not in started:
+                data = tmp_path_factory.mktemp(kind) / "store.pickle"
+                process = stack.enter_context(ServerProcess(data, kind=kind))
+                requests.put(f"{process.url}/api/v1/kv/x", json={"value": "secret"}, timeout=10).raise_for_status()
+                started[kind] = process
+            return started[kind]
+
+        yield server
+
+
+@pytest.fixture(params=[*KINDS, "uvicorn-h11"])
+def any_server(request: pytest.FixtureRequest, servers: Callable[[str], ServerProcess]) -> ServerProcess:
+    """Every supported server, plain uvicorn included."""
+    return servers(request.param)
+
+
+@pytest.fixture(params=KINDS)
+def kv_server(request: pytest.FixtureRequest, servers: Callable[[str], ServerProcess]) -> ServerProcess:
+    """A server whose parser has kvstore's limits (every kind but plain uvicorn)."""
+    return servers(request.param)
 
 
 @pytest.fixture
-def kv_server(any_server: ServerProcess) -> ServerProcess:
-    """A server whose parser has kvstore's limits (every kind but plain uvicorn)."""
-    if any_server.kind not in KINDS:
-        pytest.skip("plain uvicorn has h11's limits, not kvstore's")
-    return any_server
+def h11_server(servers: Callable[[str], ServerProcess]) -> ServerProcess:
+    """Plain uvicorn, whose head limits are h11's."""
+    return servers("uvicorn-h11")
 
 
 def get(target: bytes, headers: bytes = HOST, version: bytes = b"HTTP/1.1") -> bytes:
@@ -133,11 +152,9 @@ def test_a_request_line_that_never_ends_is_answered_414(kv_server: ServerProcess
         assert read_answer(sock).status == 414
 
 
-def test_plain_uvicorn_answers_heads_over_h11s_limit_with_414_and_431(any_server: ServerProcess) -> None:
-    if any_server.kind != "uvicorn-h11":
-        pytest.skip("h11's limit; the other servers are tested against kvstore's above")
-    line = exchange(any_server.port, get(b"/api/v1/kv/" + b"a" * (4 * MIB)))
-    fields = exchange(any_server.port, get(b"/api/v1/kv/x", headers=HOST + b"X-Big: " + b"a" * (4 * MIB) + b"\r\n"))
+def test_plain_uvicorn_answers_heads_over_h11s_limit_with_414_and_431(h11_server: ServerProcess) -> None:
+    line = exchange(h11_server.port, get(b"/api/v1/kv/" + b"a" * (4 * MIB)))
+    fields = exchange(h11_server.port, get(b"/api/v1/kv/x", headers=HOST + b"X-Big: " + b"a" * (4 * MIB) + b"\r\n"))
     assert (line.status, fields.status) == (414, 431)
     assert "h11" in line.json()["error"] and "h11" in fields.json()["error"]
-    assert_still_serving(any_server)
+    assert_still_serving(h11_server)
