@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -184,6 +184,9 @@ class Stats:
     keys: int
     backend: str
     leases: int = 0
+    # The highest lease id ever granted: an export carries it, so that a restore never hands
+    # out again an id that a client of the old store may still hold.
+    lease_seq: int = 0
     # Why writes are refused right now (the disk is full, say), or None when they are not.
     write_problem: str | None = None
 
@@ -309,11 +312,16 @@ class Store(abc.ABC):
     # --- backup and restore ----------------------------------------------------------------
 
     @abc.abstractmethod
-    async def restore(self, pairs: Iterable[Pair], revision: int) -> int:
+    async def restore(
+        self, pairs: Iterable[Pair], revision: int, lease_ttls: Mapping[int, int], lease_seq: int = 0
+    ) -> int:
         """Called by an import into this empty store: load ``pairs`` all or nothing; returns their number.
 
         Every pair keeps its revisions; the store's revision becomes the highest of
-        ``revision`` and theirs, so no revision is reused after the restore.
+        ``revision`` and theirs, so no revision is reused after the restore. Each lease in
+        ``lease_ttls`` (id: TTL; complete only once ``pairs`` has been read to its end) comes
+        back under its id with a full TTL from now, its pairs attached; TooManyLeases past the
+        store's limit. New leases get ids above ``lease_seq`` and above every imported one.
         """
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -13,12 +13,14 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from kvapp import backend as kv_store
-from kvapp.store.base import Pair, Store
-from kvapp.store.errors import Compacted
+from kvapp.store import transfer
+from kvapp.store.base import Lease, Pair, Store
+from kvapp.store.errors import Compacted, KeyNotFound, LeaseNotFound
 from tests.support.redis import RedisServer
 
 T = TypeVar("T")
 
+EXPORT_V1 = Path(__file__).parent.parent / "fixtures" / "export-v1" / "dump.jsonl"  # see its README
 PAIRS = {"app/db/host": "db1", "app/db/port": "5432", "empty": "", "ünï/日本": "line1\nline2", "z": "last"}
 
 
@@ -115,7 +117,14 @@ def test_export_writes_a_header_then_the_pairs_in_key_order(tmp_path: Path) -> N
     dump = tmp_path / "dump.jsonl"
     export(seeded_pickle(tmp_path), dump)
     lines = [orjson.loads(line) for line in dump.read_bytes().splitlines()]
-    assert lines[0] == {"format": "kvstore-export", "version": 1, "revision": 12, "keys": 5, "backend": "pickle"}
+    assert lines[0] == {
+        "format": "kvstore-export",
+        "version": 2,
+        "revision": 12,
+        "keys": 5,
+        "backend": "pickle",
+        "lease_seq": 0,
+    }
     assert [line["key"] for line in lines[1:]] == sorted(PAIRS)
     assert lines[1] == {"key": "app/db/host", "value": "db1", "revision": 2, "created": 1}
     assert not (tmp_path / "dump.jsonl.partial").exists()
@@ -165,19 +174,129 @@ def test_a_negative_bump_is_refused(tmp_path: Path) -> None:
         import_(pickle_options(tmp_path, "target.pickle"), dump, bump_revision=-1)
 
 
-def test_leases_are_not_exported(tmp_path: Path) -> None:
+def test_a_leased_pair_is_exported_with_its_leases_id_and_ttl(tmp_path: Path) -> None:
     options = pickle_options(tmp_path, "source.pickle")
     store = open_store(options)
     run(store.put("svc/a", "up", ttl=30))
+    run(store.put("svc/b", "up"))
     store.close()
     dump = tmp_path / "dump.jsonl"
     export(options, dump)
-    assert orjson.loads(dump.read_bytes().splitlines()[1]) == {
-        "key": "svc/a",
-        "value": "up",
-        "revision": 1,
-        "created": 1,
-    }
+    lines = [orjson.loads(line) for line in dump.read_bytes().splitlines()[1:]]
+    assert lines == [
+        {"key": "svc/a", "value": "up", "revision": 1, "created": 1, "lease": 1, "ttl": 30},
+        {"key": "svc/b", "value": "up", "revision": 2, "created": 2},
+    ]
+
+
+async def leased_source(store: Store) -> tuple[int, int]:
+    """Two keys on one lease, one on another, one on none, and a lease with no keys; the two
+    ids. The store is closed afterwards, in the same event loop."""
+    try:
+        web = await store.grant(60)
+        await store.put("svc/web1", "10.0.0.5", lease=web.id)
+        await store.put("svc/web2", "10.0.0.6", lease=web.id)
+        lock, _ = await store.put("locks/deploy", "host-a", ttl=2)
+        await store.grant(60)  # protects nothing: not carried
+        await store.put("config", "v1")
+        return web.id, lock.lease
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("source_kind", "target_kind"),
+    [
+        ("pickle", "pickle"),
+        pytest.param("pickle", "redis", marks=pytest.mark.redis),
+        pytest.param("redis", "pickle", marks=pytest.mark.redis),
+    ],
+)
+def test_restored_leases_keep_their_ids_and_still_expire_with_their_keys(
+    tmp_path: Path, request: pytest.FixtureRequest, source_kind: str, target_kind: str
+) -> None:
+    def options(kind: str, name: str, db: int) -> dict[str, Any]:
+        if kind == "redis":
+            return redis_options(request.getfixturevalue("redis_server"), db)
+        return pickle_options(tmp_path, name)
+
+    source, target = options(source_kind, "source.pickle", 4), options(target_kind, "target.pickle", 5)
+    web, lock = run(leased_source(open_store(source)))
+    dump = tmp_path / "dump.jsonl"
+    export(source, dump)
+    import_(target, dump)
+    restored = open_store(target)
+
+    async def check() -> None:
+        assert (await restored.get("svc/web1")).lease == web
+        assert (await restored.lease(web)).keys == ("svc/web1", "svc/web2")
+        assert [lease.id for lease in (await restored.leases()).items] == [web, lock]
+        await restored.keepalive(web)  # the owner's renewals go on working under the same id
+        fresh = await restored.grant(5)
+        assert fresh.id == 4, "ids are never reused, not even that of the lease that was left out (3)"
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:  # the lock's owner is gone: its lease runs out and takes the key with it
+            try:
+                await restored.get("locks/deploy")
+            except KeyNotFound:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "the restored lease never expired"
+            await asyncio.sleep(0.1)
+        assert (await restored.get("config")).lease == 0
+        revoked = await restored.revoke(web)
+        assert sorted(revoked.deleted) == ["svc/web1", "svc/web2"]
+
+    async def checked() -> None:
+        try:
+            await check()
+        finally:
+            await restored.aclose()
+
+    run(checked())
+
+
+@pytest.mark.parametrize("target_kind", ["pickle", pytest.param("redis", marks=pytest.mark.redis)])
+def test_an_export_written_before_leases_were_exported_still_imports(
+    tmp_path: Path, request: pytest.FixtureRequest, target_kind: str
+) -> None:
+    if target_kind == "redis":
+        target = redis_options(request.getfixturevalue("redis_server"), 6)
+    else:
+        target = pickle_options(tmp_path, "target.pickle")
+    assert "imported 3 pairs" in import_(target, EXPORT_V1)
+    revision, pairs = run(contents(open_store(target)))
+    assert revision == 6
+    assert pairs == [
+        Pair("app/db/host", "db2.internal", 2, 1),
+        Pair("locks/deploy", "host-a", 3, 3),  # format 1 had no leases: the key comes back without one
+        Pair("unicode/ключ", "значение ✓", 4, 4),
+    ]
+
+
+def test_an_import_into_a_store_holding_a_lease_is_refused(tmp_path: Path) -> None:
+    dump = tmp_path / "dump.jsonl"
+    export(seeded_pickle(tmp_path), dump)
+    target = pickle_options(tmp_path, "target.pickle")
+    store = open_store(target)
+    run(store.grant(60))
+    store.close()
+    with pytest.raises(CommandError, match=r"not empty .*1 leases"):
+        import_(target, dump)
+
+
+def test_an_export_with_more_leases_than_the_target_allows_loads_nothing(tmp_path: Path, settings: Any) -> None:
+    header = b'{"format": "kvstore-export", "version": 2, "revision": 2, "keys": 2, "backend": "pickle"}'
+    lines = [
+        b'{"key": "k%d", "value": "v", "revision": %d, "created": %d, "lease": %d, "ttl": 9}' % (n, n, n, n)
+        for n in (1, 2)
+    ]
+    dump = tmp_path / "dump.jsonl"
+    dump.write_bytes(b"\n".join([header, *lines, b""]))
+    settings.KV_MAX_LEASES = 1
+    target = pickle_options(tmp_path, "target.pickle")
+    with pytest.raises(CommandError, match="the export has 2 leases, over this store's limit"):
+        import_(target, dump)
+    assert run(contents(open_store(target))) == (0, [])
 
 
 def test_import_refuses_a_store_that_is_not_empty_and_changes_nothing(tmp_path: Path) -> None:
@@ -199,14 +318,20 @@ def test_import_refuses_a_store_that_is_not_empty_and_changes_nothing(tmp_path: 
         (b'{"key": "zz", "value": "x", "revision": 1, "created": 2}', "line 3: revision and created"),
         (b'{"key": "bad\\u0001key", "value": "x", "revision": 1, "created": 1}', "line 3: key must not contain"),
         (b'{"key": "zz", "value": "x", "revision": 9223372036854775808, "created": 1}', "line 3: revision and created"),
+        (b'{"key": "zz", "value": "x", "revision": 3, "created": 3, "lease": 4}', 'line 3: lease 4: "ttl" must be'),
+        (b'{"key": "zz", "value": "x", "revision": 3, "created": 3, "ttl": 9}', 'line 3: "lease" must be a whole'),
+        (b'{"key": "zz", "value": "x", "revision": 3, "created": 3, "lease": 0, "ttl": 9}', '"lease" must be'),
+        (b'{"key": "zz", "value": "x", "revision": 3, "created": 3, "lease": 4, "ttl": 0}', '"ttl" must be a whole'),
+        (b'{"key": "zz", "value": "x", "revision": 3, "created": 3, "lease": 4, "ttl": 99999999}', "seconds from 1 to"),
+        (b'{"key": "zz", "value": "x", "revision": 3, "created": 3, "lease": 7, "ttl": 5}', "lease 7 has ttl 9 on an"),
     ],
 )
 @pytest.mark.parametrize("target_kind", ["pickle", pytest.param("redis", marks=pytest.mark.redis)])
 def test_a_damaged_line_is_named_and_nothing_is_imported(
     tmp_path: Path, request: pytest.FixtureRequest, target_kind: str, bad_line: bytes, message: str
 ) -> None:
-    header = b'{"format": "kvstore-export", "version": 1, "revision": 9, "keys": 3, "backend": "pickle"}'
-    good = b'{"key": "b", "value": "ok", "revision": 2, "created": 1}'
+    header = b'{"format": "kvstore-export", "version": 2, "revision": 9, "keys": 3, "backend": "pickle"}'
+    good = b'{"key": "b", "value": "ok", "revision": 2, "created": 1, "lease": 7, "ttl": 9}'
     dump = tmp_path / "dump.jsonl"
     dump.write_bytes(b"\n".join([header, good, bad_line, b""]))
     if target_kind == "redis":
@@ -238,7 +363,7 @@ def test_redis_refuses_revisions_beyond_what_lua_keeps_exactly_and_pickle_takes_
 
 @pytest.mark.parametrize(
     ("first_line", "message"),
-    [(b"", "empty"), (b'{"format": "something-else"}', "not a kvstore-export version 1 header")],
+    [(b"", "empty"), (b'{"format": "something-else"}', "not a kvstore-export version 1 or 2 header")],
 )
 def test_a_file_that_is_not_an_export_is_refused(tmp_path: Path, first_line: bytes, message: str) -> None:
     dump = tmp_path / "dump.jsonl"
@@ -273,3 +398,34 @@ def test_export_without_output_writes_to_stdout(tmp_path: Path) -> None:
     lines = stdout.getvalue().splitlines()
     assert orjson.loads(lines[0])["format"] == "kvstore-export"
     assert {orjson.loads(line)["key"]: orjson.loads(line)["value"] for line in lines[1:]} == PAIRS
+
+
+def test_a_lease_granted_while_an_export_runs_is_looked_up_and_one_ended_leaves_its_pair_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(pickle_options(tmp_path, "source.pickle"))
+
+    async def export_lines() -> list[dict[str, Any]]:
+        await store.put("svc/kept", "up", ttl=30)
+        ended, _ = await store.put("svc/ended", "up", ttl=30)
+
+        async def none_listed(store: Store) -> dict[int, int | None]:
+            return {}  # as if both were granted after the export listed the leases
+
+        monkeypatch.setattr(transfer, "_lease_ttls", none_listed)
+        lookup = store.lease
+
+        async def lease(lease_id: int) -> Lease:
+            if lease_id == ended.lease:
+                raise LeaseNotFound(lease_id)  # it ran out between the listing and this page
+            return await lookup(lease_id)
+
+        monkeypatch.setattr(store, "lease", lease)
+        return [orjson.loads(line) async for line in transfer.export_pairs(store)]
+
+    try:
+        assert run(export_lines()) == [
+            {"key": "svc/kept", "value": "up", "revision": 1, "created": 1, "lease": 1, "ttl": 30}
+        ]
+    finally:
+        store.close()

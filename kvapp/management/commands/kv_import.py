@@ -42,8 +42,11 @@ class Command(StoreCommand):
         with opened as handle:
             header = transfer.read_header(handle.readline())
             with self.progress(options, header.keys, "importing") as bar:
-                pairs = _counted(transfer.read_pairs(handle, _limits()), bar)
-                count = await transfer.restore(store, header, pairs, bump=options["bump_revision"])
+                lease_ttls: dict[int, int] = {}
+                lines = transfer.read_pairs(handle, _limits(), lease_ttls, kv_settings().lease_max_ttl)
+                pairs = _counted(lines, bar)
+                bump = options["bump_revision"]
+                count = await transfer.restore(store, header, pairs, bump=bump, lease_ttls=lease_ttls)
         stats = await store.stats()
         self.stderr.write(f"imported {count} pairs into the {stats.backend} store, now at revision {stats.revision}")
 

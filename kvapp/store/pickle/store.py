@@ -25,7 +25,7 @@ import asyncio
 import atexit
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,15 @@ from kvapp.store.base import (
     Stats,
     Store,
 )
-from kvapp.store.errors import CorruptStore, KeyNotFound, KVError, LeaseNotFound, StoreFull, StoreUnavailable
+from kvapp.store.errors import (
+    CorruptStore,
+    KeyNotFound,
+    KVError,
+    LeaseNotFound,
+    StoreFull,
+    StoreUnavailable,
+    TooManyLeases,
+)
 from kvapp.store.pickle import journal, snapshot
 from kvapp.store.pickle.entries import Entry
 from kvapp.store.pickle.files import FileLock, fsync_directory, is_disk_full, temp_path
@@ -211,7 +219,8 @@ class PickleStore(Store):
         """Revision, key and lease counts straight from memory."""
         self._ensure_reaper()
         index = self.index
-        return Stats(index.revision, len(index.pairs), self.backend_name, len(index.leases), self._write_problem())
+        leases, granted = len(index.leases), index.leases.granted
+        return Stats(index.revision, len(index.pairs), self.backend_name, leases, granted, self._write_problem())
 
     def _write_problem(self) -> str | None:
         """Why writes are refused right now, for /healthz: a full disk, or a failed journal."""
@@ -444,15 +453,21 @@ class PickleStore(Store):
 
     # --- backup and restore -----------------------------------------------------------------
 
-    async def restore(self, pairs: Iterable[Pair], revision: int) -> int:
+    async def restore(
+        self, pairs: Iterable[Pair], revision: int, lease_ttls: Mapping[int, int], lease_seq: int = 0
+    ) -> int:
         """Write ``pairs`` as the snapshot, atomically, while this process holds the lock.
 
         The store is empty, so its journal is too: the snapshot alone is the whole new state.
         A bad pair stops the import before the snapshot is written, so nothing is loaded.
+        Leases come back as a restart brings them: their ids and TTLs, deadlines from now.
         """
-        table = {pair.key: (pair.value, pair.revision, pair.created) for pair in pairs}
+        table = {pair.key: _entry(pair) for pair in pairs}
+        if len(lease_ttls) > self.max_leases:
+            raise TooManyLeases(f"the export has {len(lease_ttls)} leases, over this store's limit (KV_MAX_LEASES)")
         top = max([revision, *(entry[1] for entry in table.values())])
-        state = snapshot.SnapshotState(top, table, [], lease_seq=self.index.leases.granted)
+        lease_seq = max([self.index.leases.granted, lease_seq, *lease_ttls])
+        state = snapshot.SnapshotState(top, table, [], leases=dict(lease_ttls), lease_seq=lease_seq)
         self._snapshot_bytes = await self._io.run(snapshot.dump, self.path, state)  # data-file writes: one thread
         self.index = MemoryIndex(state, self.history_size, self._clock)
         return len(table)
@@ -577,3 +592,10 @@ def _fail(batch: list[Unit], error: BaseException) -> None:
     for unit in batch:
         if not unit.future.done():
             unit.future.set_exception(error)
+
+
+def _entry(pair: Pair) -> tuple:
+    """A pair as the snapshot keeps it: its lease only when it has one."""
+    if pair.lease:
+        return (pair.value, pair.revision, pair.created, pair.lease)
+    return (pair.value, pair.revision, pair.created)

@@ -689,19 +689,43 @@ for i = 1, #events do reply[#reply + 1] = events[i] end
 return reply
 """
 
-# KEYS: rev, pairs, keys, events, staged pairs, staged keys.  ARGV: revision.
-# Moves a staged import into place if the store is still empty; returns 1, or 0 if not empty.
+# KEYS: rev, pairs, keys, events, staged pairs, staged keys, staged lease TTLs.
+# ARGV: revision, namespace, staging prefix (its ':lease:ID' sets hold each lease's keys),
+# the exported store's highest lease id (new grants go above it and every imported id).
+# Moves a staged import into place if the store is still empty; returns 1, or 0 if not empty
+# (or if leases are imported into a store that already has some: their ids could clash).
+# Each imported lease keeps its id and gets a full TTL from now, as a restart gives.
 # Staging keys are unique per import, so "staged keys gone, revision set" is our own earlier run.
 # An empty store (revision 0) was never written, so it has no index to clear; NS:indexed
 # stays behind NS:rev, so reads before the import's revision are answered "compacted".
 INSTALL_IMPORT = """
 if redis.call('EXISTS', KEYS[5]) == 0 and redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 if tonumber(redis.call('GET', KEYS[1]) or '0') ~= 0 or redis.call('HLEN', KEYS[2]) ~= 0 then return 0 end
+local NS, STAGING = ARGV[2], ARGV[3]
+local LEASE_SEQ, LEASE_TTLS = NS .. ':lease_seq', NS .. ':lease_ttls'
+local LEASE_IDS, DEADLINES = NS .. ':lease_ids', NS .. ':lease_deadlines'
+local leases = redis.call('HGETALL', KEYS[7])
+if #leases > 0 and redis.call('HLEN', LEASE_TTLS) ~= 0 then return 0 end
 if redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('RENAME', KEYS[5], KEYS[2])
   redis.call('RENAME', KEYS[6], KEYS[3])
 end
 redis.call('DEL', KEYS[4])
+local top = math.max(tonumber(redis.call('GET', LEASE_SEQ) or '0'), tonumber(ARGV[4]))
+if #leases > 0 then
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  for i = 1, #leases, 2 do
+    local id, ttl = leases[i], leases[i + 1]
+    redis.call('HSET', LEASE_TTLS, id, ttl)
+    redis.call('ZADD', LEASE_IDS, id, id)
+    redis.call('ZADD', DEADLINES, string.format('%d', now + tonumber(ttl) * 1000), id)
+    redis.call('RENAME', STAGING .. ':lease:' .. id, NS .. ':lease:' .. id)
+    top = math.max(top, tonumber(id))
+  end
+  redis.call('DEL', KEYS[7])
+end
+if top > 0 then redis.call('SET', LEASE_SEQ, string.format('%d', top)) end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """

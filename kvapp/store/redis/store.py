@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -128,7 +128,8 @@ class RedisStore(Store):
         self.namespace = namespace
         self.where = _describe(url)
         _check_url(url, self.where)  # now: a bad URL stops the start, not a request
-        self._rev, self._pairs, self._keys, self._events, self._lease_ttls = (f"{namespace}:{name}" for name in _LAYOUT)
+        names = (f"{namespace}:{name}" for name in _LAYOUT)
+        self._rev, self._pairs, self._keys, self._events, self._lease_ttls, self._lease_seq = names
         self._client: Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scripts: dict[str, object] = {}
@@ -197,17 +198,18 @@ class RedisStore(Store):
     async def stats(self) -> Stats:
         """Revision, key and lease counts, read in one MULTI so they agree."""
         self._ensure_reaper()
-        revision, keys, leases = await self._call(
+        revision, keys, leases, lease_seq = await self._call(
             lambda: (
                 self._redis()
                 .pipeline(transaction=True)
                 .get(self._rev)
                 .hlen(self._pairs)
                 .hlen(self._lease_ttls)
+                .get(self._lease_seq)
                 .execute()
             )
         )
-        return Stats(int(revision or 0), keys, self.backend_name, leases)
+        return Stats(int(revision or 0), keys, self.backend_name, leases, int(lease_seq or 0))
 
     async def revision(self) -> int:
         """The last revision any process committed."""
@@ -354,27 +356,34 @@ class RedisStore(Store):
 
     # --- backup and restore -----------------------------------------------------------------
 
-    async def restore(self, pairs: Iterable[Pair], revision: int) -> int:
+    async def restore(
+        self, pairs: Iterable[Pair], revision: int, lease_ttls: Mapping[int, int], lease_seq: int = 0
+    ) -> int:
         """Load ``pairs`` with their own revisions into this empty store, all or nothing.
 
-        Pairs are staged under temporary keys and renamed into place by one script that
-        first checks the store is still empty, so a failed or raced import changes nothing.
-        The store's revision becomes the highest of ``revision`` and the pairs' revisions.
-        Returns the number of pairs loaded.
+        Pairs (and each lease's keys) are staged under temporary keys and renamed into place
+        by one script that first checks the store is still empty, so a failed or raced
+        import changes nothing. The store's revision becomes the highest of ``revision`` and
+        the pairs' revisions. Returns the number of pairs loaded.
         """
         staging = f"{self.namespace}:import:{uuid.uuid4().hex}"
-        staged = [f"{staging}:pairs", f"{staging}:keys"]
+        staged = [f"{staging}:pairs", f"{staging}:keys", f"{staging}:lease_ttls"]
         count, top = 0, revision
         try:
             for batch in _batches(pairs, IMPORT_BATCH):
-                await self._call(lambda batch=batch: _stage(self._redis(), staged, batch))
+                await self._call(lambda batch=batch: _stage(self._redis(), staging, staged, batch))
                 count += len(batch)
                 top = max(top, *(pair.revision for pair in batch))
+            if len(lease_ttls) > self.max_leases:
+                raise TooManyLeases(f"the export has {len(lease_ttls)} leases, over this store's limit (KV_MAX_LEASES)")
+            if lease_ttls:
+                await self._call(lambda: self._redis().hset(staged[2], mapping=dict(lease_ttls)))
             keys = [self._rev, self._pairs, self._keys, self._events, *staged]
-            installed = await self._call(lambda: self._script("install_import")(keys=keys, args=[top]))
+            args = [top, self.namespace, staging, lease_seq]
+            installed = await self._call(lambda: self._script("install_import")(keys=keys, args=args))
         finally:
             with contextlib.suppress(redis_errors.RedisError):
-                await self._redis().delete(*staged)
+                await self._redis().delete(*staged, *(f"{staging}:lease:{lease}" for lease in lease_ttls))
         if not installed:
             raise StoreNotEmpty(f"the Redis store at {self.where} was written to during the import; nothing was loaded")
         return count
@@ -485,7 +494,7 @@ class RedisStore(Store):
         self._client = None
 
 
-_LAYOUT = ("rev", "pairs", "keys", "events", "lease_ttls")
+_LAYOUT = ("rev", "pairs", "keys", "events", "lease_ttls", "lease_seq")
 
 _SOURCES = {
     "put": scripts.PUT,
@@ -576,11 +585,14 @@ def _responses(ops: tuple[Op, ...], results: list[Any], events: list[Event]) -> 
     return responses
 
 
-async def _stage(client: Redis, staged: list[str], batch: list[Pair]) -> None:
+async def _stage(client: Redis, staging: str, staged: list[str], batch: list[Pair]) -> None:
     """Write one batch of an import under the staging keys (repeatable: HSET/ZADD overwrite)."""
     async with client.pipeline(transaction=False) as pipe:
         pipe.hset(staged[0], mapping={pair.key: pack_pair(pair) for pair in batch})
         pipe.zadd(staged[1], dict.fromkeys((pair.key for pair in batch), 0))
+        for pair in batch:
+            if pair.lease:
+                pipe.zadd(f"{staging}:lease:{pair.lease}", {pair.key: 0})
         await pipe.execute()
 
 
