@@ -2,15 +2,19 @@
 
 After Redis restarts, the layer's pooled connections are stale: the first command on one
 fails although Redis is back (the failed connection reconnects, and re-subscribes its
-channels, as it fails). One retry covers that. Every call here is safe to repeat: a
-(un)subscribe is idempotent, and a message published twice is a duplicate hint that
+channels, as it fails). One retry covers that. While such a reconnect is under way, a
+subscribe on the same pubsub connection can meet the shard's receive task mid-read (redis-py's
+connect-time health check racing it) and fail with ``RuntimeError: read() called while
+another coroutine is already waiting for incoming data``; that is transient too, so it is
+retried after a short pause instead of ending a watch handshake in HTTP 500. Every call here
+is safe to repeat: a (un)subscribe is idempotent, and a message published twice is a duplicate hint that
 watchers drop by revision. A Redis that is really away becomes ``StoreUnavailable``, which
 the watch consumer turns into close code 4503 ("try again later") instead of a traceback.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,6 +28,7 @@ from kvapp.store.errors import StoreUnavailable
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 2  # the first may meet a connection left stale by a Redis restart
+RETRY_PAUSE = 0.05  # seconds before the retry: lets a reconnect in flight finish its read
 
 
 class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):
@@ -60,15 +65,27 @@ class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):
         """Run the upstream method, again once on a connection error, then give up in our terms."""
         upstream: Callable[..., Awaitable[Any]] = RedisPubSubChannelLayer.__getattr__(self, name)
         for _ in range(ATTEMPTS - 1):
-            with contextlib.suppress(*_CONNECTION_ERRORS):
+            try:
                 return await upstream(*args)
+            except (*_CONNECTION_ERRORS, RuntimeError) as exc:
+                if not _is_transient(exc):
+                    raise
+            await asyncio.sleep(RETRY_PAUSE)
         try:
             return await upstream(*args)
-        except _CONNECTION_ERRORS as exc:
+        except (*_CONNECTION_ERRORS, RuntimeError) as exc:
+            if not _is_transient(exc):
+                raise
             raise StoreUnavailable(f"the channel layer cannot reach Redis ({exc}); try again shortly") from None
 
 
 _CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+_CONCURRENT_READ = "already waiting for incoming data"  # asyncio's StreamReader, two readers at once
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """A dead or reconnecting connection: worth one retry, then StoreUnavailable."""
+    return isinstance(exc, _CONNECTION_ERRORS) or (isinstance(exc, RuntimeError) and _CONCURRENT_READ in str(exc))
 
 
 def channel_prefix(hosts: list[Any] | None) -> str:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from channels_redis.pubsub import RedisPubSubLoopLayer
 
 from kvapp.store.errors import StoreUnavailable
 from kvapp.watch.redis_layer import ResilientPubSubChannelLayer
@@ -69,3 +70,44 @@ async def test_deployments_on_different_databases_do_not_hear_each_other(private
     finally:
         await first.flush()
         await second.flush()
+
+
+CONCURRENT_READ = RuntimeError("read() called while another coroutine is already waiting for incoming data")
+
+
+def failing_new_channel(monkeypatch: pytest.MonkeyPatch, failures: list[BaseException]) -> list[int]:
+    """Make the upstream layer's new_channel raise each of ``failures`` in turn, then work; the calls made."""
+    calls: list[int] = []
+    real = RedisPubSubLoopLayer.new_channel
+
+    async def new_channel(self: RedisPubSubLoopLayer, prefix: str = "specific.") -> str:
+        calls.append(1)
+        if len(calls) <= len(failures):
+            raise failures[len(calls) - 1]
+        return await real(self, prefix)
+
+    monkeypatch.setattr(RedisPubSubLoopLayer, "new_channel", new_channel)
+    return calls
+
+
+async def test_a_subscribe_racing_a_reconnect_is_retried(layers: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = failing_new_channel(monkeypatch, [CONCURRENT_READ])  # as seen after a Redis restart in CI
+    assert (await layers[0].new_channel()).startswith("asgi.db")
+    assert len(calls) == 2
+
+
+async def test_a_race_that_does_not_clear_is_store_unavailable_not_a_500(
+    layers: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing_new_channel(monkeypatch, [CONCURRENT_READ, CONCURRENT_READ])
+    with pytest.raises(StoreUnavailable, match="already waiting"):
+        await layers[0].new_channel()
+
+
+async def test_other_runtime_errors_are_not_mistaken_for_a_reconnect(
+    layers: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = failing_new_channel(monkeypatch, [RuntimeError("something else")])
+    with pytest.raises(RuntimeError, match="something else"):
+        await layers[0].new_channel()
+    assert len(calls) == 1
