@@ -42,8 +42,11 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two workers, a test file each at a time (module-scoped servers stay in one worker): the
+# suite waits on real servers, browsers and lease deadlines more than it computes.
+TEST_WORKERS ?= 2
 test: system-deps $(VENV)/.dev lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
