@@ -8,12 +8,19 @@ from typing import Any
 
 import pytest
 from django.test import AsyncClient
+from hypothesis import settings as hypothesis_settings
 
 from kvapp.backend import set_store
 from kvapp.store.pickle.store import PickleStore
 from kvapp.testing.server import ServerProcess
 from tests.support.redis import RedisServer
 from tests.support.security import SERVER_LIMITS, TOKEN
+
+# Hypothesis's per-example deadline is a timed assertion: on a loaded machine (two test
+# workers, a browser, real servers) one slow example fails a correct test. Properties here
+# are judged by what they compute, and pytest-timeout still bounds a test that hangs.
+hypothesis_settings.register_profile("kvstore", deadline=None)
+hypothesis_settings.load_profile("kvstore")
 
 
 @pytest.fixture
