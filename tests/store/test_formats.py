@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kvapp.store.base import Pair
 from kvapp.store.pickle.store import PickleStore
+from kvapp.store.redis.store import RedisStore
+from kvapp.store.txn import Compare, Op, Txn
+from tests.support.redis import RedisServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -73,5 +77,55 @@ async def test_reads_at_past_revisions_reach_into_v1_history(v1_data: Path) -> N
         assert [pair.key for pair in (await store.list(revision=6)).items] == ["app/db/host", "app/db/port", "app/name"]
         assert [event.revision for event in (await store.history("app/db/port")).items] == [12, 10, 2]
         assert all(event.time is None for event in await store.events_since(0)), "v1 kept no times"
+    finally:
+        await store.aclose()
+
+
+# --- a Redis store written by the code before leases, history and transactions --------------------
+
+REDIS_V1_PAIRS = [
+    Pair("app/db/host", "db2.internal", 3, 1),
+    Pair("app/db/port", "5432", 2, 2),
+    Pair("empty", "", 7, 7),
+    Pair("unicode/ключ", "значение ✓", 6, 6),
+]
+
+
+@pytest.fixture
+def redis_v1(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server started on a copy of the v1 ``dump.rdb`` (it loads the file at start)."""
+    shutil.copytree(FIXTURES / "redis-v1", tmp_path / "redis")
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.redis
+async def test_a_redis_store_written_by_the_old_code_reads_and_keeps_working(redis_v1: RedisServer) -> None:
+    store = RedisStore(redis_v1.url(0))
+    try:
+        assert (await store.list()).items == REDIS_V1_PAIRS
+        assert await store.revision() == 7
+        events = await store.events_since(0)
+        assert [(event.revision, event.type, event.key) for event in events] == [
+            (1, "put", "app/db/host"),
+            (2, "put", "app/db/port"),
+            (3, "put", "app/db/host"),
+            (4, "put", "gone"),
+            (5, "delete", "gone"),
+            (6, "put", "unicode/ключ"),
+            (7, "put", "empty"),
+        ]
+        assert events[2].prev == "db1.internal" and events[2].lease == 0
+        pair, _ = await store.put("svc/a", "up", ttl=30)  # the new code's features on the old data
+        assert (pair.revision, pair.lease) == (8, 1)
+        result = await store.txn(
+            Txn(compare=(Compare("app/db/host", "revision", "==", 3),), success=(Op("put", "app/db/host", "db3"),))
+        )
+        assert result.succeeded and result.revision == 9
+        assert (await store.get("app/db/host", revision=8)).value == "db2.internal"
+        assert [event.revision for event in (await store.history("app/db/host")).items] == [9]
+        leased = Pair("svc/a", "up", 8, 8, 1)
+        assert (await store.list(revision=8)).items == [*REDIS_V1_PAIRS[:3], leased, REDIS_V1_PAIRS[3]]
     finally:
         await store.aclose()
