@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest, HttpResponse
 
 from kvapp.backend import get_store
@@ -11,7 +9,6 @@ from kvapp.conf import kv_settings
 from kvapp.http.guard import kv_view
 from kvapp.http.inputs import (
     json_object,
-    lease_field,
     page_limit,
     query_flag,
     query_int,
@@ -23,7 +20,7 @@ from kvapp.http.inputs import (
 from kvapp.http.responses import json_response
 from kvapp.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from kvapp.store.errors import InvalidKey, InvalidRequest
-from kvapp.store.validation import check_key, check_revision, check_ttl, check_value
+from kvapp.store.validation import check_key, check_lease_or_ttl, check_revision, check_value
 
 READS = ("GET", "HEAD")  # kv_view lets HEAD in wherever GET is
 
@@ -53,17 +50,9 @@ async def _put(request: HttpRequest, key: str) -> HttpResponse:
     if_revision = body.get("if_revision")
     if if_revision is not None:
         if_revision = check_revision(if_revision)
-    lease, ttl = _lease_or_ttl(body, settings.lease_max_ttl)
+    lease, ttl = check_lease_or_ttl(body, settings.lease_max_ttl)
     pair, prev = await get_store().put(key, value, if_revision, lease, ttl)
     return json_response({**pair.as_dict(), "prev": prev})
-
-
-def _lease_or_ttl(body: dict[str, Any], max_ttl: int) -> tuple[int | None, int | None]:
-    """A put's ``lease`` (an existing one; 0 detaches) or ``ttl`` (a new one), not both; null is left out."""
-    lease, ttl = body.get("lease"), body.get("ttl")
-    if lease is not None and ttl is not None:
-        raise InvalidRequest('give "lease" (an existing lease) or "ttl" (a new one), not both')
-    return (None if lease is None else lease_field(lease)), (None if ttl is None else check_ttl(ttl, max_ttl))
 
 
 @kv_view("GET", "DELETE", route="kv_list")

@@ -13,8 +13,7 @@ from django.http import HttpRequest
 
 from kvapp.params import MAX_NUMBER_DIGITS, parse_whole_number
 from kvapp.store.errors import InvalidKey, InvalidRequest
-
-MAX_LEASE_ID = 2**53 - 1  # lease ids stay exact as JavaScript numbers (API.md: below 2^53)
+from kvapp.store.validation import MAX_LEASE_ID
 
 
 def json_body(request: HttpRequest, example: str = '{"value": "..."}') -> Any:
@@ -90,13 +89,6 @@ def refuse_params(request: HttpRequest, names: tuple[str, ...], why: str) -> Non
     given = [name for name in names if name in request.GET] if _has_query(request) else []
     if given:
         raise InvalidRequest(f"{', '.join(given)} cannot be given here: {why}")
-
-
-def lease_field(value: object) -> int:
-    """The ``"lease"`` of a put: 0 (detach the key from its lease) or a lease id."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LEASE_ID:
-        raise InvalidRequest(f'"lease" must be a lease id from 1 to {MAX_LEASE_ID}, or 0 to detach the key')
-    return value
 
 
 def path_lease_id(text: str) -> int:

@@ -14,10 +14,10 @@ from django.http import HttpRequest, HttpResponse
 
 from kvapp.conf import KVSettings, kv_settings
 from kvapp.http.guard import kv_view
-from kvapp.http.inputs import MAX_LEASE_ID
 from kvapp.http.responses import json_response
 from kvapp.store.base import DEFAULT_HISTORY_PAGE, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from kvapp.store.txn import COMPARISONS, TARGETS
+from kvapp.store.validation import MAX_LEASE_ID
 
 OPENAPI_VERSION = "3.0.3"
 API_VERSION = "1"

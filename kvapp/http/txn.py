@@ -16,7 +16,7 @@ from kvapp.http.guard import kv_view
 from kvapp.http.inputs import json_body
 from kvapp.http.responses import json_response
 from kvapp.store.errors import KVError
-from kvapp.store.txn import TxnLimits, parse_txn
+from kvapp.store.txn import EXAMPLE, TxnLimits, parse_txn
 from kvapp.store.validation import Limits
 
 
@@ -24,7 +24,7 @@ from kvapp.store.validation import Limits
 async def txn(request: HttpRequest) -> HttpResponse:
     """Run the transaction in the body; a compare that fails is a 200 with ``succeeded`` false."""
     try:
-        result = await get_store().txn(parse_txn(json_body(request), txn_limits()))
+        result = await get_store().txn(parse_txn(json_body(request, EXAMPLE), txn_limits()))
     except (KVError, RequestDataTooBig):  # answered with an error by kv_view
         metrics.TXNS["refused"].inc()
         raise

@@ -15,7 +15,7 @@ from typing import Any
 
 from kvapp.store.base import Pair
 from kvapp.store.errors import InvalidRequest, KVError
-from kvapp.store.validation import MAX_REVISION, Limits, check_key, check_ttl, check_value
+from kvapp.store.validation import MAX_REVISION, Limits, check_key, check_lease_or_ttl, check_value
 
 DEFAULT_MAX_OPS = 128  # compares, and ops per branch (KV_TXN_MAX_OPS)
 TARGETS = ("value", "revision", "created", "lease")
@@ -26,6 +26,7 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
 }
 OPS = ("put", "delete", "get")
+EXAMPLE = '{"compare": [...], "success": [...], "failure": [...]}'  # what to send, for error messages
 _FIELDS = {"compare", "success", "failure"}
 _COMPARE_FIELDS = {"key", "target", "op", "value"}
 _OP_FIELDS = {"put": {"op", "key", "value", "lease", "ttl"}, "delete": {"op", "key"}, "get": {"op", "key"}}
@@ -129,7 +130,7 @@ def get_response(key: str, pair: Pair | None) -> dict[str, Any]:
 def parse_txn(document: Any, limits: TxnLimits) -> Txn:
     """The transaction in a decoded JSON body, or InvalidRequest saying what is wrong with it."""
     if not isinstance(document, dict):
-        raise InvalidRequest('body must be a JSON object like {"compare": [...], "success": [...], "failure": [...]}')
+        raise InvalidRequest(f"body must be a JSON object like {EXAMPLE}")
     _refuse_unknown(document, _FIELDS, "the transaction")
     compares = _items(document, "compare", limits.max_ops)
     txn = Txn(
@@ -200,13 +201,7 @@ def _op(item: Any, where: str, limits: TxnLimits) -> Op:
     if "value" not in item:
         raise InvalidRequest(f'{where}: a put needs a "value" string')
     value = _in(check_value, item["value"], limits.limits.max_value_bytes, where)
-    lease, ttl = item.get("lease"), item.get("ttl")
-    if lease is not None and ttl is not None:
-        raise InvalidRequest(f'{where}: give "lease" or "ttl", not both')
-    if lease is not None and not _is_whole(lease):
-        raise InvalidRequest(f'{where}: "lease" must be a lease id (0 detaches the key from its lease)')
-    if ttl is not None:
-        ttl = _in(check_ttl, ttl, limits.max_ttl, where)
+    lease, ttl = _in(check_lease_or_ttl, item, limits.max_ttl, where)
     return Op("put", key, value, lease, ttl)
 
 

@@ -8,12 +8,15 @@ themselves trust their callers and do not check again.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kvapp.store.errors import InvalidKey, InvalidRequest, ValueTooLarge
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_REVISION = 2**63 - 1  # etcd's int64 revisions; larger is a client bug, not a revision
+MAX_LEASE_ID = 2**53 - 1  # lease ids stay exact as JavaScript numbers (API.md: below 2^53)
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,19 @@ def check_ttl(ttl: object, max_seconds: int) -> int:
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= max_seconds:
         raise InvalidRequest(f'"ttl" must be a whole number of seconds from 1 to {max_seconds}')
     return ttl
+
+
+def check_lease(lease: object) -> int:
+    """Return the ``"lease"`` of a put if it is 0 (detach the key from its lease) or a lease id."""
+    if isinstance(lease, bool) or not isinstance(lease, int) or not 0 <= lease <= MAX_LEASE_ID:
+        raise InvalidRequest(f'"lease" must be a lease id from 1 to {MAX_LEASE_ID}, or 0 to detach the key')
+    return lease
+
+
+def check_lease_or_ttl(put: Mapping[str, Any], max_ttl: int) -> tuple[int | None, int | None]:
+    """A put's ``lease`` (an existing one; 0 detaches) or ``ttl`` (a new one), not both; null
+    counts as left out. One rule for a PUT's body and a transaction's put."""
+    lease, ttl = put.get("lease"), put.get("ttl")
+    if lease is not None and ttl is not None:
+        raise InvalidRequest('give "lease" (an existing lease) or "ttl" (a new one), not both')
+    return (None if lease is None else check_lease(lease)), (None if ttl is None else check_ttl(ttl, max_ttl))

@@ -183,3 +183,21 @@ async def test_a_ttl_put_beyond_kv_max_leases_is_a_429_and_runs_nothing(tmp_path
         response = await txn(client, body)
         assert response.status_code == 429
         assert state(store) == before
+
+
+async def test_an_empty_body_is_told_what_a_transaction_looks_like(client: AsyncClient, store: PickleStore):
+    response = await txn(client, b"")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": 'the body is empty; send a JSON object like {"compare": [...], "success": [...], "failure": [...]}'
+    }
+
+
+async def test_a_transactions_put_takes_lease_ids_only_within_the_documented_range(
+    client: AsyncClient, store: PickleStore
+):
+    body = {"success": [{"op": "put", "key": "a", "value": "x", "lease": 2**60}]}
+    response = await txn(client, body)
+    assert response.status_code == 400
+    assert "from 1 to 9007199254740991" in response.json()["error"]
+    assert (await store.list()).items == []
