@@ -37,9 +37,7 @@ def json_object(request: HttpRequest, example: str = '{"value": "..."}') -> dict
 
 def query_int(request: HttpRequest, name: str) -> int | None:
     """An optional whole-number query parameter; a negative one is left to the caller to explain."""
-    if not _has_query(request):
-        return None
-    raw = request.GET.get(name)
+    raw = _query_value(request, name)
     if raw is None:
         return None
     number = parse_whole_number(raw, signed=True)
@@ -68,14 +66,14 @@ def page_limit(request: HttpRequest, default: int, maximum: int) -> int:
 
 def query_text(request: HttpRequest, name: str) -> str | None:
     """An optional text query parameter, refused if its percent-encoding is not UTF-8."""
-    value = request.GET.get(name)
+    value = _query_value(request, name)
     refuse_lenient_decoding(request, name, value)
     return value
 
 
 def query_flag(request: HttpRequest, name: str) -> bool:
     """An optional ``true``/``false`` query parameter (absent: false)."""
-    raw = request.GET.get(name)
+    raw = _query_value(request, name)
     if raw is None or raw == "false":
         return False
     if raw == "true":
@@ -86,7 +84,7 @@ def query_flag(request: HttpRequest, name: str) -> bool:
 def refuse_params(request: HttpRequest, names: tuple[str, ...], why: str) -> None:
     """Refuse query parameters a call does not take where ignoring them would do something else
     than the client meant (a delete that would quietly ignore its filter)."""
-    given = [name for name in names if name in request.GET] if _has_query(request) else []
+    given = [name for name in names if _query_value(request, name) is not None]
     if given:
         raise InvalidRequest(f"{', '.join(given)} cannot be given here: {why}")
 
@@ -135,7 +133,10 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _has_query(request: HttpRequest) -> bool:
-    """Whether the request has a query string at all: most GETs and PUTs of a key have none,
-    and building ``request.GET`` (a QueryDict) for them would cost more than the lookup."""
-    return bool(request.META.get("QUERY_STRING"))
+def _query_value(request: HttpRequest, name: str) -> str | None:
+    """A query parameter's (last) value, or None. Most GETs and PUTs of a key have no query
+    string at all, and building ``request.GET`` (a QueryDict) for them would cost more than
+    the lookup, so every reader here goes through this."""
+    if not request.META.get("QUERY_STRING"):
+        return None
+    return request.GET.get(name)

@@ -64,19 +64,17 @@ class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):
     async def _retry(self, name: str, *args: Any) -> Any:
         """Run the upstream method, again once on a connection error, then give up in our terms."""
         upstream: Callable[..., Awaitable[Any]] = RedisPubSubChannelLayer.__getattr__(self, name)
-        for _ in range(ATTEMPTS - 1):
+        failure: Exception | None = None
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(RETRY_PAUSE)
             try:
                 return await upstream(*args)
-            except (*_CONNECTION_ERRORS, RuntimeError) as exc:
+            except Exception as exc:
                 if not _is_transient(exc):
                     raise
-            await asyncio.sleep(RETRY_PAUSE)
-        try:
-            return await upstream(*args)
-        except (*_CONNECTION_ERRORS, RuntimeError) as exc:
-            if not _is_transient(exc):
-                raise
-            raise StoreUnavailable(f"the channel layer cannot reach Redis ({exc}); try again shortly") from None
+                failure = exc
+        raise StoreUnavailable(f"the channel layer cannot reach Redis ({failure}); try again shortly")
 
 
 _CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)

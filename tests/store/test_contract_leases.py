@@ -163,3 +163,12 @@ async def test_leases_survive_a_restart_with_a_fresh_ttl_and_ids_are_never_reuse
     with pytest.raises(LeaseNotFound):
         await store.lease(revoked.id)
     assert (await store.grant(30)).id > revoked.id
+
+
+async def test_a_restore_brings_leases_back_with_their_ids_even_one_with_no_keys(any_store: Store) -> None:
+    pairs = [Pair("locks/a", "me", 3, 3, 7), Pair("plain", "v", 4, 4)]
+    assert await any_store.restore(iter(pairs), 4, {7: 30, 9: 60}, lease_seq=12) == 2
+    assert (await any_store.lease(7)).keys == ("locks/a",)
+    assert (await any_store.lease(9)).keys == ()  # a set of keys it never had: nothing to move, nothing fails
+    assert (await any_store.get("locks/a")).lease == 7
+    assert (await any_store.grant(5)).id == 13, "new ids go above the old store's highest"

@@ -65,10 +65,6 @@ class History:
         elif self._links[slot] and self._event(self._links[slot]).type == "delete":
             self.absent.discard(event.key)
 
-    def restart_at(self, revision: int) -> None:
-        """Forget every event and continue at ``revision`` (an import replaced the store)."""
-        self.__init__(self.capacity, revision)  # type: ignore[misc]
-
     def since(self, revision: int) -> list[Event]:
         """Events after ``revision``; Compacted if the first one needed is gone."""
         if revision >= self.last:

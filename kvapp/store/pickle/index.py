@@ -76,10 +76,6 @@ class MemoryIndex:
         self.revision = event.revision
         self.history.append(event)
 
-    def restart_at(self, state: SnapshotState) -> None:
-        """Replace everything with ``state`` (an import into the empty store)."""
-        self.__init__(state, self.history.capacity, self._clock)  # type: ignore[misc]
-
     # --- reads -----------------------------------------------------------------------------
 
     def get(self, key: str, revision: int | None = None) -> Pair | None:
@@ -196,7 +192,7 @@ class MemoryIndex:
             keys: Iterator[str] = iter(current)
         else:
             gone = self.history.absent.irange(minimum=start, inclusive=(inclusive, True))
-            keys = _merged(current, gone)
+            keys = heapq.merge(current, gone)  # no key is in both: deleted ones are not current
         for key in keys:
             if not key.startswith(prefix):
                 return
@@ -215,11 +211,6 @@ def prefix_upper_bound(prefix: str) -> str | None:
     while prefix and prefix[-1] == "\U0010ffff":
         prefix = prefix[:-1]
     return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
-
-
-def _merged(first: Iterator[str], second: Iterator[str]) -> Iterator[str]:
-    """Two sorted key streams with no key in both, as one sorted stream."""
-    return heapq.merge(first, second)
 
 
 def _matcher(search: str | None) -> Callable[[Pair], bool] | None:

@@ -20,7 +20,7 @@ from typing import Any
 from kvapp.store.base import EXPIRED, REVOKED, Event, Lease, Pair, PrefixDeleted, Revoked
 from kvapp.store.errors import KeyNotFound, LeaseNotFound, RevisionConflict, TooManyLeases
 from kvapp.store.pickle.entries import Entry, LeaseEnded, LeaseGranted
-from kvapp.store.pickle.index import MemoryIndex
+from kvapp.store.pickle.index import MemoryIndex, prefix_upper_bound
 from kvapp.store.txn import Txn, TxnResult, delete_response, get_response, put_response
 
 _GONE = object()  # an overlay's mark for "absent", distinct from "not looked up here"
@@ -102,7 +102,9 @@ class Overlay:
         """The first ``limit`` keys with ``prefix`` as the batch has left them, in key order."""
         touched = sorted(key for key in self._touched_keys() if key.startswith(prefix))
         found: list[str] = []
-        for key in _merge_unique(self.index.pairs.irange(minimum=prefix), touched, prefix):
+        upper = prefix_upper_bound(prefix)
+        indexed = self.index.pairs.irange(minimum=prefix, maximum=upper, inclusive=(True, False))
+        for key in _merge_unique(indexed, touched):
             if self.get(key) is not None:
                 found.append(key)
                 if len(found) == limit:
@@ -182,16 +184,10 @@ class Overlay:
             self.attached.setdefault(event.lease, set()).add(key)
 
 
-def _merge_unique(indexed: Any, touched: list[str], prefix: str) -> Any:
-    """Index keys under ``prefix`` and the batch's touched ones, in order, each once."""
+def _merge_unique(indexed: Any, touched: list[str]) -> Any:
+    """Two sorted key streams (the index's under a prefix, the batch's touched ones) in order, each once."""
     last = None
     for key in heapq.merge(indexed, touched):
-        if not key.startswith(prefix):
-            if key > prefix:
-                # index keys are sorted: past the prefix range only touched keys may follow,
-                # and they are all under the prefix, so nothing more can match.
-                break
-            continue
         if key != last:
             yield key
             last = key

@@ -720,7 +720,10 @@ if #leases > 0 then
     redis.call('HSET', LEASE_TTLS, id, ttl)
     redis.call('ZADD', LEASE_IDS, id, id)
     redis.call('ZADD', DEADLINES, string.format('%d', now + tonumber(ttl) * 1000), id)
-    redis.call('RENAME', STAGING .. ':lease:' .. id, NS .. ':lease:' .. id)
+    local attached = STAGING .. ':lease:' .. id
+    if redis.call('EXISTS', attached) == 1 then  -- a lease with no keys has no set: a RENAME would fail halfway
+      redis.call('RENAME', attached, NS .. ':lease:' .. id)
+    end
     top = math.max(top, tonumber(id))
   end
   redis.call('DEL', KEYS[7])
