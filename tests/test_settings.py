@@ -43,13 +43,15 @@ def test_debug_is_off_and_the_secret_key_is_not_django_s_placeholder() -> None:
 def test_documented_defaults_hold_when_no_kv_variable_is_set() -> None:
     printed = _printed_by_fresh_django(
         "from kvapp.conf import kv_settings as k; s = k(); "
-        "print(s.data, s.backend or '-', s.history, s.max_key_bytes, s.max_value_bytes, s.watch_buffer_bytes)",
+        "print(s.data, s.backend or '-', s.history, s.max_key_bytes, s.max_value_bytes, s.watch_buffer_bytes, "
+        "s.max_leases, s.lease_max_ttl)",
         unset=lambda name: name.startswith("KV_"),
     )
-    data, backend, history, max_key, max_value, watch_buffer = printed.split()
+    data, backend, history, max_key, max_value, watch_buffer, max_leases, lease_max_ttl = printed.split()
     assert data == str(PROJECT_ROOT / "store.pickle")
     assert (backend, history, max_key, max_value) == ("-", "100000", "1024", str(1024 * 1024))
     assert watch_buffer == str(8 * 1024 * 1024)
+    assert (max_leases, lease_max_ttl) == ("100000", "86400")
 
 
 def test_generated_secret_key_is_private_and_stable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

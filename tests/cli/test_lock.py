@@ -146,6 +146,8 @@ def test_without_a_command_it_holds_until_ctrl_c(server: ServerProcess, name: st
         assert held is not None
         assert line == f"holding lock '{name}' (key {key}, lease {held['lease']}); Ctrl+C to release\n"
         assert re.fullmatch(r".+ pid \d+", held["value"])  # who holds it, for getall locks/
+        lease = requests.get(f"{server.url}/api/v1/leases/{held['lease']}", timeout=WAIT_TIMEOUT).json()
+        assert lease["ttl"] == 10, "API.md: --ttl seconds, default 10"
         with kvcli_process(server.url, "lock", name) as waiter:
             assert waiter.stderr is not None
             assert waiter.stderr.readline().startswith(f"waiting for lock '{name}', held by '{held['value']}'")
