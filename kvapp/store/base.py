@@ -350,3 +350,12 @@ class Store(abc.ABC):
             )
         except Exception:
             logger.exception("publishing events %d..%d failed", events[0].revision, events[-1].revision)
+
+
+def search_matcher(search: str | None) -> Callable[[Pair], bool] | None:
+    """Whether a pair's key or value contains ``search``, ignoring case (None: no search); the
+    one meaning of a listing's ``search`` on every backend."""
+    if not search:
+        return None
+    needle = search.casefold()
+    return lambda pair: needle in pair.key.casefold() or needle in pair.value.casefold()

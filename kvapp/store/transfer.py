@@ -38,7 +38,7 @@ import orjson
 
 from kvapp.store.base import MAX_PAGE_SIZE, Pair, Store
 from kvapp.store.errors import BadExport, KVError, LeaseNotFound, StoreNotEmpty
-from kvapp.store.validation import MAX_REVISION, Limits, check_key, check_ttl, check_value
+from kvapp.store.validation import MAX_REVISION, Limits, check_key, check_ttl, check_value, is_whole_number
 
 FORMAT_NAME = "kvstore-export"
 FORMAT_VERSION = 2
@@ -124,7 +124,7 @@ def read_header(line: str | bytes) -> Header:
         versions = " or ".join(str(version) for version in READABLE_VERSIONS)
         raise BadExport(f"line 1 is not a {FORMAT_NAME} version {versions} header")
     revision, keys, lease_seq = document.get("revision"), document.get("keys"), document.get("lease_seq", 0)
-    if not _is_count(revision) or not _is_count(keys) or not _is_count(lease_seq):
+    if not is_whole_number(revision) or not is_whole_number(keys) or not is_whole_number(lease_seq):
         raise BadExport(f"line 1: revision, keys and lease_seq must be whole numbers from 0 to {MAX_REVISION}")
     return Header(revision, keys, str(document.get("backend", "")), lease_seq)
 
@@ -147,7 +147,7 @@ def read_pairs(
         except KVError as exc:
             raise BadExport(f"line {number}: {exc}") from None
         revision, created = document.get("revision"), document.get("created")
-        if not _is_count(revision) or not _is_count(created) or not 1 <= created <= revision:
+        if not is_whole_number(revision) or not is_whole_number(created) or not 1 <= created <= revision:
             raise BadExport(
                 f"line {number}: revision and created must be whole numbers, 1 <= created <= revision <= {MAX_REVISION}"
             )
@@ -164,7 +164,7 @@ def _lease_of(document: dict[str, Any], number: int, lease_ttls: dict[int, int] 
         return 0
     if lease_ttls is None:
         raise BadExport(f"line {number}: a pair with a lease needs an export of version 2")
-    if not _is_count(lease) or not lease:
+    if not is_whole_number(lease) or not lease:
         raise BadExport(f'line {number}: "lease" must be a whole number from 1 to {MAX_REVISION}, with its "ttl"')
     try:
         ttl = check_ttl(ttl, max_ttl)
@@ -229,8 +229,3 @@ def _parse(line: str | bytes, number: int) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise BadExport(f"line {number} is not a JSON object")
     return document
-
-
-def _is_count(value: object) -> bool:
-    """A whole number from 0 to the largest revision (``True`` is not one)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REVISION

@@ -15,7 +15,7 @@ from typing import Any
 
 from kvapp.store.base import Pair
 from kvapp.store.errors import InvalidRequest, KVError
-from kvapp.store.validation import MAX_REVISION, Limits, check_key, check_lease_or_ttl, check_value
+from kvapp.store.validation import Limits, check_key, check_lease_or_ttl, check_value, is_whole_number
 
 DEFAULT_MAX_OPS = 128  # compares, and ops per branch (KV_TXN_MAX_OPS)
 TARGETS = ("value", "revision", "created", "lease")
@@ -182,7 +182,7 @@ def _compare(item: Any, number: int, limits: TxnLimits) -> Compare:
     if target == "value":
         if value is not None:
             value = _in(check_value, value, limits.limits.max_value_bytes, where)
-    elif not _is_whole(value):
+    elif not is_whole_number(value):
         raise InvalidRequest(f'{where}: the "value" of a {target} compare must be a whole number from 0')
     return Compare(key, target, op, value)
 
@@ -225,7 +225,3 @@ def _refuse_unknown(item: Mapping[str, Any], known: set[str], where: str) -> Non
     unknown = sorted(set(item) - known)
     if unknown:
         raise InvalidRequest(f"{where} has unknown field(s) {', '.join(map(repr, unknown))}")
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REVISION

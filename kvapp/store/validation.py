@@ -51,9 +51,14 @@ def check_value(value: object, max_bytes: int) -> str:
     return value
 
 
+def is_whole_number(value: object) -> bool:
+    """A whole number from 0 to the largest revision, as JSON decoded it (``True`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REVISION
+
+
 def check_revision(revision: object) -> int:
     """Return ``revision`` if it is a whole number >= 0 (``True`` is not a number here)."""
-    if isinstance(revision, bool) or not isinstance(revision, int) or not 0 <= revision <= MAX_REVISION:
+    if not is_whole_number(revision):
         raise InvalidRequest(f'"if_revision" must be a whole number from 0 to {MAX_REVISION}')
     return revision
 

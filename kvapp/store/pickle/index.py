@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 from sortedcontainers import SortedDict
 
-from kvapp.store.base import Event, Page, Pair
+from kvapp.store.base import Event, Page, Pair, search_matcher
 from kvapp.store.errors import Compacted, FutureRevision
 from kvapp.store.pickle.entries import Entry, LeaseEnded, LeaseGranted
 from kvapp.store.pickle.history import History
@@ -94,7 +94,7 @@ class MemoryIndex:
         if at != self.revision:
             at = self._visible(at)
         items: list[Pair] = []
-        matches = _matcher(search)
+        matches = search_matcher(search)
         scanned = chars = 0
         for key in self._keys_from(prefix, after, at):
             if len(items) == limit:
@@ -211,14 +211,6 @@ def prefix_upper_bound(prefix: str) -> str | None:
     while prefix and prefix[-1] == "\U0010ffff":
         prefix = prefix[:-1]
     return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
-
-
-def _matcher(search: str | None) -> Callable[[Pair], bool] | None:
-    """Whether a pair's key or value contains ``search``, ignoring case (None: no search)."""
-    if not search:
-        return None
-    needle = search.casefold()
-    return lambda pair: needle in pair.key.casefold() or needle in pair.value.casefold()
 
 
 def _completed(events: list[Event]) -> Iterator[Event]:

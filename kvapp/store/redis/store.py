@@ -53,6 +53,7 @@ from kvapp.store.base import (
     Revoked,
     Stats,
     Store,
+    search_matcher,
 )
 from kvapp.store.errors import (
     Compacted,
@@ -556,10 +557,11 @@ def _reachable(reply: list, revision: int | None) -> list:
 
 def _search_page(pairs: list[Pair], search: str, limit: int, at: int, count: int, resume: str | None) -> Page:
     """The matches among the scanned ``pairs``; ``resume`` is where the scan stopped (None: at the end)."""
-    needle = search.casefold()
+    matches = search_matcher(search)
+    assert matches is not None  # only called with a search
     items: list[Pair] = []
     for pair in pairs:
-        if needle not in pair.key.casefold() and needle not in pair.value.casefold():
+        if not matches(pair):
             continue
         if len(items) == limit:
             return Page(items, at, items[-1].key, count)
